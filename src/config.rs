@@ -1,0 +1,316 @@
+//! Settings: built-in defaults, then an optional TOML file, then `SEAM_BFF__SECTION__KEY`
+//! environment variables (plus Seam's own `SEAM_API_KEY` and `SEAM_ENDPOINT`).
+//!
+//! Loading only checks shapes and names; each component checks the meaning of its own keys when
+//! it is built (see `startup::AppState::from_settings`), so that every error names its key.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The committed defaults, embedded so that the binary runs without any file beside it.
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// Prefix of the environment variables that override settings, e.g. `SEAM_BFF__SERVER__BIND`.
+const ENV_PREFIX: &str = "SEAM_BFF";
+const ENV_SEPARATOR: &str = "__";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub seam: SeamSettings,
+    pub auth: AuthSettings,
+    pub identity: IdentitySettings,
+    pub accounts: AccountsSettings,
+    pub sessions: SessionsSettings,
+    pub health: HealthSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeamSettings {
+    pub endpoint: String,
+    pub api_key: Option<SecretString>,
+    pub api_key_file: Option<PathBuf>,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub algorithms: Vec<String>,
+    pub hs256_secret: Option<SecretString>,
+    pub hs256_secret_file: Option<PathBuf>,
+    pub public_key_file: Option<PathBuf>,
+    pub leeway_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    pub claim: String,
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsSettings {
+    pub source: AccountSourceKind,
+    pub metadata_key: Option<String>,
+    pub claim: Option<String>,
+    pub cache_ttl_secs: u64,
+    /// User id to connected account ids, for `source = "static"`.
+    #[serde(rename = "static", default)]
+    pub static_accounts: HashMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountSourceKind {
+    Seam,
+    SeamMetadata,
+    Claim,
+    Static,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSettings {
+    pub ttl_secs: u64,
+    pub min_remaining_secs: u64,
+    pub max_entries: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSettings {
+    /// How long a `/workspaces/get` result answers readiness probes.
+    pub readiness_cache_secs: u64,
+}
+
+/// A setting that cannot be used, with the key it belongs to and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    key: String,
+    problem: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "invalid configuration: {}", self.problem)
+        } else {
+            write!(f, "invalid configuration `{}`: {}", self.key, self.problem)
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the layers in order; `env` is the process environment (a map, so tests can pass
+    /// their own without touching the process's).
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!(
+                        "{} is not a readable file: pass an existing TOML file",
+                        path.display()
+                    ),
+                ));
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml));
+        }
+        // No `try_parsing`: it turns secrets such as `0012345` into numbers. Typed fields parse
+        // from strings anyway.
+        builder = builder.add_source(
+            Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator(ENV_SEPARATOR)
+                .separator(ENV_SEPARATOR)
+                .list_separator(",")
+                .with_list_parse_key("auth.algorithms")
+                .source(Some(env.clone().into_iter().collect())),
+        );
+        // Seam's SDKs read these; ours win when both are set.
+        for (seam_var, key, ours) in [
+            ("SEAM_API_KEY", "seam.api_key", "SEAM_BFF__SEAM__API_KEY"),
+            ("SEAM_ENDPOINT", "seam.endpoint", "SEAM_BFF__SEAM__ENDPOINT"),
+        ] {
+            if let (Some(value), false) = (env.get(seam_var), env.contains_key(ours)) {
+                builder = builder
+                    .set_override(key, value.as_str())
+                    .map_err(|e| ConfigError::new(key, e.to_string()))?;
+            }
+        }
+        let config = builder
+            .build()
+            .map_err(|e| ConfigError::new("", e.to_string()))?;
+        config
+            .try_deserialize()
+            .map_err(|e| ConfigError::new("", format!("{e}: check the key's name and type against config/default.toml")))
+    }
+}
+
+/// Reads a secret from exactly one of an inline value and a file, trimming the file's line end.
+pub(crate) fn secret_from(
+    key: &str,
+    inline: Option<&SecretString>,
+    file: Option<&Path>,
+) -> Result<Option<SecretString>, ConfigError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            key,
+            format!("set either `{key}` or `{key}_file`, not both"),
+        )),
+        (Some(secret), None) => Ok(Some(secret.clone())),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(
+                    format!("{key}_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            Ok(Some(SecretString::from(text.trim_end_matches(['\r', '\n']))))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_without_any_file_or_environment() {
+        let settings = Settings::load(None, &HashMap::new()).expect("defaults load");
+        assert_eq!(settings.server.bind, "0.0.0.0:8080");
+        assert_eq!(settings.identity.claim, "sub");
+        assert_eq!(settings.accounts.source, AccountSourceKind::Seam);
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys_and_keeps_secrets_verbatim() {
+        let settings = Settings::load(
+            None,
+            &env(&[
+                ("SEAM_BFF__SERVER__BIND", "127.0.0.1:9999"),
+                ("SEAM_BFF__SEAM__API_KEY", "0012345"),
+                ("SEAM_BFF__AUTH__ALGORITHMS", "RS256,ES256"),
+                ("SEAM_BFF__SESSIONS__TTL_SECS", "120"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(settings.server.bind, "127.0.0.1:9999");
+        let key = settings.seam.api_key.expect("api key set");
+        assert_eq!(key.expose_secret(), "0012345");
+        assert_eq!(settings.auth.algorithms, ["RS256", "ES256"]);
+        assert_eq!(settings.sessions.ttl_secs, 120);
+    }
+
+    #[test]
+    fn seam_conventions_apply_unless_our_variable_is_set() {
+        let settings = Settings::load(
+            None,
+            &env(&[("SEAM_API_KEY", "seam_a"), ("SEAM_ENDPOINT", "http://x")]),
+        )
+        .expect("loads");
+        assert_eq!(settings.seam.endpoint, "http://x");
+        assert_eq!(
+            settings.seam.api_key.expect("set").expose_secret(),
+            "seam_a"
+        );
+        let settings = Settings::load(
+            None,
+            &env(&[("SEAM_API_KEY", "seam_a"), ("SEAM_BFF__SEAM__API_KEY", "seam_b")]),
+        )
+        .expect("loads");
+        assert_eq!(
+            settings.seam.api_key.expect("set").expose_secret(),
+            "seam_b"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let err = Settings::load(None, &env(&[("SEAM_BFF__SERVER__BIDN", "x")]))
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("bidn"), "{err}");
+    }
+
+    #[test]
+    fn static_accounts_keep_the_case_of_user_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[accounts.static]\n\"auth0|AbC\" = [\"ca_1\"]\n\"u.2\" = []\n",
+        )
+        .expect("write");
+        let settings = Settings::load(Some(&path), &HashMap::new()).expect("loads");
+        assert_eq!(settings.accounts.static_accounts["auth0|AbC"], ["ca_1"]);
+        assert!(settings.accounts.static_accounts["u.2"].is_empty());
+    }
+
+    #[test]
+    fn secret_files_are_read_and_trimmed_and_exclusive_with_inline_values() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key");
+        std::fs::write(&path, "seam_file_key\n").expect("write");
+        let secret = secret_from("seam.api_key", None, Some(&path))
+            .expect("reads")
+            .expect("present");
+        assert_eq!(secret.expose_secret(), "seam_file_key");
+        let inline = SecretString::from("x");
+        let err = secret_from("seam.api_key", Some(&inline), Some(&path)).expect_err("both");
+        assert!(err.to_string().contains("not both"));
+    }
+}

@@ -1,0 +1,146 @@
+//! The one error type handlers return, and its JSON envelope
+//! `{"error": {"code": "…", "message": "…"}}`.
+//!
+//! `code` is stable (clients branch on it); `message` is written for the client and never
+//! carries an internal cause, a key, a token or a Seam body. The internal cause is the error's
+//! `Display`, logged once by the request log line.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::auth::AuthError;
+use crate::seam::SeamError;
+
+/// Suggested wait before retrying when Seam is unavailable and did not say how long.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Upper bound on a `Retry-After` passed on from Seam.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    #[error("login refused: {0}")]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Seam(#[from] SeamError),
+    #[error("no such route")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// The stable code and client-facing message.
+    fn code_and_message(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::Auth(AuthError::Missing) => (
+                "missing_token",
+                "send the app's login token as `Authorization: Bearer <token>`",
+            ),
+            ApiError::Auth(AuthError::Malformed) => (
+                "invalid_token",
+                "the Authorization header must be `Bearer <token>`",
+            ),
+            ApiError::Auth(AuthError::TooLarge) => ("invalid_token", "the login token is too large"),
+            ApiError::Auth(AuthError::Expired) => ("invalid_token", "the login token has expired"),
+            ApiError::Auth(AuthError::NotYetValid) => {
+                ("invalid_token", "the login token is not valid yet")
+            }
+            ApiError::Auth(AuthError::Rejected(_)) => {
+                ("invalid_token", "the login token could not be verified")
+            }
+            ApiError::Auth(AuthError::BadClaim(_)) => (
+                "invalid_token",
+                "the login token lacks a claim this service needs",
+            ),
+            ApiError::Seam(SeamError::Timeout { .. }) => {
+                ("seam_timeout", "Seam did not answer in time; try again")
+            }
+            ApiError::Seam(SeamError::Unreachable { .. } | SeamError::RateLimited { .. }) => (
+                "seam_unavailable",
+                "Seam is unavailable right now; try again later",
+            ),
+            ApiError::Seam(SeamError::Status { status, .. }) if *status == 503 => (
+                "seam_unavailable",
+                "Seam is unavailable right now; try again later",
+            ),
+            ApiError::Seam(SeamError::Unauthorized { .. }) => (
+                "seam_credentials_rejected",
+                "the service's Seam credentials were refused; the operator has been told",
+            ),
+            ApiError::Seam(_) => ("seam_error", "Seam could not issue a session; try again"),
+            ApiError::NotFound => ("not_found", "no such endpoint"),
+            ApiError::MethodNotAllowed => {
+                ("method_not_allowed", "this endpoint does not take that method")
+            }
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Seam(SeamError::RateLimited { retry_after, .. }) => Some(
+                retry_after
+                    .unwrap_or(DEFAULT_RETRY_AFTER)
+                    .clamp(Duration::from_secs(1), MAX_RETRY_AFTER),
+            ),
+            _ if self.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
+                Some(DEFAULT_RETRY_AFTER)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Seam(SeamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Seam(
+                SeamError::Unreachable { .. }
+                | SeamError::RateLimited { .. }
+                | SeamError::Unauthorized { .. },
+            ) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Seam(SeamError::Status { status: 503, .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Seam(_) => StatusCode::BAD_GATEWAY,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, message) = self.code_and_message();
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((CACHE_CONTROL, "no-store"));
+        if let ApiError::Auth(error) = self {
+            // RFC 6750 §3: no error attribute when no credentials were sent at all.
+            let challenge = match error {
+                AuthError::Missing => r#"Bearer realm="seam-bff""#,
+                _ => r#"Bearer realm="seam-bff", error="invalid_token""#,
+            };
+            response.insert_header((WWW_AUTHENTICATE, challenge));
+        }
+        if let Some(wait) = self.retry_after() {
+            response.insert_header((RETRY_AFTER, wait.as_secs().to_string()));
+        }
+        response.json(Envelope {
+            error: Body { code, message },
+        })
+    }
+}

@@ -1,0 +1,21 @@
+//! seam-bff: exchanges an app's own login (a JWT) for a Seam client session token limited to
+//! that user's connected accounts. The Seam API key never leaves the service.
+//!
+//! A request's path through the service: `routes` → `auth` (who is this?) → `identity`
+//! (their Seam key) → `accounts` (what do they own?) → `sessions` (a token granting exactly
+//! that, cached) → `seam` (the upstream client).
+
+mod accounts;
+mod auth;
+mod cache;
+pub mod clock;
+pub mod config;
+mod error;
+mod identity;
+mod readiness;
+mod request_log;
+mod routes;
+mod seam;
+mod sessions;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,69 @@
+//! The `seam-bff` binary: reads the command line, loads settings, starts logging and serves.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use seam_bff::config::{LogFormat, Settings};
+use seam_bff::startup::{Application, check_settings};
+use seam_bff::telemetry;
+
+#[derive(Parser)]
+#[command(version, about = "Exchanges an app login for a Seam client session token")]
+struct Cli {
+    /// TOML file layered over the built-in defaults.
+    #[arg(long, env = "SEAM_BFF_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Log format; overrides log.format.
+    #[arg(long, value_enum, global = true)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Run,
+    /// Validate the configuration and exit: 0 when it is usable, 1 otherwise.
+    CheckConfig,
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let settings = match Settings::load(cli.config.as_deref(), &env) {
+        Ok(settings) => settings,
+        Err(error) => return fail(&error),
+    };
+    if let Some(Command::CheckConfig) = cli.command {
+        return match check_settings(&settings) {
+            Ok(()) => {
+                println!("configuration is valid");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error),
+        };
+    }
+    telemetry::init(cli.log_format.unwrap_or(settings.log.format));
+    let app = match Application::build(&settings) {
+        Ok(app) => app,
+        Err(error) => return fail(&error),
+    };
+    tracing::info!(address = %app.address(), "listening");
+    match app.run_until_stopped().await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error),
+    }
+}
+
+/// Start-up failures go to stderr as one plain line, before logging may exist.
+fn fail(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("seam-bff: {error}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,65 @@
+//! Readiness: can the service issue tokens? Config is loaded by the time it runs, so this is
+//! whether Seam accepted the API key recently. The answer, good or bad, is reused for
+//! `health.readiness_cache_secs`, so probes never cost one upstream call each.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::cache::FreshCache;
+use crate::clock::Clock;
+use crate::seam::{SeamClient, SeamError};
+
+const KEY: &str = "seam";
+
+#[derive(Clone)]
+struct Check {
+    checked_at: OffsetDateTime,
+    /// `None` when ready, else why not (safe to show to anyone who can reach the probe).
+    problem: Option<&'static str>,
+}
+
+pub(crate) struct Readiness {
+    last: FreshCache<Check>,
+    max_age: time::Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl Readiness {
+    pub(crate) fn new(max_age_secs: u64, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            last: FreshCache::new(1, Duration::from_secs(max_age_secs.max(1))),
+            max_age: time::Duration::seconds(max_age_secs as i64),
+            clock,
+        }
+    }
+
+    /// `Ok` when ready, else the reason.
+    pub(crate) async fn check(&self, seam: &SeamClient) -> Result<(), &'static str> {
+        let now = self.clock.now();
+        let checked = self
+            .last
+            .get_or_refresh(
+                KEY,
+                |check| now < check.checked_at + self.max_age,
+                || async {
+                    let problem = match seam.check_api_key().await {
+                        Ok(()) => None,
+                        Err(SeamError::Unauthorized { .. }) => Some("seam_credentials_rejected"),
+                        Err(SeamError::Timeout { .. }) => Some("seam_timeout"),
+                        Err(_) => Some("seam_unavailable"),
+                    };
+                    Ok::<_, std::convert::Infallible>(Check {
+                        checked_at: self.clock.now(),
+                        problem,
+                    })
+                },
+            )
+            .await;
+        match checked {
+            Ok((check, _)) => check.problem.map_or(Ok(()), Err),
+            Err(never) => match never {},
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `POST /v1/client-session`: the login handshake. A verified app login in; the user's Seam
+//! client session token, its expiry and when to ask again out. Never the API key.
+//!
+//! Response: `{"token", "expires_at", "refresh_after", "client_session_id",
+//! "connected_account_ids"}` with `Cache-Control: no-store`.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web::Data};
+
+use crate::accounts::AccountDirectory;
+use crate::auth::Login;
+use crate::error::ApiError;
+use crate::identity::Identity;
+use crate::request_log::CacheReport;
+use crate::seam::SeamClient;
+use crate::sessions::SessionBroker;
+
+pub(super) async fn create(
+    login: Login,
+    request: HttpRequest,
+    identity: Data<Identity>,
+    accounts: Data<AccountDirectory>,
+    sessions: Data<SessionBroker>,
+    seam: Data<SeamClient>,
+) -> Result<HttpResponse, ApiError> {
+    let user_identifier_key = identity.user_identifier_key(&login.user_id);
+    let (owned, accounts_outcome) = accounts
+        .accounts_for(&login, &user_identifier_key, &seam)
+        .await?;
+    let result = sessions
+        .session_for(&user_identifier_key, &owned, &seam)
+        .await;
+    let (session, session_outcome) = match result {
+        Ok(found) => found,
+        Err(error) => {
+            // The account list may be what Seam refused (an account deleted meanwhile):
+            // look it up afresh next time rather than repeat the failure for a whole TTL.
+            accounts.forget(&user_identifier_key).await;
+            return Err(error.into());
+        }
+    };
+    request.extensions_mut().insert(CacheReport {
+        accounts: accounts_outcome,
+        session: session_outcome,
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .body(session.body.clone()))
+}

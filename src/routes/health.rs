@@ -1,0 +1,26 @@
+//! `GET /healthz` (the process serves) and `GET /readyz` (it can issue tokens).
+
+use actix_web::http::header::CACHE_CONTROL;
+use actix_web::{HttpResponse, web::Data};
+use serde_json::json;
+
+use crate::readiness::Readiness;
+use crate::seam::SeamClient;
+
+/// Liveness: answers while the process serves; never calls Seam.
+pub(super) async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(json!({"status": "ok"}))
+}
+
+pub(super) async fn readyz(readiness: Data<Readiness>, seam: Data<SeamClient>) -> HttpResponse {
+    match readiness.check(&seam).await {
+        Ok(()) => HttpResponse::Ok()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .json(json!({"status": "ready"})),
+        Err(reason) => HttpResponse::ServiceUnavailable()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .json(json!({"status": "not_ready", "reason": reason})),
+    }
+}

@@ -1,0 +1,92 @@
+//! Seam's wire types, as far as seam-bff reads them. Unknown fields are ignored: Seam adds
+//! fields without notice.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A client session as Seam returns it. `Debug` shows the token as `[REDACTED]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ClientSession {
+    pub(crate) client_session_id: String,
+    pub(crate) token: SecretString,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) expires_at: OffsetDateTime,
+    #[serde(default)]
+    pub(crate) connected_account_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ClientSessionResponse {
+    pub(crate) client_session: ClientSession,
+}
+
+#[derive(Serialize)]
+pub(crate) struct GetOrCreateRequest<'a> {
+    pub(crate) user_identifier_key: &'a str,
+    pub(crate) connected_account_ids: &'a [String],
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) expires_at: OffsetDateTime,
+}
+
+#[derive(Serialize)]
+pub(crate) struct GrantAccessRequest<'a> {
+    pub(crate) client_session_id: &'a str,
+    pub(crate) connected_account_ids: &'a [String],
+}
+
+#[derive(Serialize)]
+pub(crate) struct SessionIdRequest<'a> {
+    pub(crate) client_session_id: &'a str,
+}
+
+/// Which connected accounts to list.
+#[derive(Clone, Copy)]
+pub(crate) enum AccountFilter<'a> {
+    UserIdentifierKey(&'a str),
+    CustomMetadataHas(&'a str, &'a str),
+}
+
+#[derive(Serialize)]
+pub(crate) struct ListAccountsRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) user_identifier_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) custom_metadata_has: Option<std::collections::BTreeMap<&'a str, &'a str>>,
+    pub(crate) limit: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) page_cursor: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListAccountsResponse {
+    pub(crate) connected_accounts: Vec<ConnectedAccount>,
+    pub(crate) pagination: Option<Pagination>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ConnectedAccount {
+    pub(crate) connected_account_id: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Pagination {
+    #[serde(default)]
+    pub(crate) has_next_page: bool,
+    pub(crate) next_page_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Empty {}
+
+/// Seam's error envelope; only the type is kept (messages may echo input).
+#[derive(Deserialize)]
+pub(crate) struct ErrorEnvelope {
+    pub(crate) error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ErrorBody {
+    #[serde(rename = "type")]
+    pub(crate) error_type: String,
+}
