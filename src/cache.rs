@@ -107,8 +107,7 @@ mod tests {
             Ok::<_, ()>(7)
         };
         // join_all polls them together, so they really overlap.
-        let results =
-            join_all((0..50).map(|_| cache.get_or_refresh("k", |_| true, refresh))).await;
+        let results = join_all((0..50).map(|_| cache.get_or_refresh("k", |_| true, refresh))).await;
         assert!(results.iter().all(|r| matches!(r, Ok((7, _)))));
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
 
@@ -125,11 +124,17 @@ mod tests {
     #[actix_web::test]
     async fn stale_entries_are_refreshed() {
         let cache = FreshCache::<u32>::new(10, Duration::from_secs(60));
-        let first = cache.get_or_refresh("k", |_| true, || async { Ok::<_, ()>(1) }).await;
+        let first = cache
+            .get_or_refresh("k", |_| true, || async { Ok::<_, ()>(1) })
+            .await;
         assert_eq!(first, Ok((1, Outcome::Miss)));
-        let hit = cache.get_or_refresh("k", |v| *v == 1, || async { Ok::<_, ()>(2) }).await;
+        let hit = cache
+            .get_or_refresh("k", |v| *v == 1, || async { Ok::<_, ()>(2) })
+            .await;
         assert_eq!(hit, Ok((1, Outcome::Hit)));
-        let stale = cache.get_or_refresh("k", |v| *v == 2, || async { Ok::<_, ()>(2) }).await;
+        let stale = cache
+            .get_or_refresh("k", |v| *v == 2, || async { Ok::<_, ()>(2) })
+            .await;
         assert_eq!(stale, Ok((2, Outcome::Miss)));
     }
 }

@@ -68,6 +68,8 @@ pub struct SeamSettings {
 pub struct AuthSettings {
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// A TOML list, or a comma-separated string from the environment.
+    #[serde(deserialize_with = "list_or_comma_separated")]
     pub algorithms: Vec<String>,
     pub hs256_secret: Option<SecretString>,
     pub hs256_secret_file: Option<PathBuf>,
@@ -118,6 +120,23 @@ pub struct HealthSettings {
     pub readiness_cache_secs: u64,
 }
 
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    // Environment values are plain strings; without config's `try_parsing` (see `load`) they
+    // are not split into lists, so this field splits them itself.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(deserializer)? {
+        ListOrText::List(items) => items,
+        ListOrText::Text(text) => text.split(',').map(|s| s.trim().to_owned()).collect(),
+    })
+}
+
 /// A setting that cannot be used, with the key it belongs to and what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub struct ConfigError {
@@ -148,8 +167,7 @@ impl Settings {
     /// Loads the layers in order; `env` is the process environment (a map, so tests can pass
     /// their own without touching the process's).
     pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let mut builder =
-            Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(ConfigError::new(
@@ -168,8 +186,6 @@ impl Settings {
             Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator(ENV_SEPARATOR)
                 .separator(ENV_SEPARATOR)
-                .list_separator(",")
-                .with_list_parse_key("auth.algorithms")
                 .source(Some(env.clone().into_iter().collect())),
         );
         // Seam's SDKs read these; ours win when both are set.
@@ -186,9 +202,12 @@ impl Settings {
         let config = builder
             .build()
             .map_err(|e| ConfigError::new("", e.to_string()))?;
-        config
-            .try_deserialize()
-            .map_err(|e| ConfigError::new("", format!("{e}: check the key's name and type against config/default.toml")))
+        config.try_deserialize().map_err(|e| {
+            ConfigError::new(
+                "",
+                format!("{e}: check the key's name and type against config/default.toml"),
+            )
+        })
     }
 }
 
@@ -211,7 +230,9 @@ pub(crate) fn secret_from(
                     format!("cannot read {}: {e}", path.display()),
                 )
             })?;
-            Ok(Some(SecretString::from(text.trim_end_matches(['\r', '\n']))))
+            Ok(Some(SecretString::from(
+                text.trim_end_matches(['\r', '\n']),
+            )))
         }
         (None, None) => Ok(None),
     }
@@ -270,7 +291,10 @@ mod tests {
         );
         let settings = Settings::load(
             None,
-            &env(&[("SEAM_API_KEY", "seam_a"), ("SEAM_BFF__SEAM__API_KEY", "seam_b")]),
+            &env(&[
+                ("SEAM_API_KEY", "seam_a"),
+                ("SEAM_BFF__SEAM__API_KEY", "seam_b"),
+            ]),
         )
         .expect("loads");
         assert_eq!(

@@ -55,7 +55,9 @@ impl ApiError {
                 "invalid_token",
                 "the Authorization header must be `Bearer <token>`",
             ),
-            ApiError::Auth(AuthError::TooLarge) => ("invalid_token", "the login token is too large"),
+            ApiError::Auth(AuthError::TooLarge) => {
+                ("invalid_token", "the login token is too large")
+            }
             ApiError::Auth(AuthError::Expired) => ("invalid_token", "the login token has expired"),
             ApiError::Auth(AuthError::NotYetValid) => {
                 ("invalid_token", "the login token is not valid yet")
@@ -84,9 +86,10 @@ impl ApiError {
             ),
             ApiError::Seam(_) => ("seam_error", "Seam could not issue a session; try again"),
             ApiError::NotFound => ("not_found", "no such endpoint"),
-            ApiError::MethodNotAllowed => {
-                ("method_not_allowed", "this endpoint does not take that method")
-            }
+            ApiError::MethodNotAllowed => (
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            ),
         }
     }
 
@@ -97,9 +100,7 @@ impl ApiError {
                     .unwrap_or(DEFAULT_RETRY_AFTER)
                     .clamp(Duration::from_secs(1), MAX_RETRY_AFTER),
             ),
-            _ if self.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
-                Some(DEFAULT_RETRY_AFTER)
-            }
+            _ if self.status_code() == StatusCode::SERVICE_UNAVAILABLE => Some(DEFAULT_RETRY_AFTER),
             _ => None,
         }
     }

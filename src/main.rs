@@ -10,7 +10,10 @@ use seam_bff::startup::{Application, check_settings};
 use seam_bff::telemetry;
 
 #[derive(Parser)]
-#[command(version, about = "Exchanges an app login for a Seam client session token")]
+#[command(
+    version,
+    about = "Exchanges an app login for a Seam client session token"
+)]
 struct Cli {
     /// TOML file layered over the built-in defaults.
     #[arg(long, env = "SEAM_BFF_CONFIG", global = true)]

@@ -36,9 +36,16 @@ pub(crate) async fn log_request(
     let method = req.method().clone();
     let mut response = next.call(req).instrument(span.clone()).await?;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let route = response.request().match_pattern().unwrap_or_else(|| "-".into());
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "-".into());
     let status = response.status().as_u16();
-    let report = response.request().extensions().get::<CacheReport>().copied();
+    let report = response
+        .request()
+        .extensions()
+        .get::<CacheReport>()
+        .copied();
     let cache = report.map_or("-", |r| r.session.as_str());
     let accounts_cache = report.and_then(|r| r.accounts).map_or("-", Outcome::as_str);
     let _entered = span.enter();

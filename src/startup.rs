@@ -54,10 +54,7 @@ impl Components {
                 &settings.sessions,
                 clock.clone(),
             )?),
-            readiness: Data::new(Readiness::new(
-                settings.health.readiness_cache_secs,
-                clock,
-            )),
+            readiness: Data::new(Readiness::new(settings.health.readiness_cache_secs, clock)),
         })
     }
 }

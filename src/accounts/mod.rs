@@ -56,15 +56,12 @@ impl AccountDirectory {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
         let required = |key: &str, value: &Option<String>| {
-            value
-                .clone()
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        format!("accounts.{key}"),
-                        format!("is required when accounts.source = {:?}", settings.source),
-                    )
-                })
+            value.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
+                ConfigError::new(
+                    format!("accounts.{key}"),
+                    format!("is required when accounts.source = {:?}", settings.source),
+                )
+            })
         };
         let source = match settings.source {
             AccountSourceKind::Seam => Source::Seam,

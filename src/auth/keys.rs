@@ -33,7 +33,9 @@ pub(super) fn decoding_key(
             if bytes.len() < MIN_HMAC_SECRET_BYTES {
                 return Err(ConfigError::new(
                     "auth.hs256_secret",
-                    format!("is shorter than {MIN_HMAC_SECRET_BYTES} bytes: use a longer random secret"),
+                    format!(
+                        "is shorter than {MIN_HMAC_SECRET_BYTES} bytes: use a longer random secret"
+                    ),
                 ));
             }
             DecodingKey::from_secret(bytes)
@@ -100,7 +102,10 @@ fn algorithms(names: &[String]) -> Result<Vec<Algorithm>, ConfigError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let Some(first) = algorithms.first() else {
-        return Err(ConfigError::new(KEY, "is empty: list the algorithms your identity provider signs with"));
+        return Err(ConfigError::new(
+            KEY,
+            "is empty: list the algorithms your identity provider signs with",
+        ));
     };
     if algorithms.iter().any(|a| a.family() != first.family()) {
         return Err(ConfigError::new(

@@ -91,12 +91,13 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLarge);
         }
-        let data = decode::<Map<String, Value>>(token, &self.key, &self.validation)
-            .map_err(|e| match e.kind() {
+        let data = decode::<Map<String, Value>>(token, &self.key, &self.validation).map_err(
+            |e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 other => AuthError::Rejected(describe(other)),
-            })?;
+            },
+        )?;
         let user_id = match data.claims.get(&self.identity_claim) {
             Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_USER_ID_BYTES => {
                 id.clone()
@@ -197,11 +198,15 @@ mod tests {
         let verifier = Verifier::from_settings(&auth, &identity).expect("builds");
         let padding = "x".repeat(MAX_TOKEN_BYTES);
         assert_eq!(
-            verifier.verify(&token(json!({"sub": "u", "exp": exp(), "pad": padding}))).err(),
+            verifier
+                .verify(&token(json!({"sub": "u", "exp": exp(), "pad": padding})))
+                .err(),
             Some(AuthError::TooLarge)
         );
         assert_eq!(
-            verifier.verify(&token(json!({"sub": "", "exp": exp()}))).err(),
+            verifier
+                .verify(&token(json!({"sub": "", "exp": exp()})))
+                .err(),
             Some(AuthError::BadClaim("sub".into()))
         );
     }

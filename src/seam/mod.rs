@@ -270,12 +270,10 @@ impl SeamClient {
                 reason: e.to_string(),
             }),
             Ok(bytes) if status.is_success() => Ok(bytes),
-            Ok(_) if status.as_u16() == 401 => {
-                Err(SeamError::Unauthorized {
-                    endpoint,
-                    status: status.as_u16(),
-                })
-            }
+            Ok(_) if status.as_u16() == 401 => Err(SeamError::Unauthorized {
+                endpoint,
+                status: status.as_u16(),
+            }),
             Ok(_) if status.as_u16() == 429 => Err(SeamError::RateLimited {
                 endpoint,
                 retry_after,

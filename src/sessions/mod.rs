@@ -50,10 +50,7 @@ impl SessionBroker {
             return Err(ConfigError::new("sessions.max_entries", "must be above 0"));
         }
         Ok(Self {
-            cache: FreshCache::new(
-                settings.max_entries,
-                Duration::from_secs(settings.ttl_secs),
-            ),
+            cache: FreshCache::new(settings.max_entries, Duration::from_secs(settings.ttl_secs)),
             ttl: time::Duration::seconds(settings.ttl_secs as i64),
             min_remaining: time::Duration::seconds(settings.min_remaining_secs as i64),
             clock,

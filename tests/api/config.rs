@@ -1,0 +1,177 @@
+//! Configuration through the binary: bad settings fail at start-up with a message that names
+//! the key and the fix; `check-config` exits 0 or 1.
+
+use std::path::PathBuf;
+
+use crate::helpers::{SECRET, fixture};
+use crate::process::run;
+
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    fn new() -> Self {
+        Case {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).expect("write");
+        path
+    }
+}
+
+const SEAM_KEY: &str = "seam_test_config_key_123";
+
+fn hs256_config(extra: &str) -> String {
+    format!(
+        "[auth]\nalgorithms = [\"HS256\"]\nhs256_secret = \"{SECRET}\"\n{extra}\n[server]\nbind = \"127.0.0.1:0\"\n"
+    )
+}
+
+/// Runs `check-config` and the service itself; both must fail with `expected` on stderr.
+fn assert_refused(config: &std::path::Path, env: &[(&str, &str)], expected: &[&str]) {
+    let config = config.to_str().expect("utf-8");
+    for args in [
+        vec!["--config", config, "check-config"],
+        vec!["--config", config],
+    ] {
+        let output = run(&args, env);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        for word in expected {
+            assert!(
+                stderr.contains(word),
+                "{args:?}: expected {word:?} in {stderr}"
+            );
+        }
+        assert!(
+            !stderr.contains(SECRET),
+            "the login secret leaked: {stderr}"
+        );
+        assert!(!stderr.contains(SEAM_KEY), "the API key leaked: {stderr}");
+    }
+}
+
+#[test]
+fn a_valid_config_passes_check_config() {
+    let case = Case::new();
+    let config = case.file("ok.toml", &hs256_config(""));
+    let output = run(
+        &["--config", config.to_str().expect("utf-8"), "check-config"],
+        &[("SEAM_API_KEY", SEAM_KEY)],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_missing_api_key_is_refused_naming_the_key_and_the_fix() {
+    let case = Case::new();
+    let config = case.file("c.toml", &hs256_config(""));
+    assert_refused(&config, &[], &["seam.api_key", "SEAM_API_KEY"]);
+}
+
+#[test]
+fn an_unreadable_or_bad_pem_is_refused() {
+    let case = Case::new();
+    let missing = case.file(
+        "missing.toml",
+        "[auth]\nalgorithms = [\"RS256\"]\npublic_key_file = \"/nonexistent/key.pem\"\n",
+    );
+    assert_refused(
+        &missing,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["auth.public_key_file", "cannot read"],
+    );
+    let garbage = case.file(
+        "garbage.pem",
+        "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n",
+    );
+    let bad = case.file(
+        "bad.toml",
+        &format!(
+            "[auth]\nalgorithms = [\"RS256\"]\npublic_key_file = \"{}\"\n",
+            garbage.display()
+        ),
+    );
+    assert_refused(
+        &bad,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["auth.public_key_file", "PEM"],
+    );
+    // A real key of the wrong type: an EC key for RS256.
+    let wrong_type = case.file(
+        "wrong.toml",
+        &format!(
+            "[auth]\nalgorithms = [\"RS256\"]\npublic_key_file = \"{}\"\n",
+            fixture("ec_public.pem")
+        ),
+    );
+    assert_refused(
+        &wrong_type,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["auth.public_key_file", "RSA"],
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_by_name() {
+    let case = Case::new();
+    let config = case.file("c.toml", &hs256_config("audiense = \"typo\""));
+    assert_refused(&config, &[("SEAM_API_KEY", SEAM_KEY)], &["audiense"]);
+    let config = case.file("ok.toml", &hs256_config(""));
+    assert_refused(
+        &config,
+        &[("SEAM_API_KEY", SEAM_KEY), ("SEAM_BFF__SESSIONS__TTL", "5")],
+        &["ttl"],
+    );
+}
+
+#[test]
+fn weak_or_inconsistent_settings_are_refused() {
+    let case = Case::new();
+    let short = case.file(
+        "short.toml",
+        "[auth]\nalgorithms = [\"HS256\"]\nhs256_secret = \"too-short\"\n",
+    );
+    assert_refused(
+        &short,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["auth.hs256_secret", "32 bytes"],
+    );
+    let windows = case.file(
+        "windows.toml",
+        &hs256_config("[sessions]\nttl_secs = 300\nmin_remaining_secs = 600"),
+    );
+    assert_refused(
+        &windows,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["sessions.min_remaining_secs"],
+    );
+    let metadata = case.file(
+        "metadata.toml",
+        &hs256_config("[accounts]\nsource = \"seam_metadata\""),
+    );
+    assert_refused(
+        &metadata,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["accounts.metadata_key"],
+    );
+    let algorithm = case.file("alg.toml", "[auth]\nalgorithms = [\"HS257\"]\n");
+    assert_refused(
+        &algorithm,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["auth.algorithms", "HS257"],
+    );
+    let missing_file = run(&["--config", "/nonexistent.toml", "check-config"], &[]);
+    assert_eq!(missing_file.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing_file.stderr).contains("/nonexistent.toml"));
+}

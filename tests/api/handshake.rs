@@ -1,0 +1,235 @@
+//! The login handshake: a login in, a token limited to the user's accounts out.
+
+use futures_util::future::join_all;
+use seam_stand_in::AccountSpec;
+
+use crate::helpers::{Options, login, spawn_app, spawn_app_with};
+
+const GET_OR_CREATE: &str = "/client_sessions/get_or_create";
+
+#[actix_web::test]
+async fn handshake_returns_a_token_that_sees_only_the_users_devices() {
+    let app = spawn_app().await;
+    let alice_lock = app
+        .seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let alice_hub = app
+        .seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let bob_account = app.seam.add_connected_account(AccountSpec::owned_by("bob"));
+    app.seam.add_device(&alice_lock, "front door");
+    app.seam.add_device(&alice_hub, "garage");
+    app.seam.add_device(&bob_account, "bob's door");
+
+    let reply = app.handshake("alice").await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    assert!(reply.token().starts_with("seam_cst"));
+    let mut expected = vec![alice_lock.clone(), alice_hub.clone()];
+    expected.sort();
+    assert_eq!(reply.account_ids(), expected);
+    let session = app.seam.session_for("alice").expect("session at Seam");
+    assert_eq!(reply.token(), session.token);
+    assert_eq!(
+        reply.body["client_session_id"],
+        session.client_session_id.as_str()
+    );
+    let mut held = session.connected_account_ids.clone();
+    held.sort();
+    assert_eq!(held, expected);
+    assert_eq!(
+        app.devices_seen_with(reply.token()).await,
+        ["front door", "garage"]
+    );
+    // The response carries the token and its timing, and nothing else.
+    let mut keys: Vec<&str> = reply
+        .body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "client_session_id",
+            "connected_account_ids",
+            "expires_at",
+            "refresh_after",
+            "token"
+        ]
+    );
+    assert!(!reply.text.contains(&app.seam.api_key()));
+}
+
+#[actix_web::test]
+async fn metadata_source_finds_accounts_by_custom_metadata_across_pages() {
+    let app = spawn_app_with(
+        Options::default()
+            .env("SEAM_BFF__ACCOUNTS__SOURCE", "seam_metadata")
+            .env("SEAM_BFF__ACCOUNTS__METADATA_KEY", "app_user"),
+    )
+    .await;
+    app.seam.set_page_size(2);
+    let mut mine = Vec::new();
+    for i in 0..5 {
+        let id = app
+            .seam
+            .add_connected_account(AccountSpec::unowned().with_metadata("app_user", "carol"));
+        app.seam.add_device(&id, &format!("carol {i}"));
+        mine.push(id);
+        let other = app
+            .seam
+            .add_connected_account(AccountSpec::unowned().with_metadata("app_user", "dave"));
+        app.seam.add_device(&other, &format!("dave {i}"));
+    }
+    mine.sort();
+
+    let reply = app.handshake("carol").await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.account_ids(), mine);
+    assert_eq!(
+        app.devices_seen_with(reply.token()).await,
+        ["carol 0", "carol 1", "carol 2", "carol 3", "carol 4"]
+    );
+    // 10 accounts at 2 a page, filtered to 5: Seam was asked page after page.
+    assert!(app.seam.calls("/connected_accounts/list") >= 3);
+}
+
+#[actix_web::test]
+async fn claim_source_grants_the_accounts_the_identity_provider_lists() {
+    let app = spawn_app_with(
+        Options::default()
+            .env("SEAM_BFF__ACCOUNTS__SOURCE", "claim")
+            .env("SEAM_BFF__ACCOUNTS__CLAIM", "seam_accounts"),
+    )
+    .await;
+    let granted = app.seam.add_connected_account(AccountSpec::unowned());
+    let other = app.seam.add_connected_account(AccountSpec::unowned());
+    app.seam.add_device(&granted, "granted lock");
+    app.seam.add_device(&other, "other lock");
+    let mut claims = crate::helpers::claims("erin");
+    claims["seam_accounts"] = serde_json::json!([granted]);
+
+    let reply = app
+        .post("/v1/client-session", Some(&crate::helpers::sign(&claims)))
+        .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.account_ids(), [granted]);
+    assert_eq!(app.devices_seen_with(reply.token()).await, ["granted lock"]);
+    assert_eq!(app.seam.calls("/connected_accounts/list"), 0);
+
+    claims["seam_accounts"] = serde_json::json!("not-a-list");
+    let bad = app
+        .post("/v1/client-session", Some(&crate::helpers::sign(&claims)))
+        .await;
+    assert_eq!(bad.status, 401);
+    assert_eq!(bad.code(), "invalid_token");
+}
+
+#[actix_web::test]
+async fn static_source_reads_accounts_from_the_config_file() {
+    let seam = seam_stand_in::StandIn::start().await;
+    let frank = seam.add_connected_account(AccountSpec::unowned());
+    let someone_else = seam.add_connected_account(AccountSpec::unowned());
+    seam.add_device(&frank, "frank's lock");
+    seam.add_device(&someone_else, "not frank's");
+    let app = crate::helpers::spawn_app_against(
+        seam,
+        Options::default()
+            .env("SEAM_BFF__ACCOUNTS__SOURCE", "static")
+            .toml(&format!("[accounts.static]\n\"Frank|1\" = [\"{frank}\"]\n")),
+    )
+    .await;
+
+    let reply = app.handshake("Frank|1").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.account_ids(), [frank]);
+    assert_eq!(app.devices_seen_with(reply.token()).await, ["frank's lock"]);
+
+    // A user with no accounts still gets a token: the frontend needs one to connect the first.
+    let newcomer = app.handshake("grace").await;
+    assert_eq!(newcomer.status, 200, "{}", newcomer.text);
+    assert!(newcomer.account_ids().is_empty());
+    assert!(app.devices_seen_with(newcomer.token()).await.is_empty());
+}
+
+#[actix_web::test]
+async fn second_handshake_reuses_the_cached_session_without_calling_seam() {
+    let app = spawn_app().await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let first = app.handshake("alice").await;
+    assert_eq!(first.status, 200);
+    let calls_after_first = app.seam.total_calls();
+
+    // A different, freshly signed login for the same user.
+    let second = app.handshake("alice").await;
+
+    assert_eq!(second.status, 200);
+    assert_eq!(second.token(), first.token());
+    assert_eq!(second.body, first.body);
+    assert_eq!(app.seam.total_calls(), calls_after_first);
+}
+
+#[actix_web::test]
+async fn concurrent_first_handshakes_for_one_user_make_one_get_or_create() {
+    let app = spawn_app().await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    app.seam.set_latency(std::time::Duration::from_millis(50));
+    let token = login("alice");
+
+    let replies = join_all((0..200).map(|_| app.post("/v1/client-session", Some(&token)))).await;
+
+    assert!(replies.iter().all(|r| r.status == 200));
+    let first = replies[0].token();
+    assert!(replies.iter().all(|r| r.token() == first));
+    assert_eq!(app.seam.calls(GET_OR_CREATE), 1);
+    assert_eq!(app.seam.calls("/connected_accounts/list"), 1);
+}
+
+#[actix_web::test]
+async fn users_never_receive_each_others_tokens_under_concurrency() {
+    let app = spawn_app().await;
+    let users: Vec<String> = (0..40).map(|i| format!("user-{i}")).collect();
+    for user in &users {
+        let account = app.seam.add_connected_account(AccountSpec::owned_by(user));
+        app.seam.add_device(&account, &format!("{user}'s lock"));
+    }
+    // Four concurrent handshakes per user, interleaved.
+    let requests: Vec<(String, String)> = (0..4)
+        .flat_map(|_| users.iter().map(|u| (u.clone(), login(u))))
+        .collect();
+
+    let replies = join_all(
+        requests
+            .iter()
+            .map(|(_, token)| app.post("/v1/client-session", Some(token))),
+    )
+    .await;
+
+    let mut tokens = std::collections::HashMap::new();
+    for ((user, _), reply) in requests.iter().zip(&replies) {
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let at_seam = app.seam.session_for(user).expect("session").token;
+        assert_eq!(
+            reply.token(),
+            at_seam,
+            "{user} got a token that is not theirs"
+        );
+        tokens.insert(reply.token().to_owned(), user.clone());
+    }
+    assert_eq!(tokens.len(), users.len(), "one distinct token per user");
+    for (token, user) in tokens.iter().take(5) {
+        assert_eq!(
+            app.devices_seen_with(token).await,
+            [format!("{user}'s lock")]
+        );
+    }
+    assert_eq!(app.seam.calls(GET_OR_CREATE), users.len());
+}

@@ -1,0 +1,69 @@
+//! Probes: `/healthz` never calls Seam; `/readyz` reports whether Seam accepts the API key,
+//! from a cached check.
+
+use seam_stand_in::Fault;
+use time::Duration;
+
+use crate::helpers::spawn_app;
+
+const WORKSPACES_GET: &str = "/workspaces/get";
+
+#[actix_web::test]
+async fn healthz_answers_without_calling_seam() {
+    let app = spawn_app().await;
+    app.seam.rotate_api_key();
+    let reply = app.get("/healthz").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["status"], "ok");
+    assert_eq!(app.seam.total_calls(), 0);
+}
+
+#[actix_web::test]
+async fn readyz_checks_the_api_key_once_per_window() {
+    let app = spawn_app().await;
+    for _ in 0..5 {
+        let reply = app.get("/readyz").await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.body["status"], "ready");
+    }
+    assert_eq!(app.seam.calls(WORKSPACES_GET), 1);
+    app.clock.advance(Duration::seconds(16));
+    assert_eq!(app.get("/readyz").await.status, 200);
+    assert_eq!(app.seam.calls(WORKSPACES_GET), 2);
+}
+
+#[actix_web::test]
+async fn readyz_is_503_while_seam_rejects_the_api_key() {
+    let app = spawn_app().await;
+    let old_key = app.seam.api_key();
+    app.seam.rotate_api_key();
+    let reply = app.get("/readyz").await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.body["reason"], "seam_credentials_rejected");
+    assert!(!reply.text.contains(&old_key));
+    // Still cached: probes do not hammer a Seam that refuses us.
+    assert_eq!(app.get("/readyz").await.status, 503);
+    assert_eq!(app.seam.calls(WORKSPACES_GET), 1);
+}
+
+#[actix_web::test]
+async fn readyz_recovers_when_seam_does() {
+    let app = spawn_app().await;
+    app.seam.inject(WORKSPACES_GET, Fault::Status(503), 1);
+    let down = app.get("/readyz").await;
+    assert_eq!(down.status, 503);
+    assert_eq!(down.body["reason"], "seam_unavailable");
+    app.clock.advance(Duration::seconds(16));
+    assert_eq!(app.get("/readyz").await.status, 200);
+}
+
+#[actix_web::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let app = spawn_app().await;
+    let missing = app.get("/nope").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.code(), "not_found");
+    let wrong_method = app.get("/v1/client-session").await;
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.code(), "method_not_allowed");
+}

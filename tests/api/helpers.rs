@@ -1,0 +1,246 @@
+//! Starting the real service on port 0 against a stand-in Seam on port 0, minting login
+//! tokens, and a clock the tests move instead of waiting.
+
+use std::sync::{Arc, Mutex};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use seam_bff::clock::Clock;
+use seam_bff::config::Settings;
+use seam_bff::startup::Application;
+use seam_stand_in::StandIn;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
+pub const ISSUER: &str = "https://login.test";
+pub const AUDIENCE: &str = "seam-bff-tests";
+pub const TTL_SECS: i64 = 3600;
+pub const MIN_REMAINING_SECS: i64 = 600;
+pub const ACCOUNT_TTL_SECS: i64 = 60;
+
+/// A clock that moves only when a test says so.
+pub struct ManualClock(Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    pub fn advance(&self, by: time::Duration) {
+        *self.0.lock().expect("clock lock") += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub seam: StandIn,
+    pub clock: Arc<ManualClock>,
+    pub http: awc::Client,
+    _config_dir: tempfile::TempDir,
+}
+
+/// Settings beyond the defaults of `spawn_app`: extra TOML tables and env-style overrides.
+#[derive(Default)]
+pub struct Options {
+    pub extra_toml: String,
+    pub env: Vec<(&'static str, String)>,
+    /// `(algorithm, PEM file)` to verify logins with instead of the HS256 test secret.
+    pub public_key: Option<(&'static str, String)>,
+}
+
+impl Options {
+    pub fn public_key(mut self, algorithm: &'static str, pem_file: String) -> Self {
+        self.public_key = Some((algorithm, pem_file));
+        self
+    }
+    pub fn env(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.env.push((key, value.into()));
+        self
+    }
+    pub fn toml(mut self, text: &str) -> Self {
+        self.extra_toml.push_str(text);
+        self
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let seam = StandIn::start().await;
+    spawn_app_against(seam, options).await
+}
+
+/// The `[auth]` lines for the HS256 test secret.
+pub fn hs256_auth() -> String {
+    format!("algorithms = [\"HS256\"]\nhs256_secret = \"{SECRET}\"\n")
+}
+
+/// The service's TOML for a stand-in; shared with the subprocess tests.
+pub fn base_toml(seam: &StandIn, auth: &str) -> String {
+    format!(
+        r#"
+[server]
+bind = "127.0.0.1:0"
+workers = 2
+[seam]
+endpoint = "{endpoint}"
+api_key = "{key}"
+timeout_ms = 1000
+[auth]
+{auth}issuer = "{ISSUER}"
+audience = "{AUDIENCE}"
+[accounts]
+cache_ttl_secs = {ACCOUNT_TTL_SECS}
+[sessions]
+ttl_secs = {TTL_SECS}
+min_remaining_secs = {MIN_REMAINING_SECS}
+"#,
+        endpoint = seam.url(),
+        key = seam.api_key(),
+    )
+}
+
+pub async fn spawn_app_against(seam: StandIn, options: Options) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("seam-bff.toml");
+    let auth = match &options.public_key {
+        Some((algorithm, file)) => {
+            format!("algorithms = [\"{algorithm}\"]\npublic_key_file = \"{file}\"\n")
+        }
+        None => hs256_auth(),
+    };
+    std::fs::write(&path, base_toml(&seam, &auth) + &options.extra_toml).expect("write config");
+    let env = options
+        .env
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let settings = Settings::load(Some(&path), &env).expect("test settings load");
+    let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::now_utc())));
+    let app = Application::build_with_clock(&settings, clock.clone()).expect("app builds");
+    let address = format!("http://{}", app.address());
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        seam,
+        clock,
+        http: awc::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .finish(),
+        _config_dir: dir,
+    }
+}
+
+/// A response read whole: status, headers and body.
+pub struct Reply {
+    pub status: u16,
+    pub headers: actix_web::http::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn token(&self) -> &str {
+        self.body["token"].as_str().expect("token in body")
+    }
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("<none>")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    pub fn account_ids(&self) -> Vec<String> {
+        serde_json::from_value(self.body["connected_account_ids"].clone()).expect("ids")
+    }
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, bearer: Option<&str>) -> Reply {
+        let mut request = self.http.post(format!("{}{path}", self.address));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        read(
+            self.http
+                .get(format!("{}{path}", self.address))
+                .send()
+                .await
+                .expect("request sent"),
+        )
+        .await
+    }
+
+    /// The login handshake for `user`, with a fresh valid token.
+    pub async fn handshake(&self, user: &str) -> Reply {
+        self.post("/v1/client-session", Some(&login(user))).await
+    }
+
+    /// `/devices/list` on the stand-in with a client session token: device names it shows.
+    pub async fn devices_seen_with(&self, client_session_token: &str) -> Vec<String> {
+        let mut response = self
+            .http
+            .post(format!("{}/devices/list", self.seam.url()))
+            .bearer_auth(client_session_token)
+            .send_json(&json!({}))
+            .await
+            .expect("stand-in answers");
+        assert_eq!(response.status().as_u16(), 200);
+        let body: Value = response.json().await.expect("json");
+        let mut names: Vec<String> = body["devices"]
+            .as_array()
+            .expect("devices")
+            .iter()
+            .map(|d| d["display_name"].as_str().expect("name").to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+async fn read(mut response: awc::ClientResponse) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.body().await.expect("body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+pub fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The standard claims of a valid login for `user`, to modify in negative tests.
+pub fn claims(user: &str) -> Value {
+    json!({"sub": user, "iss": ISSUER, "aud": AUDIENCE, "iat": now(), "exp": now() + 600})
+}
+
+pub fn sign(claims: &Value) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("token encodes")
+}
+
+pub fn login(user: &str) -> String {
+    sign(&claims(user))
+}
+
+pub fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}

@@ -1,0 +1,118 @@
+//! The binary's log: one line per request with the fields operators need, never a key, login
+//! token or client session token, even at trace level; SIGTERM stops it cleanly.
+
+use seam_stand_in::{AccountSpec, Fault, StandIn};
+use serde_json::Value;
+
+use crate::helpers::{SECRET, base_toml, hs256_auth, login, sign};
+use crate::process::Running;
+
+#[actix_web::test]
+async fn logs_carry_request_fields_and_never_a_secret() {
+    let seam = StandIn::start().await;
+    let account = seam.add_connected_account(AccountSpec::owned_by("alice"));
+    seam.add_device(&account, "door");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, base_toml(&seam, &hs256_auth())).expect("write");
+    let service = Running::start(&config, &[], &[("RUST_LOG", "trace")]);
+    let http = awc::Client::default();
+    let url = format!("{}/v1/client-session", service.address);
+
+    let alice = login("alice");
+    let mut issued = Vec::new();
+    for _ in 0..2 {
+        let mut response = http
+            .post(&url)
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 200);
+        let body: Value = response.json().await.expect("json");
+        issued.push(body["token"].as_str().expect("token").to_owned());
+    }
+    let mut expired = crate::helpers::claims("bob");
+    expired["exp"] = (crate::helpers::now() - 3600).into();
+    let expired = sign(&expired);
+    let refused = http
+        .post(&url)
+        .bearer_auth(&expired)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refused.status().as_u16(), 401);
+    seam.inject("/client_sessions/get_or_create", Fault::Status(500), 1);
+    let carol = login("carol");
+    let failed = http
+        .post(&url)
+        .bearer_auth(&carol)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(failed.status().as_u16(), 502);
+    let api_key = seam.api_key();
+
+    let (exit, log) = service.terminate();
+
+    assert!(exit.success(), "graceful exit on SIGTERM: {exit:?}");
+    for secret in [api_key.as_str(), SECRET, &alice, &expired, &carol]
+        .into_iter()
+        .chain(issued.iter().map(String::as_str))
+    {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
+    // A JWT's signature alone is as good as a fingerprint of it: also absent.
+    let signature = alice.rsplit('.').next().expect("signature");
+    assert!(!log.contains(signature));
+    assert!(
+        !log.contains("seam_cst"),
+        "a client session token reached the log"
+    );
+
+    let entries: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let requests: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["fields"]["message"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 4, "one line per request");
+    let first = &requests[0];
+    assert_eq!(first["fields"]["route"], "/v1/client-session");
+    assert_eq!(first["fields"]["status"], 200);
+    assert_eq!(first["fields"]["cache"], "miss");
+    assert!(first["fields"]["latency_ms"].is_string() || first["fields"]["latency_ms"].is_number());
+    assert!(
+        first["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 32)
+    );
+    assert_eq!(requests[1]["fields"]["cache"], "hit");
+    assert_eq!(requests[2]["fields"]["status"], 401);
+    assert_eq!(requests[3]["fields"]["status"], 502);
+    assert!(
+        requests[3]["fields"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/client_sessions/get_or_create") && e.contains("500"))
+    );
+    let upstream: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["fields"]["message"] == "seam call")
+        .collect();
+    assert!(!upstream.is_empty());
+    for call in &upstream {
+        assert!(call["fields"]["endpoint"].is_string());
+        assert!(
+            call["fields"]["seam_request_id"]
+                .as_str()
+                .is_some_and(|id| id != "-")
+        );
+        assert!(
+            call["span"]["request_id"].is_string(),
+            "upstream calls carry the request id"
+        );
+    }
+    assert!(entries.iter().any(|e| e["fields"]["message"] == "stopped"));
+}

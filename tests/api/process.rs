@@ -1,0 +1,96 @@
+//! The real `seam-bff` binary as a child process: for what only the binary does (command
+//! line, start-up failures, log output, signals).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_seam-bff");
+
+/// Runs the binary to completion (for `check-config` and start-up failures).
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(args, env).output().expect("binary runs")
+}
+
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    command
+}
+
+/// A running service whose stdout (the log) is collected as it is written.
+pub struct Running {
+    child: Child,
+    pub address: String,
+    log: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Starts the binary with `--config <config>` and waits for its "listening" log line.
+    pub fn start(config: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Running {
+        let config = config.to_str().expect("utf-8 path");
+        let mut args = vec!["--config", config, "--log-format", "json"];
+        args.extend_from_slice(extra_args);
+        let mut child = command(&args, env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (address_tx, address_rx) = mpsc::channel();
+        let sink = log.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
+                    && entry["fields"]["message"] == "listening"
+                {
+                    let address = entry["fields"]["address"].as_str().unwrap_or("").to_owned();
+                    let _ = address_tx.send(address);
+                }
+                let mut log = sink.lock().expect("log lock");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        // Blocks until the line arrives, or fails when the process exits without it.
+        let address = address_rx
+            .recv()
+            .expect("the service logs its address before serving");
+        Running {
+            child,
+            address: format!("http://{address}"),
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns the exit status and the whole log.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("child exits");
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("reader thread");
+        }
+        let log = self.log.lock().expect("log lock").clone();
+        (exit, log)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,81 @@
+//! Session lifetimes: renewed once inside `min_remaining` of `expires_at`, never handed out
+//! with less left than that.
+
+use seam_bff::clock::Clock;
+use seam_stand_in::AccountSpec;
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::helpers::{MIN_REMAINING_SECS, Reply, TTL_SECS, spawn_app};
+
+const GET_OR_CREATE: &str = "/client_sessions/get_or_create";
+
+fn instant(reply: &Reply, field: &str) -> OffsetDateTime {
+    OffsetDateTime::parse(reply.body[field].as_str().expect(field), &Rfc3339).expect("RFC 3339")
+}
+
+#[actix_web::test]
+async fn refresh_after_comes_min_remaining_before_expiry() {
+    let app = spawn_app().await;
+    let reply = app.handshake("alice").await;
+    let expires_at = instant(&reply, "expires_at");
+    let refresh_after = instant(&reply, "refresh_after");
+    assert_eq!(
+        expires_at - refresh_after,
+        Duration::seconds(MIN_REMAINING_SECS)
+    );
+    let asked = app.clock.now() + Duration::seconds(TTL_SECS);
+    assert!(
+        (expires_at - asked).abs() < Duration::seconds(2),
+        "{expires_at} vs {asked}"
+    );
+}
+
+#[actix_web::test]
+async fn a_session_is_renewed_once_inside_min_remaining() {
+    let app = spawn_app().await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let first = app.handshake("alice").await;
+    let first_expiry = instant(&first, "expires_at");
+
+    // Just before refresh_after: still served from the cache.
+    app.clock
+        .advance(Duration::seconds(TTL_SECS - MIN_REMAINING_SECS - 5));
+    let cached = app.handshake("alice").await;
+    assert_eq!(cached.body, first.body);
+    assert_eq!(app.seam.calls(GET_OR_CREATE), 1);
+
+    // Past it: renewed through get_or_create, which extends the user's one session.
+    app.clock.advance(Duration::seconds(10));
+    let renewed = app.handshake("alice").await;
+    assert_eq!(renewed.status, 200, "{}", renewed.text);
+    assert_eq!(app.seam.calls(GET_OR_CREATE), 2);
+    assert!(instant(&renewed, "expires_at") > first_expiry);
+    assert!(instant(&renewed, "refresh_after") > app.clock.now());
+    let at_seam = app.seam.session_for("alice").expect("session");
+    assert_eq!(renewed.token(), at_seam.token);
+}
+
+#[actix_web::test]
+async fn a_token_with_less_than_min_remaining_left_is_never_returned() {
+    let app = spawn_app().await;
+    // Seam grants less than asked: shorter than min_remaining.
+    app.seam
+        .set_max_session_lifetime(Some(std::time::Duration::from_secs(
+            (MIN_REMAINING_SECS - 60) as u64,
+        )));
+
+    let reply = app.handshake("alice").await;
+
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.code(), "seam_error");
+    assert!(!reply.text.contains("seam_cst"));
+
+    // Once Seam grants enough again, the next handshake succeeds: errors are not cached.
+    app.seam.set_max_session_lifetime(None);
+    let recovered = app.handshake("alice").await;
+    assert_eq!(recovered.status, 200, "{}", recovered.text);
+    let left = instant(&recovered, "expires_at") - app.clock.now();
+    assert!(left > Duration::seconds(MIN_REMAINING_SECS));
+}

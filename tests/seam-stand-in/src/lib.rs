@@ -1,0 +1,194 @@
+//! A small, stateful, in-process stand-in for the Seam HTTP API, for seam-bff's black-box tests
+//! and its demo: the real paths, JSON shapes, error envelope, `seam-request-id` header and session
+//! semantics, plus controls to count calls, add latency, inject faults and steer the behaviours
+//! Seam leaves undocumented. It binds loopback only.
+
+mod error;
+mod extract;
+mod faults;
+mod gate;
+mod routes;
+mod state;
+mod wire;
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use actix_web::{
+    App, HttpServer,
+    body::MessageBody,
+    dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse},
+    middleware::from_fn,
+    web,
+};
+
+pub use faults::Fault;
+pub use state::{AccountSpec, AccountsOnExisting, SessionView};
+
+use state::{Shared, State};
+
+/// A running stand-in. Dropping it stops the server.
+pub struct StandIn {
+    state: Shared,
+    addr: SocketAddr,
+    server: ServerHandle,
+}
+
+/// The application the server runs; unit tests drive the same one through `actix_web::test`.
+pub(crate) fn app(
+    state: Shared,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::from(state))
+        .configure(routes::configure)
+        .default_service(web::to(routes::not_found))
+        .wrap(from_fn(gate::gate))
+}
+
+impl StandIn {
+    /// Binds 127.0.0.1 on a free port with one worker and spawns the server on the current actix
+    /// runtime. Returns once the port is bound, so the URL is usable immediately.
+    ///
+    /// # Panics
+    /// If loopback cannot be bound: a test cannot run without it.
+    pub async fn start() -> StandIn {
+        let state: Shared = Arc::new(Mutex::new(State::new()));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("the stand-in binds 127.0.0.1:0");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has a local address");
+        let for_server = Arc::clone(&state);
+        let server = HttpServer::new(move || app(Arc::clone(&for_server)))
+            .workers(1)
+            // The process's signals belong to the test harness or the demo, not to the stand-in.
+            .disable_signals()
+            .shutdown_timeout(1)
+            .listen(listener)
+            .expect("actix accepts a bound listener")
+            .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        StandIn {
+            state,
+            addr,
+            server: handle,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        state::lock(&self.state)
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The API key accepted now.
+    pub fn api_key(&self) -> String {
+        self.state().api_key.clone()
+    }
+
+    /// Accepts a new key from now on; the old one gets 401. Returns the new key.
+    pub fn rotate_api_key(&self) -> String {
+        let key = state::new_api_key();
+        self.state().api_key = key.clone();
+        key
+    }
+
+    /// Returns the new account's `connected_account_id`.
+    pub fn add_connected_account(&self, account: AccountSpec) -> String {
+        self.state().add_account(account)
+    }
+
+    /// Removes the account and its devices. Sessions keep the id in their list, as Seam keeps a
+    /// stale id, but it no longer yields devices.
+    pub fn remove_connected_account(&self, connected_account_id: &str) {
+        self.state().remove_account(connected_account_id);
+    }
+
+    /// Returns the new device's `device_id`.
+    ///
+    /// # Panics
+    /// If the account does not exist: that is a mistake in the test, not a behaviour to model.
+    pub fn add_device(&self, connected_account_id: &str, name: &str) -> String {
+        self.state()
+            .add_device(connected_account_id, name)
+            .unwrap_or_else(|| panic!("add_device: no connected account {connected_account_id}"))
+    }
+
+    /// Requests received for this path, including those a fault or a bad key answered.
+    pub fn calls(&self, endpoint: &str) -> usize {
+        self.state().calls(endpoint)
+    }
+
+    pub fn total_calls(&self) -> usize {
+        self.state().total_calls()
+    }
+
+    /// Added before answering every request.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state().latency = latency;
+    }
+
+    /// The next `times` requests to `endpoint` (`"*"`: any path) get `fault`. Faults are served
+    /// in the order they were injected.
+    pub fn inject(&self, endpoint: &str, fault: Fault, times: usize) {
+        self.state().faults.push(endpoint, fault, times);
+    }
+
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
+    }
+
+    /// Caps the page size of `/connected_accounts/list` (default 100; 0 counts as 1).
+    pub fn set_page_size(&self, n: usize) {
+        self.state().set_page_size(n);
+    }
+
+    /// What `get_or_create` does with `connected_account_ids` when the session already exists.
+    pub fn set_accounts_on_existing(&self, mode: AccountsOnExisting) {
+        self.state().accounts_on_existing = mode;
+    }
+
+    /// Caps `expires_at` at now + `max`; `None` honours whatever is asked.
+    pub fn set_max_session_lifetime(&self, max: Option<Duration>) {
+        self.state().max_session_lifetime = max;
+    }
+
+    /// The key's current session: the newest live one, else the newest revoked or expired one
+    /// that has not been deleted.
+    pub fn session_for(&self, user_identifier_key: &str) -> Option<SessionView> {
+        let state = self.state();
+        state
+            .current_session_index(user_identifier_key)
+            .map(|i| state.sessions[i].view())
+    }
+
+    /// Every session not deleted, oldest first.
+    pub fn sessions(&self) -> Vec<SessionView> {
+        self.state().sessions.iter().map(|s| s.view()).collect()
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        // The stop command is sent when `stop` is called; nothing needs to await its completion,
+        // and a graceful stop would wait on requests parked by `Fault::Hang`.
+        drop(self.server.stop(false));
+    }
+}
+
+#[cfg(test)]
+mod tests;

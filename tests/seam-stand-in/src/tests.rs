@@ -1,0 +1,439 @@
+//! End-to-end checks of the stand-in through a real socket and its public controls, with a
+//! deliberately dumb HTTP/1.1 client so that nothing but the wire format is trusted.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::{AccountSpec, AccountsOnExisting, Fault, StandIn};
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("a JSON body")
+    }
+
+    fn error_type(&self) -> String {
+        self.json()["error"]["type"]
+            .as_str()
+            .expect("an error type")
+            .to_owned()
+    }
+}
+
+fn raw_post(addr: String, path: String, token: String, body: String) -> Reply {
+    let mut stream = TcpStream::connect(&addr).expect("connect to the stand-in");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .expect("send the request");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read the response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a header block");
+    let mut lines = head.lines();
+    let status_line = lines.next().expect("a status line");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .expect("a status")
+        .parse()
+        .expect("a number");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// Blocking I/O runs off the test's runtime so the server's own tasks are never starved.
+async fn post(stand_in: &StandIn, path: &str, token: &str, body: Value) -> Reply {
+    let addr = stand_in.addr.to_string();
+    let (path, token, body) = (path.to_owned(), token.to_owned(), body.to_string());
+    actix_web::rt::task::spawn_blocking(move || raw_post(addr, path, token, body))
+        .await
+        .expect("the client thread finishes")
+}
+
+async fn get_or_create(stand_in: &StandIn, body: Value) -> Value {
+    let reply = post(
+        stand_in,
+        "/client_sessions/get_or_create",
+        &stand_in.api_key(),
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()["client_session"].clone()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    serde_json::from_value(value.clone()).expect("an array of strings")
+}
+
+#[actix_web::test]
+async fn get_or_create_returns_the_same_session_for_the_same_key() {
+    let seam = StandIn::start().await;
+    let account = seam.add_connected_account(AccountSpec::owned_by("alice"));
+    let first = get_or_create(
+        &seam,
+        json!({"user_identifier_key": "alice", "connected_account_ids": [account]}),
+    )
+    .await;
+    let later = (OffsetDateTime::now_utc() + time::Duration::hours(3))
+        .replace_nanosecond(0)
+        .expect("valid");
+    let second = get_or_create(
+        &seam,
+        json!({"user_identifier_key": "alice", "expires_at": later.format(&time::format_description::well_known::Rfc3339).expect("formats")}),
+    )
+    .await;
+
+    assert_eq!(first["client_session_id"], second["client_session_id"]);
+    assert_eq!(first["token"], second["token"]);
+    assert!(
+        first["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("seam_cst"))
+    );
+    // The real API rewrites the expiry of an existing session.
+    assert_eq!(
+        seam.session_for("alice").expect("a session").expires_at,
+        later
+    );
+    assert!(
+        second["expires_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(".000Z"))
+    );
+    assert_eq!(seam.sessions().len(), 1);
+    assert_eq!(seam.calls("/client_sessions/get_or_create"), 2);
+}
+
+#[actix_web::test]
+async fn get_or_create_treats_accounts_of_an_existing_session_as_configured() {
+    let seam = StandIn::start().await;
+    let a = seam.add_connected_account(AccountSpec::owned_by("bob"));
+    let b = seam.add_connected_account(AccountSpec::owned_by("bob"));
+    let ask = |ids: &[&String]| json!({"user_identifier_key": "bob", "connected_account_ids": ids});
+    get_or_create(&seam, ask(&[&a])).await;
+
+    let ignored = get_or_create(&seam, ask(&[&b])).await;
+    assert_eq!(strings(&ignored["connected_account_ids"]), [a.as_str()]);
+
+    seam.set_accounts_on_existing(AccountsOnExisting::Merge);
+    let merged = get_or_create(&seam, ask(&[&b])).await;
+    assert_eq!(
+        strings(&merged["connected_account_ids"]),
+        [a.clone(), b.clone()]
+    );
+
+    seam.set_accounts_on_existing(AccountsOnExisting::Replace);
+    let replaced = get_or_create(&seam, ask(&[&a])).await;
+    assert_eq!(strings(&replaced["connected_account_ids"]), [a.as_str()]);
+    assert_eq!(ignored["client_session_id"], replaced["client_session_id"]);
+}
+
+#[actix_web::test]
+async fn a_revoked_session_stops_authenticating_and_is_replaced() {
+    let seam = StandIn::start().await;
+    let first = get_or_create(&seam, json!({"user_identifier_key": "carol"})).await;
+    let token = first["token"].as_str().expect("a token").to_owned();
+    let revoke = post(
+        &seam,
+        "/client_sessions/revoke",
+        &seam.api_key(),
+        json!({"client_session_id": first["client_session_id"]}),
+    )
+    .await;
+    assert_eq!(revoke.status, 200);
+
+    let with_token = post(&seam, "/devices/list", &token, json!({})).await;
+    assert_eq!(with_token.status, 401);
+    assert_eq!(with_token.error_type(), "unauthorized");
+    let second = get_or_create(&seam, json!({"user_identifier_key": "carol"})).await;
+    assert_ne!(first["client_session_id"], second["client_session_id"]);
+    assert_eq!(
+        seam.session_for("carol")
+            .expect("a session")
+            .client_session_id,
+        second["client_session_id"]
+    );
+}
+
+#[actix_web::test]
+async fn a_session_token_sees_only_its_accounts_devices() {
+    let seam = StandIn::start().await;
+    let mine = seam.add_connected_account(AccountSpec::owned_by("dave"));
+    let gone = seam.add_connected_account(AccountSpec::owned_by("dave"));
+    let theirs = seam.add_connected_account(AccountSpec::owned_by("erin"));
+    let front_door = seam.add_device(&mine, "Front door");
+    seam.add_device(&gone, "Shed");
+    seam.add_device(&theirs, "Their door");
+    let session = get_or_create(
+        &seam,
+        json!({"user_identifier_key": "dave", "connected_account_ids": [mine, gone]}),
+    )
+    .await;
+    assert_eq!(session["device_count"], 2);
+    seam.remove_connected_account(&gone);
+
+    let token = session["token"].as_str().expect("a token");
+    let reply = post(&seam, "/devices/list", token, json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let devices = reply.json()["devices"].as_array().expect("devices").clone();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0]["device_id"], front_door.as_str());
+    assert_eq!(
+        seam.session_for("dave")
+            .expect("a session")
+            .connected_account_ids,
+        [mine, gone]
+    );
+
+    let all = post(&seam, "/devices/list", &seam.api_key(), json!({})).await;
+    assert_eq!(all.json()["devices"].as_array().map(Vec::len), Some(2));
+    let listing = post(&seam, "/connected_accounts/list", token, json!({})).await;
+    assert_eq!(listing.status, 403);
+    assert_eq!(listing.error_type(), "forbidden");
+}
+
+#[actix_web::test]
+async fn pagination_returns_every_matching_account_exactly_once() {
+    let seam = StandIn::start().await;
+    seam.set_page_size(2);
+    let mut expected = Vec::new();
+    for i in 0..5 {
+        expected.push(
+            seam.add_connected_account(AccountSpec::unowned().with_metadata("app_user", "frank")),
+        );
+        seam.add_connected_account(
+            AccountSpec::unowned().with_metadata("app_user", format!("other{i}")),
+        );
+    }
+    let mut seen = Vec::new();
+    let mut cursor = Value::Null;
+    let mut pages = 0;
+    loop {
+        let body = json!({"custom_metadata_has": {"app_user": "frank"}, "page_cursor": cursor});
+        let page = post(&seam, "/connected_accounts/list", &seam.api_key(), body)
+            .await
+            .json();
+        pages += 1;
+        for account in page["connected_accounts"].as_array().expect("accounts") {
+            seen.push(
+                account["connected_account_id"]
+                    .as_str()
+                    .expect("an id")
+                    .to_owned(),
+            );
+        }
+        if page["pagination"]["has_next_page"] != true {
+            assert_eq!(page["pagination"]["next_page_cursor"], Value::Null);
+            break;
+        }
+        cursor = page["pagination"]["next_page_cursor"].clone();
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(pages, 3);
+
+    let bogus = post(
+        &seam,
+        "/connected_accounts/list",
+        &seam.api_key(),
+        json!({"page_cursor": "nope"}),
+    )
+    .await;
+    assert_eq!(bogus.status, 400);
+    assert_eq!(bogus.error_type(), "invalid_input");
+}
+
+#[actix_web::test]
+async fn injected_faults_are_served_in_order_then_the_real_answer() {
+    let seam = StandIn::start().await;
+    seam.inject("/workspaces/get", Fault::Status(503), 1);
+    seam.inject(
+        "*",
+        Fault::RateLimited {
+            retry_after_secs: 7,
+        },
+        1,
+    );
+    seam.inject("/workspaces/get", Fault::PlainText(502), 1);
+    seam.inject("/workspaces/get", Fault::Garbage, 1);
+    let key = seam.api_key();
+
+    let unavailable = post(&seam, "/workspaces/get", &key, json!({})).await;
+    assert_eq!(
+        (unavailable.status, unavailable.error_type()),
+        (503, "service_unavailable".to_owned())
+    );
+    let limited = post(&seam, "/workspaces/get", "not-even-a-key", json!({})).await;
+    assert_eq!(
+        (limited.status, limited.header("retry-after")),
+        (429, Some("7"))
+    );
+    let plain = post(&seam, "/workspaces/get", &key, json!({})).await;
+    assert_eq!(plain.status, 502);
+    assert!(
+        plain
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain"))
+    );
+    let garbage = post(&seam, "/workspaces/get", &key, json!({})).await;
+    assert_eq!(garbage.status, 200);
+    assert!(serde_json::from_str::<Value>(&garbage.body).is_err());
+    let real = post(&seam, "/workspaces/get", &key, json!({})).await;
+    assert_eq!(real.status, 200);
+    assert_eq!(real.json()["workspace"]["is_sandbox"], true);
+    assert_eq!(seam.calls("/workspaces/get"), 5);
+    assert_eq!(seam.total_calls(), 5);
+}
+
+#[actix_web::test]
+async fn every_answer_carries_a_request_id_and_a_rotated_key_is_refused() {
+    let seam = StandIn::start().await;
+    let old = seam.api_key();
+    let new = seam.rotate_api_key();
+    assert!(new.starts_with("seam_test_") && new != old);
+
+    let refused = post(&seam, "/workspaces/get", &old, json!({})).await;
+    assert_eq!(
+        (refused.status, refused.error_type()),
+        (401, "unauthorized".to_owned())
+    );
+    let missing = post(&seam, "/no/such/endpoint", &new, json!({})).await;
+    assert_eq!(
+        (missing.status, missing.error_type()),
+        (404, "not_found".to_owned())
+    );
+    let unknown = post(
+        &seam,
+        "/client_sessions/get",
+        &new,
+        json!({"client_session_id": "x"}),
+    )
+    .await;
+    assert_eq!(unknown.error_type(), "client_session_not_found");
+    for reply in [&refused, &missing, &unknown] {
+        assert!(
+            reply
+                .header("seam-request-id")
+                .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok())
+        );
+    }
+    assert_eq!(seam.calls("/no/such/endpoint"), 1);
+}
+
+#[actix_web::test]
+async fn bad_input_is_invalid_input_and_the_lifetime_cap_applies() {
+    let seam = StandIn::start().await;
+    let key = seam.api_key();
+    let malformed = actix_web::rt::task::spawn_blocking({
+        let addr = seam.addr.to_string();
+        let key = key.clone();
+        move || {
+            raw_post(
+                addr,
+                "/client_sessions/get_or_create".into(),
+                key,
+                "{not json".into(),
+            )
+        }
+    })
+    .await
+    .expect("the client thread finishes");
+    assert_eq!(
+        (malformed.status, malformed.error_type()),
+        (400, "invalid_input".to_owned())
+    );
+    let nameless = post(&seam, "/client_sessions/get_or_create", &key, json!({})).await;
+    assert_eq!(nameless.error_type(), "invalid_input");
+    let unknown_account = post(
+        &seam,
+        "/client_sessions/get_or_create",
+        &key,
+        json!({"user_identifier_key": "g", "connected_account_ids": ["nope"]}),
+    )
+    .await;
+    assert_eq!(unknown_account.error_type(), "invalid_input");
+    let past = post(
+        &seam,
+        "/client_sessions/get_or_create",
+        &key,
+        json!({"user_identifier_key": "g", "expires_at": "2001-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(past.error_type(), "invalid_input");
+
+    seam.set_max_session_lifetime(Some(Duration::from_secs(60)));
+    get_or_create(
+        &seam,
+        json!({"user_identifier_key": "g", "expires_at": "2999-01-01T00:00:00Z"}),
+    )
+    .await;
+    let expires_at = seam.session_for("g").expect("a session").expires_at;
+    assert!(expires_at <= OffsetDateTime::now_utc() + time::Duration::seconds(60));
+}
+
+#[actix_web::test]
+async fn latency_delays_answers_and_a_hang_never_answers() {
+    let seam = StandIn::start().await;
+    seam.inject("/workspaces/get", Fault::Hang, 1);
+    let addr = seam.addr.to_string();
+    let key = seam.api_key();
+    let hung = actix_web::rt::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(&addr).expect("connect to the stand-in");
+        let request = format!(
+            "POST /workspaces/get HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .expect("send the request");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("set a timeout");
+        let mut buf = [0_u8; 64];
+        stream.read(&mut buf).map_err(|e| e.kind())
+    })
+    .await
+    .expect("the client thread finishes");
+    assert!(
+        matches!(
+            hung,
+            Err(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        ),
+        "a hung request answered: {hung:?}"
+    );
+
+    seam.set_latency(Duration::from_millis(150));
+    let started = std::time::Instant::now();
+    let reply = post(&seam, "/workspaces/get", &seam.api_key(), json!({})).await;
+    assert_eq!(reply.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+}

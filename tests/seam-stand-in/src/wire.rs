@@ -1,0 +1,97 @@
+//! The JSON shapes of Seam's resources, with every field the OpenAPI description marks required.
+
+use serde_json::{Value, json};
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::state::{Account, Device, Session, State};
+
+/// RFC 3339 in UTC with exactly three fractional digits, as the real API writes timestamps
+/// (`2026-11-27T10:00:00.123Z`).
+pub(crate) fn timestamp(t: OffsetDateTime) -> String {
+    let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+pub(crate) fn account(a: &Account) -> Value {
+    json!({
+        "connected_account_id": a.id,
+        "account_type": "august",
+        "account_type_display_name": "August",
+        "display_name": a.display_name,
+        "created_at": timestamp(a.created_at),
+        "custom_metadata": a.custom_metadata,
+        "errors": [],
+        "warnings": [],
+        "automatically_manage_new_devices": true,
+        "accepted_capabilities": ["lock"],
+        "user_identifier": null,
+    })
+}
+
+pub(crate) fn device(d: &Device, workspace_id: &str) -> Value {
+    json!({
+        "device_id": d.id,
+        "device_type": "august_lock",
+        "display_name": d.name,
+        "connected_account_id": d.account_id,
+        "workspace_id": workspace_id,
+        "created_at": timestamp(d.created_at),
+        "properties": { "name": d.name, "online": true, "locked": true },
+        "capabilities_supported": ["lock"],
+        "errors": [],
+        "warnings": [],
+        "custom_metadata": {},
+        "is_managed": true,
+    })
+}
+
+pub(crate) fn session(s: &Session, state: &State) -> Value {
+    json!({
+        "client_session_id": s.id,
+        "workspace_id": state.workspace_id,
+        "created_at": timestamp(s.created_at),
+        "expires_at": timestamp(s.expires_at),
+        "token": s.token,
+        "user_identifier_key": s.user_identifier_key,
+        "device_count": state.device_count(s),
+        "connected_account_ids": s.connected_account_ids,
+        "connect_webview_ids": s.connect_webview_ids,
+        "user_identity_ids": [],
+    })
+}
+
+pub(crate) fn pagination(next_page_cursor: Option<&str>, next_page_url: Option<String>) -> Value {
+    json!({
+        "has_next_page": next_page_cursor.is_some(),
+        "next_page_cursor": next_page_cursor,
+        "next_page_url": next_page_url,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::timestamp;
+
+    #[test]
+    fn timestamps_have_millisecond_precision_in_utc() {
+        assert_eq!(
+            timestamp(datetime!(2026-11-27 11:00:00.123456 +01:00)),
+            "2026-11-27T10:00:00.123Z"
+        );
+        assert_eq!(
+            timestamp(datetime!(2026-01-02 03:04:05 UTC)),
+            "2026-01-02T03:04:05.000Z"
+        );
+    }
+}
