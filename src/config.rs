@@ -278,6 +278,21 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_never_shows_secrets() {
+        let settings = Settings::load(
+            None,
+            &env(&[
+                ("SEAM_API_KEY", "seam_live_do_not_print"),
+                ("SEAM_BFF__AUTH__HS256_SECRET", "hmac-secret-do-not-print"),
+            ]),
+        )
+        .expect("loads");
+        let printed = format!("{settings:?}");
+        assert!(printed.contains("api_key"), "{printed}");
+        assert!(!printed.contains("do_not_print") && !printed.contains("do-not-print"));
+    }
+
+    #[test]
     fn seam_conventions_apply_unless_our_variable_is_set() {
         let settings = Settings::load(
             None,

@@ -30,6 +30,8 @@ use types::{
 
 /// Largest Seam response body read; a bigger one is treated as a bad response.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Seam's error types are short identifiers; anything longer is cut before it is logged.
+const MAX_ERROR_TYPE_CHARS: usize = 64;
 /// Connected accounts asked for per page.
 const ACCOUNTS_PAGE_LIMIT: u32 = 500;
 /// A listing that has not ended after this many pages is treated as a bad response rather
@@ -283,7 +285,13 @@ impl SeamClient {
                 status: status.as_u16(),
                 // Keep only Seam's error type: the message may echo what we sent.
                 error_type: serde_json::from_slice::<ErrorEnvelope>(&bytes)
-                    .map(|e| e.error.error_type)
+                    .map(|e| {
+                        e.error
+                            .error_type
+                            .chars()
+                            .take(MAX_ERROR_TYPE_CHARS)
+                            .collect()
+                    })
                     .unwrap_or_else(|_| "non-json".into()),
                 request_id: request_id.clone().unwrap_or_else(|| "-".into()),
             }),

@@ -90,3 +90,21 @@ pub(crate) struct ErrorBody {
     #[serde(rename = "type")]
     pub(crate) error_type: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_session_debug_print_hides_the_token() {
+        let session: ClientSession = serde_json::from_str(
+            r#"{"client_session_id": "cs_1", "token": "seam_cst_secret_value",
+                "expires_at": "2026-01-01T00:00:00.5Z", "connected_account_ids": ["a"],
+                "device_count": 3, "workspace_id": "w"}"#,
+        )
+        .expect("parses, ignoring unknown fields");
+        let printed = format!("{session:?}");
+        assert!(printed.contains("cs_1"));
+        assert!(!printed.contains("seam_cst_secret_value"), "{printed}");
+    }
+}
