@@ -10,7 +10,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{IssuedSession, SessionBroker};
-use crate::accounts::{AccountSet, account_set};
+use crate::accounts::AccountSet;
 use crate::seam::{ClientSession, SeamClient, SeamError};
 
 pub(super) async fn issue(
@@ -23,19 +23,19 @@ pub(super) async fn issue(
     let mut session = seam
         .get_or_create_session(user_identifier_key, wanted, expires_at)
         .await?;
-    if holds_unwanted(&session, wanted) {
+    if let Some(problem) = unusable(broker, &session, wanted) {
+        // Also covers a revoked or expired session coming back, which Seam does not rule out.
         tracing::info!(
             client_session_id = %session.client_session_id,
-            "replacing a session that holds accounts the user no longer owns"
+            problem,
+            "replacing the user's Seam session"
         );
         seam.delete_session(&session.client_session_id).await?;
         session = seam
             .get_or_create_session(user_identifier_key, wanted, expires_at)
             .await?;
-        if holds_unwanted(&session, wanted) {
-            return Err(SeamError::UnusableSession(
-                "a fresh session still holds accounts the user does not own",
-            ));
+        if let Some(problem) = unusable(broker, &session, wanted) {
+            return Err(SeamError::UnusableSession(problem));
         }
     }
     let missing: Vec<String> = wanted
@@ -48,11 +48,6 @@ pub(super) async fn issue(
             .await?;
     }
     let refresh_after = session.expires_at - broker.min_remaining;
-    if refresh_after <= broker.clock.now() {
-        return Err(SeamError::UnusableSession(
-            "it expires within sessions.min_remaining_secs",
-        ));
-    }
     Ok(IssuedSession {
         body: response_body(&session, refresh_after, wanted)?,
         accounts: wanted.clone(),
@@ -60,9 +55,26 @@ pub(super) async fn issue(
     })
 }
 
+/// Why `session` must not be handed out, if it must not.
+fn unusable(
+    broker: &SessionBroker,
+    session: &ClientSession,
+    wanted: &AccountSet,
+) -> Option<&'static str> {
+    if holds_unwanted(session, wanted) {
+        Some("it holds accounts the user does not own")
+    } else if session.expires_at - broker.min_remaining <= broker.clock.now() {
+        Some("it expires within sessions.min_remaining_secs")
+    } else {
+        None
+    }
+}
+
 fn holds_unwanted(session: &ClientSession, wanted: &AccountSet) -> bool {
-    let held = account_set(session.connected_account_ids.iter().cloned());
-    held.iter().any(|id| wanted.binary_search(id).is_err())
+    session
+        .connected_account_ids
+        .iter()
+        .any(|id| wanted.binary_search(id).is_err())
 }
 
 /// The handshake's JSON body (see `routes::client_session`).

@@ -71,6 +71,9 @@ async fn a_token_with_less_than_min_remaining_left_is_never_returned() {
     assert_eq!(reply.status, 502, "{}", reply.text);
     assert_eq!(reply.code(), "seam_error");
     assert!(!reply.text.contains("seam_cst"));
+    // The short session was replaced once, in case Seam had handed back a stale one.
+    assert_eq!(app.seam.calls("/client_sessions/delete"), 1);
+    assert_eq!(app.seam.calls("/client_sessions/get_or_create"), 2);
 
     // Once Seam grants enough again, the next handshake succeeds: errors are not cached.
     app.seam.set_max_session_lifetime(None);
