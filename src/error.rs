@@ -7,12 +7,18 @@
 
 use std::time::Duration;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::http::header::{
+    CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::auth::AuthError;
+use crate::ratelimit::Limited;
 use crate::seam::SeamError;
 
 /// Suggested wait before retrying when Seam is unavailable and did not say how long.
@@ -26,6 +32,12 @@ pub(crate) enum ApiError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Seam(#[from] SeamError),
+    #[error(transparent)]
+    RateLimited(#[from] Limited),
+    #[error("admin token missing or wrong")]
+    AdminUnauthorized,
+    #[error("no such client session")]
+    SessionNotFound,
     #[error("no such route")]
     NotFound,
     #[error("method not allowed")]
@@ -69,6 +81,19 @@ impl ApiError {
                 "invalid_token",
                 "the login token lacks a claim this service needs",
             ),
+            ApiError::Auth(AuthError::Csrf(_)) => (
+                "csrf_rejected",
+                "a cookie login needs the `X-CSRF: 1` header and an allowed Origin",
+            ),
+            ApiError::RateLimited(_) => (
+                "rate_limited",
+                "too many handshakes; wait for Retry-After seconds",
+            ),
+            ApiError::AdminUnauthorized => (
+                "admin_unauthorized",
+                "send the admin token as `Authorization: Bearer <token>`",
+            ),
+            ApiError::SessionNotFound => ("client_session_not_found", "no such client session"),
             ApiError::Seam(SeamError::Timeout { .. }) => {
                 ("seam_timeout", "Seam did not answer in time; try again")
             }
@@ -95,6 +120,10 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
+            // Whole seconds, rounded up: a client that waits that long gets through.
+            ApiError::RateLimited(limited) => Some(Duration::from_secs(
+                limited.retry_after.as_secs() + u64::from(limited.retry_after.subsec_nanos() > 0),
+            )),
             ApiError::Seam(SeamError::RateLimited { retry_after, .. }) => Some(
                 retry_after
                     .unwrap_or(DEFAULT_RETRY_AFTER)
@@ -109,7 +138,10 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Auth(AuthError::Csrf(_)) => StatusCode::FORBIDDEN,
+            ApiError::Auth(_) | ApiError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::SessionNotFound => StatusCode::NOT_FOUND,
             ApiError::Seam(SeamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Seam(
                 SeamError::Unreachable { .. }
@@ -129,12 +161,15 @@ impl ResponseError for ApiError {
         let (code, message) = self.code_and_message();
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((CACHE_CONTROL, "no-store"));
-        if let ApiError::Auth(error) = self {
-            // RFC 6750 §3: no error attribute when no credentials were sent at all.
-            let challenge = match error {
-                AuthError::Missing => r#"Bearer realm="seam-bff""#,
-                _ => r#"Bearer realm="seam-bff", error="invalid_token""#,
-            };
+        // RFC 6750 §3: no error attribute when no credentials were sent at all.
+        let challenge = match self {
+            ApiError::Auth(AuthError::Csrf(_)) => None,
+            ApiError::Auth(AuthError::Missing) => Some(r#"Bearer realm="seam-bff""#),
+            ApiError::Auth(_) => Some(r#"Bearer realm="seam-bff", error="invalid_token""#),
+            ApiError::AdminUnauthorized => Some(r#"Bearer realm="seam-bff-admin""#),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
             response.insert_header((WWW_AUTHENTICATE, challenge));
         }
         if let Some(wait) = self.retry_after() {
@@ -144,4 +179,38 @@ impl ResponseError for ApiError {
             error: Body { code, message },
         })
     }
+}
+
+/// Gives the errors that actix and its middleware answer by themselves (a refused CORS
+/// preflight, an oversized header, a malformed request) the same JSON envelope as ours.
+pub(crate) async fn json_envelope(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = next.call(req).await?.map_into_boxed_body();
+    let foreign = response
+        .response()
+        .error()
+        .is_some_and(|e| e.as_error::<ApiError>().is_none());
+    if !foreign {
+        return Ok(response);
+    }
+    let status = response.status();
+    let (code, message) = match response.response().error() {
+        Some(e) if e.as_error::<actix_cors::CorsError>().is_some() => (
+            "cors_rejected",
+            "this origin, method or header is not allowed",
+        ),
+        _ if status == StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "the request is too large"),
+        _ => ("bad_request", "the request could not be read"),
+    };
+    Ok(response.map_body(|head, _| {
+        head.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let body = serde_json::to_string(&Envelope {
+            error: Body { code, message },
+        })
+        .unwrap_or_default();
+        BoxBody::new(body)
+    }))
 }

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 mod error;
 mod identity;
+mod ratelimit;
 mod readiness;
 mod request_log;
 mod routes;

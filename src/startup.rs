@@ -1,20 +1,26 @@
 //! Building the application from settings: every component checks its own keys here, once,
-//! then the listener is bound (port 0 works) and the server assembled.
+//! then both listeners are bound (port 0 works) and the servers assembled.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::http::header::{self, HeaderName};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web::Data};
+use futures_util::future::try_join;
 
 use crate::accounts::AccountDirectory;
-use crate::auth::Verifier;
+use crate::auth::{BrowserRules, CSRF_HEADER, IdpClient, MIN_SECRET_BYTES, Verifier};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, CorsSettings, Settings, secret_from};
+use crate::error::json_envelope;
 use crate::identity::Identity;
+use crate::ratelimit::RateLimits;
 use crate::readiness::Readiness;
-use crate::request_log::log_request;
+use crate::request_log::{REQUEST_ID_HEADER, log_request};
+use crate::routes::{self, admin::AdminToken};
 use crate::seam::{SeamClient, SeamConfig};
 use crate::sessions::SessionBroker;
 
@@ -22,8 +28,9 @@ use crate::sessions::SessionBroker;
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot listen on {address} (server.bind): {source}")]
+    #[error("cannot listen on {address} ({key}): {source}")]
     Bind {
+        key: &'static str,
         address: String,
         source: std::io::Error,
     },
@@ -32,18 +39,30 @@ pub enum StartupError {
 /// Everything the handlers share, built and validated from settings.
 struct Components {
     verifier: Data<Verifier>,
+    browser: Data<BrowserRules>,
     identity: Data<Identity>,
+    limits: Data<RateLimits>,
     accounts: Data<AccountDirectory>,
     sessions: Data<SessionBroker>,
     readiness: Data<Readiness>,
+    admin: Option<Data<AdminToken>>,
     seam: SeamConfig,
 }
 
 impl Components {
     fn from_settings(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
         Ok(Self {
-            verifier: Data::new(Verifier::from_settings(&settings.auth, &settings.identity)?),
-            identity: Data::new(Identity::from_settings(&settings.identity)),
+            verifier: Data::new(Verifier::from_settings(
+                &settings.auth,
+                &settings.identity,
+                clock.clone(),
+            )?),
+            browser: Data::new(browser_rules(settings)?),
+            identity: Data::new(Identity::from_settings(&settings.identity)?),
+            limits: Data::new(RateLimits::from_settings(
+                &settings.rate_limit,
+                &settings.server,
+            )?),
             seam: SeamConfig::from_settings(&settings.seam)?,
             accounts: Data::new(AccountDirectory::from_settings(
                 &settings.accounts,
@@ -55,8 +74,65 @@ impl Components {
                 clock.clone(),
             )?),
             readiness: Data::new(Readiness::new(settings.health.readiness_cache_secs, clock)),
+            admin: admin_token(settings)?.map(Data::new),
         })
     }
+}
+
+fn browser_rules(settings: &Settings) -> Result<BrowserRules, ConfigError> {
+    for origin in &settings.cors.allowed_origins {
+        let valid = origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+        });
+        if !valid {
+            return Err(ConfigError::new(
+                "cors.allowed_origins",
+                format!(
+                    "{origin:?} is not an origin: write scheme://host[:port], no path or wildcard"
+                ),
+            ));
+        }
+    }
+    Ok(BrowserRules {
+        cookie_name: settings.auth.cookie_name.clone().filter(|n| !n.is_empty()),
+        allowed_origins: settings.cors.allowed_origins.clone(),
+    })
+}
+
+fn admin_token(settings: &Settings) -> Result<Option<AdminToken>, ConfigError> {
+    let token = secret_from(
+        "admin.token",
+        settings.admin.token.as_ref(),
+        settings.admin.token_file.as_deref(),
+    )?;
+    match token {
+        Some(token) if secrecy::ExposeSecret::expose_secret(&token).len() < MIN_SECRET_BYTES => {
+            Err(ConfigError::new(
+                "admin.token",
+                format!("is shorter than {MIN_SECRET_BYTES} bytes: use a longer random token"),
+            ))
+        }
+        token => Ok(token.map(AdminToken)),
+    }
+}
+
+/// CORS for the public listener: exactly the listed origins, with credentials, and never an
+/// echo of an unlisted `Origin`. With no origins listed, no CORS headers at all.
+fn cors(settings: &CorsSettings) -> Cors {
+    let cors = Cors::default()
+        .allowed_methods(["GET", "POST", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(CSRF_HEADER),
+        ])
+        .expose_headers([header::RETRY_AFTER, REQUEST_ID_HEADER])
+        .supports_credentials()
+        .max_age(settings.max_age_secs as usize);
+    settings
+        .allowed_origins
+        .iter()
+        .fold(cors, |cors, origin| cors.allowed_origin(origin))
 }
 
 /// Checks every setting as start-up would, without binding or calling anything.
@@ -66,7 +142,20 @@ pub fn check_settings(settings: &Settings) -> Result<(), ConfigError> {
 
 pub struct Application {
     address: SocketAddr,
-    server: Server,
+    management_address: SocketAddr,
+    public: Server,
+    management: Server,
+}
+
+fn bind(key: &'static str, address: &str) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let error = |source| StartupError::Bind {
+        key,
+        address: address.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(error)?;
+    let bound = listener.local_addr().map_err(error)?;
+    Ok((listener, bound))
 }
 
 impl Application {
@@ -82,46 +171,92 @@ impl Application {
         // awc's rustls does not choose a crypto provider; without one the first HTTPS call
         // panics. An error only means one is already installed.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let components = Components::from_settings(settings, clock)?;
-        let bind_error = |source| StartupError::Bind {
-            address: settings.server.bind.clone(),
-            source,
+        let c = Arc::new(Components::from_settings(settings, clock)?);
+        let (public_listener, address) = bind("server.bind", &settings.server.bind)?;
+        let (management_listener, management_address) =
+            bind("management.bind", &settings.management.bind)?;
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         };
-        let listener = TcpListener::bind(&settings.server.bind).map_err(bind_error)?;
-        let address = listener.local_addr().map_err(bind_error)?;
-        let mut server = HttpServer::new(move || {
+        let shutdown = settings.server.shutdown_timeout_secs;
+
+        let shared = c.clone();
+        let cors_settings = settings.cors.clone();
+        let public = HttpServer::new(move || {
+            let c = &shared;
             App::new()
+                .wrap(cors(&cors_settings))
+                .wrap(from_fn(json_envelope))
                 .wrap(from_fn(log_request))
-                .app_data(components.verifier.clone())
-                .app_data(components.identity.clone())
-                .app_data(components.accounts.clone())
-                .app_data(components.sessions.clone())
-                .app_data(components.readiness.clone())
-                // One client per worker: awc is not `Send`.
-                .app_data(Data::new(SeamClient::new(components.seam.clone())))
-                .configure(crate::routes::configure)
+                .app_data(c.verifier.clone())
+                .app_data(c.browser.clone())
+                .app_data(c.identity.clone())
+                .app_data(c.limits.clone())
+                .app_data(c.accounts.clone())
+                .app_data(c.sessions.clone())
+                .app_data(c.readiness.clone())
+                // One client each per worker: awc is not `Send`.
+                .app_data(Data::new(SeamClient::new(c.seam.clone())))
+                .app_data(Data::new(IdpClient::new()))
+                .configure(routes::public)
+        });
+        let public = public
+            .workers(workers)
+            .shutdown_timeout(shutdown)
+            .listen(public_listener)
+            .map_err(|source| StartupError::Bind {
+                key: "server.bind",
+                address: settings.server.bind.clone(),
+                source,
+            })?
+            .run();
+
+        let management = HttpServer::new(move || {
+            let mut app = App::new()
+                .wrap(from_fn(json_envelope))
+                .wrap(from_fn(log_request))
+                .app_data(c.identity.clone())
+                .app_data(c.sessions.clone())
+                .app_data(Data::new(SeamClient::new(c.seam.clone())));
+            if let Some(token) = &c.admin {
+                app = app.app_data(token.clone());
+            }
+            let with_admin = c.admin.is_some();
+            app.configure(|cfg| routes::management(cfg, with_admin))
         })
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
-        let server = server.listen(listener).map_err(bind_error)?.run();
-        Ok(Self { address, server })
+        // Operators' traffic is light; one worker keeps it off the public workers' cores.
+        .workers(1)
+        .shutdown_timeout(shutdown)
+        .listen(management_listener)
+        .map_err(|source| StartupError::Bind {
+            key: "management.bind",
+            address: settings.management.bind.clone(),
+            source,
+        })?
+        .run();
+
+        Ok(Self {
+            address,
+            management_address,
+            public,
+            management,
+        })
     }
 
-    /// The bound address (the real port when `server.bind` asked for port 0).
+    /// The public listener's address (the real port when `server.bind` asked for port 0).
     pub fn address(&self) -> SocketAddr {
         self.address
     }
 
-    /// Stops the server from another task; SIGTERM and Ctrl-C do the same.
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+    /// The management listener's address.
+    pub fn management_address(&self) -> SocketAddr {
+        self.management_address
     }
 
-    /// Serves until stopped, letting in-flight requests finish within
+    /// Serves until stopped (SIGTERM or Ctrl-C), letting in-flight requests finish within
     /// `server.shutdown_timeout_secs`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        try_join(self.public, self.management).await.map(drop)
     }
 }

@@ -1,5 +1,6 @@
 //! `POST /v1/client-session`: the login handshake. A verified app login in; the user's Seam
 //! client session token, its expiry and when to ask again out. Never the API key.
+//! `DELETE /v1/client-session`: logout, revoking the user's Seam session everywhere.
 //!
 //! Response: `{"token", "expires_at", "refresh_after", "client_session_id",
 //! "connected_account_ids"}` with `Cache-Control: no-store`.
@@ -11,6 +12,7 @@ use crate::accounts::AccountDirectory;
 use crate::auth::Login;
 use crate::error::ApiError;
 use crate::identity::Identity;
+use crate::ratelimit::RateLimits;
 use crate::request_log::CacheReport;
 use crate::seam::SeamClient;
 use crate::sessions::SessionBroker;
@@ -19,11 +21,13 @@ pub(super) async fn create(
     login: Login,
     request: HttpRequest,
     identity: Data<Identity>,
+    limits: Data<RateLimits>,
     accounts: Data<AccountDirectory>,
     sessions: Data<SessionBroker>,
     seam: Data<SeamClient>,
 ) -> Result<HttpResponse, ApiError> {
     let user_identifier_key = identity.user_identifier_key(&login.user_id);
+    limits.check_user(&user_identifier_key)?;
     let (owned, accounts_outcome) = accounts
         .accounts_for(&login, &user_identifier_key, &seam)
         .await?;
@@ -47,4 +51,18 @@ pub(super) async fn create(
         .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header((CONTENT_TYPE, "application/json"))
         .body(session.body.clone()))
+}
+
+/// Seam keeps one session per user, so this signs the user out of Seam on every device.
+pub(super) async fn delete(
+    login: Login,
+    identity: Data<Identity>,
+    sessions: Data<SessionBroker>,
+    seam: Data<SeamClient>,
+) -> Result<HttpResponse, ApiError> {
+    let user_identifier_key = identity.user_identifier_key(&login.user_id);
+    sessions.revoke_user(&user_identifier_key, &seam).await?;
+    Ok(HttpResponse::NoContent()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .finish())
 }

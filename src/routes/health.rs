@@ -4,6 +4,7 @@ use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web::Data};
 use serde_json::json;
 
+use crate::auth::{IdpClient, Verifier};
 use crate::readiness::Readiness;
 use crate::seam::SeamClient;
 
@@ -14,8 +15,17 @@ pub(super) async fn healthz() -> HttpResponse {
         .json(json!({"status": "ok"}))
 }
 
-pub(super) async fn readyz(readiness: Data<Readiness>, seam: Data<SeamClient>) -> HttpResponse {
-    match readiness.check(&seam).await {
+pub(super) async fn readyz(
+    readiness: Data<Readiness>,
+    verifier: Data<Verifier>,
+    idp: Data<IdpClient>,
+    seam: Data<SeamClient>,
+) -> HttpResponse {
+    let ready = match verifier.ready(&idp).await {
+        Ok(()) => readiness.check(&seam).await,
+        Err(reason) => Err(reason),
+    };
+    match ready {
         Ok(()) => HttpResponse::Ok()
             .insert_header((CACHE_CONTROL, "no-store"))
             .json(json!({"status": "ready"})),

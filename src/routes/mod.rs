@@ -1,21 +1,34 @@
-//! The public HTTP surface: one module per endpoint.
+//! The HTTP surface: one module per endpoint. The public listener serves the handshake and
+//! the probes; the management listener serves the admin API.
 
+pub(crate) mod admin;
 mod client_session;
 mod health;
 
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ApiError;
+use crate::ratelimit::limit_clients;
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn public(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/v1/client-session")
+            .wrap(from_fn(limit_clients))
             .route(web::post().to(client_session::create))
+            .route(web::delete().to(client_session::delete))
             .default_service(web::to(method_not_allowed)),
     )
     .service(web::resource("/healthz").route(web::get().to(health::healthz)))
     .service(web::resource("/readyz").route(web::get().to(health::readyz)))
     .default_service(web::to(not_found));
+}
+
+pub(crate) fn management(cfg: &mut web::ServiceConfig, with_admin: bool) {
+    if with_admin {
+        admin::configure(cfg);
+    }
+    cfg.default_service(web::to(not_found));
 }
 
 async fn not_found(_: HttpRequest) -> Result<HttpResponse, ApiError> {

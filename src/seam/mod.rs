@@ -24,8 +24,9 @@ use crate::config::{ConfigError, SeamSettings, secret_from};
 pub(crate) use error::SeamError;
 pub(crate) use types::{AccountFilter, ClientSession};
 use types::{
-    ClientSessionResponse, Empty, ErrorEnvelope, GetOrCreateRequest, GrantAccessRequest,
-    ListAccountsRequest, ListAccountsResponse, SessionIdRequest,
+    ClientSessionListResponse, ClientSessionResponse, Empty, ErrorEnvelope, GetOrCreateRequest,
+    GrantAccessRequest, ListAccountsRequest, ListAccountsResponse, ListSessionsRequest,
+    SessionIdRequest,
 };
 
 /// Largest Seam response body read; a bigger one is treated as a bad response.
@@ -197,6 +198,49 @@ impl SeamClient {
         )
         .await
         .map(drop)
+    }
+
+    /// Revoking keeps the session's record at Seam but ends its token at once.
+    pub(crate) async fn revoke_session(&self, client_session_id: &str) -> Result<(), SeamError> {
+        self.call::<_, serde_json::Value>(
+            "/client_sessions/revoke",
+            &SessionIdRequest { client_session_id },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The session with this id; `None` when Seam does not know it.
+    pub(crate) async fn get_session(
+        &self,
+        client_session_id: &str,
+    ) -> Result<Option<ClientSession>, SeamError> {
+        match self
+            .call::<_, ClientSessionResponse>(
+                "/client_sessions/get",
+                &SessionIdRequest { client_session_id },
+            )
+            .await
+        {
+            Ok(response) => Ok(Some(response.client_session)),
+            Err(SeamError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every session in the workspace, or only those of one `user_identifier_key`.
+    pub(crate) async fn list_sessions(
+        &self,
+        user_identifier_key: Option<&str>,
+    ) -> Result<Vec<ClientSession>, SeamError> {
+        self.call::<_, ClientSessionListResponse>(
+            "/client_sessions/list",
+            &ListSessionsRequest {
+                user_identifier_key,
+            },
+        )
+        .await
+        .map(|response| response.client_sessions)
     }
 
     async fn call<Req: Serialize, Resp: DeserializeOwned>(

@@ -14,11 +14,26 @@ pub(crate) struct ClientSession {
     pub(crate) expires_at: OffsetDateTime,
     #[serde(default)]
     pub(crate) connected_account_ids: Vec<String>,
+    #[serde(default)]
+    pub(crate) user_identifier_key: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub(crate) created_at: Option<OffsetDateTime>,
 }
 
 #[derive(Deserialize)]
 pub(crate) struct ClientSessionResponse {
     pub(crate) client_session: ClientSession,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ClientSessionListResponse {
+    pub(crate) client_sessions: Vec<ClientSession>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ListSessionsRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) user_identifier_key: Option<&'a str>,
 }
 
 #[derive(Serialize)]

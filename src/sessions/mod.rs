@@ -78,4 +78,26 @@ impl SessionBroker {
             )
             .await
     }
+
+    /// Revokes every Seam session of the user and drops the cached one: their tokens stop
+    /// working at once, on every device. Returns how many were revoked.
+    pub(crate) async fn revoke_user(
+        &self,
+        user_identifier_key: &str,
+        seam: &SeamClient,
+    ) -> Result<usize, SeamError> {
+        // Evict first: a handshake racing with this must not serve the old token from here.
+        self.forget(user_identifier_key).await;
+        let sessions = seam.list_sessions(Some(user_identifier_key)).await?;
+        for session in &sessions {
+            seam.revoke_session(&session.client_session_id).await?;
+        }
+        self.forget(user_identifier_key).await;
+        Ok(sessions.len())
+    }
+
+    /// Drops the user's cached session, so that the next handshake asks Seam.
+    pub(crate) async fn forget(&self, user_identifier_key: &str) {
+        self.cache.invalidate(user_identifier_key).await;
+    }
 }

@@ -35,6 +35,7 @@ impl Clock for ManualClock {
 
 pub struct TestApp {
     pub address: String,
+    pub management: String,
     pub seam: StandIn,
     pub clock: Arc<ManualClock>,
     pub http: awc::Client,
@@ -86,6 +87,10 @@ pub fn base_toml(seam: &StandIn, auth: &str) -> String {
 [server]
 bind = "127.0.0.1:0"
 workers = 2
+[management]
+bind = "127.0.0.1:0"
+[rate_limit]
+enabled = false
 [seam]
 endpoint = "{endpoint}"
 api_key = "{key}"
@@ -123,9 +128,11 @@ pub async fn spawn_app_against(seam: StandIn, options: Options) -> TestApp {
     let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::now_utc())));
     let app = Application::build_with_clock(&settings, clock.clone()).expect("app builds");
     let address = format!("http://{}", app.address());
+    let management = format!("http://{}", app.management_address());
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address,
+        management,
         seam,
         clock,
         http: awc::Client::builder()

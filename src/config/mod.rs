@@ -6,136 +6,21 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use config::{Config, Environment, File, FileFormat};
 use secrecy::SecretString;
-use serde::Deserialize;
+
+mod settings;
+
+pub use settings::*;
 
 /// The committed defaults, embedded so that the binary runs without any file beside it.
-pub const DEFAULTS: &str = include_str!("../config/default.toml");
+pub const DEFAULTS: &str = include_str!("../../config/default.toml");
 
 /// Prefix of the environment variables that override settings, e.g. `SEAM_BFF__SERVER__BIND`.
 const ENV_PREFIX: &str = "SEAM_BFF";
 const ENV_SEPARATOR: &str = "__";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub server: ServerSettings,
-    pub log: LogSettings,
-    pub seam: SeamSettings,
-    pub auth: AuthSettings,
-    pub identity: IdentitySettings,
-    pub accounts: AccountsSettings,
-    pub sessions: SessionsSettings,
-    pub health: HealthSettings,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSettings {
-    pub bind: String,
-    /// Worker threads; 0 means one per core.
-    pub workers: usize,
-    pub shutdown_timeout_secs: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSettings {
-    pub format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeamSettings {
-    pub endpoint: String,
-    pub api_key: Option<SecretString>,
-    pub api_key_file: Option<PathBuf>,
-    pub timeout_ms: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthSettings {
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
-    /// A TOML list, or a comma-separated string from the environment.
-    #[serde(deserialize_with = "list_or_comma_separated")]
-    pub algorithms: Vec<String>,
-    pub hs256_secret: Option<SecretString>,
-    pub hs256_secret_file: Option<PathBuf>,
-    pub public_key_file: Option<PathBuf>,
-    pub leeway_secs: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IdentitySettings {
-    pub claim: String,
-    pub key_prefix: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountsSettings {
-    pub source: AccountSourceKind,
-    pub metadata_key: Option<String>,
-    pub claim: Option<String>,
-    pub cache_ttl_secs: u64,
-    /// User id to connected account ids, for `source = "static"`.
-    #[serde(rename = "static", default)]
-    pub static_accounts: HashMap<String, Vec<String>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountSourceKind {
-    Seam,
-    SeamMetadata,
-    Claim,
-    Static,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionsSettings {
-    pub ttl_secs: u64,
-    pub min_remaining_secs: u64,
-    pub max_entries: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HealthSettings {
-    /// How long a `/workspaces/get` result answers readiness probes.
-    pub readiness_cache_secs: u64,
-}
-
-fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<String>, D::Error> {
-    // Environment values are plain strings; without config's `try_parsing` (see `load`) they
-    // are not split into lists, so this field splits them itself.
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum ListOrText {
-        List(Vec<String>),
-        Text(String),
-    }
-    Ok(match ListOrText::deserialize(deserializer)? {
-        ListOrText::List(items) => items,
-        ListOrText::Text(text) => text.split(',').map(|s| s.trim().to_owned()).collect(),
-    })
-}
 
 /// A setting that cannot be used, with the key it belongs to and what to do about it.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,226 @@
+//! One trusted issuer: its validation rules and where its keys come from (a fixed key or a
+//! JWKS), built from either the simple `auth.*` form or an `[[auth.issuers]]` entry.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, decode};
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+use super::AuthError;
+use super::jwks::Jwks;
+use super::keys;
+use crate::clock::Clock;
+use crate::config::{AuthSettings, ConfigError};
+
+/// The HTTP client that fetches key sets, one per worker like the Seam client.
+pub(crate) struct IdpClient(pub(super) awc::Client);
+
+impl IdpClient {
+    pub(crate) fn new() -> Self {
+        Self(
+            awc::Client::builder()
+                .disable_redirects()
+                .timeout(std::time::Duration::from_secs(5))
+                .finish(),
+        )
+    }
+}
+
+/// The settings of one issuer, whichever form they came from. `prefix` names the keys in
+/// error messages (`auth` or `auth.issuers[1]`).
+pub(super) struct IssuerSpec<'a> {
+    pub(super) prefix: String,
+    pub(super) issuer: Option<&'a str>,
+    pub(super) audience: Option<&'a str>,
+    pub(super) algorithms: &'a [String],
+    pub(super) hs256_secret: Option<&'a SecretString>,
+    pub(super) hs256_secret_file: Option<&'a Path>,
+    pub(super) public_key_file: Option<&'a Path>,
+    pub(super) jwks_url: Option<&'a str>,
+}
+
+impl IssuerSpec<'_> {
+    pub(super) fn key(&self, name: &str) -> String {
+        format!("{}.{name}", self.prefix)
+    }
+
+    fn has_keys(&self) -> bool {
+        self.hs256_secret.is_some()
+            || self.hs256_secret_file.is_some()
+            || self.public_key_file.is_some()
+            || self.jwks_url.is_some()
+    }
+}
+
+enum Keys {
+    Fixed(DecodingKey),
+    Jwks(Jwks),
+}
+
+pub(super) struct Issuer {
+    name: Option<String>,
+    validation: Validation,
+    keys: Keys,
+}
+
+pub(super) fn from_settings(
+    auth: &AuthSettings,
+    clock: Arc<dyn Clock>,
+) -> Result<Vec<Issuer>, ConfigError> {
+    let simple = IssuerSpec {
+        prefix: "auth".into(),
+        issuer: auth.issuer.as_deref().filter(|s| !s.is_empty()),
+        audience: auth.audience.as_deref().filter(|s| !s.is_empty()),
+        algorithms: &auth.algorithms,
+        hs256_secret: auth.hs256_secret.as_ref(),
+        hs256_secret_file: auth.hs256_secret_file.as_deref(),
+        public_key_file: auth.public_key_file.as_deref(),
+        jwks_url: auth.jwks_url.as_deref().filter(|s| !s.is_empty()),
+    };
+    let listed = auth.issuers.iter().enumerate().map(|(i, s)| IssuerSpec {
+        prefix: format!("auth.issuers[{i}]"),
+        issuer: Some(s.issuer.as_str()),
+        audience: s.audience.as_deref().filter(|s| !s.is_empty()),
+        algorithms: &s.algorithms,
+        hs256_secret: s.hs256_secret.as_ref(),
+        hs256_secret_file: s.hs256_secret_file.as_deref(),
+        public_key_file: s.public_key_file.as_deref(),
+        jwks_url: s.jwks_url.as_deref().filter(|s| !s.is_empty()),
+    });
+    // The simple form counts unless it is empty and [[auth.issuers]] says it all; when it
+    // counts, building it names whatever it lacks.
+    let keep_simple = simple.has_keys() || auth.issuers.is_empty();
+    let specs: Vec<IssuerSpec> = std::iter::once(simple)
+        .filter(|_| keep_simple)
+        .chain(listed)
+        .collect();
+    if specs.len() > 1 {
+        for (i, spec) in specs.iter().enumerate() {
+            match spec.issuer {
+                None | Some("") => {
+                    return Err(ConfigError::new(
+                        spec.key("issuer"),
+                        "is required when several issuers are trusted: tokens are matched by `iss`",
+                    ));
+                }
+                Some(name) if specs[..i].iter().any(|s| s.issuer == Some(name)) => {
+                    return Err(ConfigError::new(spec.key("issuer"), "is listed twice"));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    specs
+        .iter()
+        .map(|spec| Issuer::from_spec(spec, auth.leeway_secs, clock.clone()))
+        .collect()
+}
+
+impl Issuer {
+    fn from_spec(
+        spec: &IssuerSpec,
+        leeway_secs: u64,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        let algorithms = keys::algorithms(&spec.key("algorithms"), spec.algorithms)?;
+        let mut validation = Validation::new(algorithms[0]);
+        validation.algorithms = algorithms.clone();
+        validation.leeway = leeway_secs;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp"];
+        if let Some(issuer) = spec.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        match spec.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
+            // Without a configured audience there is nothing to match `aud` against;
+            // jsonwebtoken would otherwise refuse every token that carries one.
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        let keys = match spec.jwks_url {
+            Some(url) => {
+                if spec.hs256_secret.is_some()
+                    || spec.hs256_secret_file.is_some()
+                    || spec.public_key_file.is_some()
+                {
+                    return Err(ConfigError::new(
+                        spec.key("jwks_url"),
+                        "is set together with a fixed key: keep one of them",
+                    ));
+                }
+                Keys::Jwks(Jwks::new(spec, url, algorithms, validation.clone(), clock)?)
+            }
+            None => Keys::Fixed(keys::fixed_key(spec, &algorithms)?),
+        };
+        Ok(Self {
+            name: spec.issuer.map(str::to_owned),
+            validation,
+            keys,
+        })
+    }
+
+    pub(super) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    pub(super) async fn decode(
+        &self,
+        token: &str,
+        header: &Header,
+        http: &IdpClient,
+    ) -> Result<Map<String, Value>, AuthError> {
+        match &self.keys {
+            Keys::Fixed(key) => decode_with(token, key, &self.validation),
+            Keys::Jwks(jwks) => jwks.decode(token, header, http).await,
+        }
+    }
+
+    pub(super) async fn ready(&self, http: &IdpClient) -> Result<(), &'static str> {
+        match &self.keys {
+            Keys::Fixed(_) => Ok(()),
+            Keys::Jwks(jwks) => jwks.ready(http).await,
+        }
+    }
+}
+
+pub(super) fn decode_with(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+) -> Result<Map<String, Value>, AuthError> {
+    decode::<Map<String, Value>>(token, key, validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => AuthError::Expired,
+            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+            other => AuthError::Rejected(describe(other)),
+        })
+}
+
+/// A log-safe description of a verification failure (jsonwebtoken's own messages can quote
+/// parts of the token, e.g. in JSON errors).
+fn describe(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::InvalidSignature => "bad signature".into(),
+        ErrorKind::InvalidAlgorithm => "algorithm not accepted".into(),
+        ErrorKind::InvalidIssuer => "wrong issuer".into(),
+        ErrorKind::InvalidAudience => "wrong audience".into(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("missing `{claim}`"),
+        ErrorKind::InvalidClaimFormat(claim) => format!("malformed `{claim}`"),
+        _ => "malformed token".into(),
+    }
+}
+
+/// Whether `algorithm` can verify with a key of `key`'s family.
+pub(super) fn fits(key: &DecodingKey, algorithm: Algorithm) -> bool {
+    key.family() == algorithm.family()
+}

@@ -1,0 +1,285 @@
+//! An identity provider's JSON Web Key Set, fetched with awc and cached.
+//!
+//! - The set is reused for its `Cache-Control: max-age`, bounded to [`MIN_AGE`, `MAX_AGE`].
+//! - A token whose `kid` is unknown may trigger a fetch (keys rotate), but fetches are at least
+//!   `COOLDOWN` apart, so tokens with random `kid`s cannot cause a fetch storm; one fetch runs
+//!   at a time and the others use its result.
+//! - A failed fetch keeps the last good set.
+//! - Each key verifies only the configured algorithms that also match its own type and, when
+//!   present, its `alg`; keys for encryption (`use: enc`) and symmetric keys are ignored.
+
+use std::sync::{Arc, PoisonError, RwLock};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use serde_json::{Map, Value};
+use time::{Duration, OffsetDateTime};
+
+use super::AuthError;
+use super::issuer::{IdpClient, IssuerSpec, decode_with, fits};
+use crate::clock::Clock;
+use crate::config::ConfigError;
+
+/// Least time between two fetches of one key set, whatever triggers them.
+const COOLDOWN: Duration = Duration::seconds(10);
+/// Bounds on how long a fetched set is used before it is fetched again.
+const MIN_AGE: Duration = Duration::minutes(1);
+const MAX_AGE: Duration = Duration::hours(24);
+/// Reuse time when the provider sends no `max-age`.
+const DEFAULT_AGE: Duration = Duration::minutes(15);
+/// Largest key set read; real ones are a few KiB.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+struct Key {
+    kid: Option<String>,
+    key: DecodingKey,
+    /// The issuer's rules, with `algorithms` narrowed to what this key may verify.
+    validation: Validation,
+}
+
+struct KeySet {
+    keys: Vec<Key>,
+    fetched_at: OffsetDateTime,
+    max_age: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    set: Option<Arc<KeySet>>,
+    last_attempt: Option<OffsetDateTime>,
+}
+
+pub(super) struct Jwks {
+    url: String,
+    template: Validation,
+    clock: Arc<dyn Clock>,
+    state: RwLock<State>,
+    /// One fetch at a time.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+impl Jwks {
+    pub(super) fn new(
+        spec: &IssuerSpec,
+        url: &str,
+        algorithms: Vec<Algorithm>,
+        template: Validation,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ConfigError::new(
+                spec.key("jwks_url"),
+                "must be an http(s) URL, e.g. https://login.example.com/.well-known/jwks.json",
+            ));
+        }
+        if algorithms
+            .iter()
+            .any(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+        {
+            return Err(ConfigError::new(
+                spec.key("algorithms"),
+                "lists an HS* algorithm with a JWKS: a published key set cannot hold a shared secret",
+            ));
+        }
+        Ok(Self {
+            url: url.to_owned(),
+            template,
+            clock,
+            state: RwLock::default(),
+            fetching: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub(super) async fn decode(
+        &self,
+        token: &str,
+        header: &Header,
+        http: &IdpClient,
+    ) -> Result<Map<String, Value>, AuthError> {
+        if self.current().is_none_or(|set| self.is_stale(&set)) {
+            self.fetch_if_due(http).await;
+        }
+        let mut set = self.current();
+        let known = |set: &Option<Arc<KeySet>>| {
+            set.as_ref()
+                .is_some_and(|s| s.keys.iter().any(|k| matches(k, header)))
+        };
+        if !known(&set) {
+            // Perhaps the provider rotated its keys; the cooldown bounds how often this helps.
+            self.fetch_if_due(http).await;
+            set = self.current();
+        }
+        let set = set.ok_or_else(|| AuthError::Rejected("login keys unavailable".into()))?;
+        let mut last = AuthError::Rejected("no key for this token".into());
+        for key in set.keys.iter().filter(|k| matches(k, header)) {
+            match decode_with(token, &key.key, &key.validation) {
+                Ok(claims) => return Ok(claims),
+                // Another key without a `kid` may still fit; anything else is final.
+                Err(e @ AuthError::Rejected(_)) if header.kid.is_none() => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    pub(super) async fn ready(&self, http: &IdpClient) -> Result<(), &'static str> {
+        if self.current().is_none() {
+            self.fetch_if_due(http).await;
+        }
+        self.current().map(drop).ok_or("login_keys_unavailable")
+    }
+
+    fn current(&self) -> Option<Arc<KeySet>> {
+        self.state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set
+            .clone()
+    }
+
+    fn is_stale(&self, set: &KeySet) -> bool {
+        self.clock.now() >= set.fetched_at + set.max_age
+    }
+
+    fn is_due(&self) -> bool {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        state
+            .last_attempt
+            .is_none_or(|at| self.clock.now() >= at + COOLDOWN)
+    }
+
+    /// Fetches the set unless another fetch is under way or happened within `COOLDOWN`.
+    async fn fetch_if_due(&self, http: &IdpClient) {
+        if !self.is_due() {
+            return;
+        }
+        let _one_at_a_time = self.fetching.lock().await;
+        // A fetch that finished while this one waited counts.
+        if !self.is_due() {
+            return;
+        }
+        let started = self.clock.now();
+        self.state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_attempt = Some(started);
+        match self.fetch(http, started).await {
+            Ok(set) => {
+                tracing::info!(url = %self.url, keys = set.keys.len(), max_age_secs = set.max_age.whole_seconds(), "login keys fetched");
+                self.state
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .set = Some(Arc::new(set));
+            }
+            Err(reason) => {
+                tracing::warn!(url = %self.url, reason, "login keys not fetched; keeping the last good set");
+            }
+        }
+    }
+
+    async fn fetch(&self, http: &IdpClient, now: OffsetDateTime) -> Result<KeySet, String> {
+        let mut response = http
+            .0
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("status {}", response.status().as_u16()));
+        }
+        let max_age = response
+            .headers()
+            .get(actix_web::http::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(max_age)
+            .map_or(DEFAULT_AGE, |age| age.clamp(MIN_AGE, MAX_AGE));
+        let body = response
+            .body()
+            .limit(MAX_BODY_BYTES)
+            .await
+            .map_err(|e| e.to_string())?;
+        let set: JwkSet = serde_json::from_slice(&body).map_err(|_| "not a JWK set".to_owned())?;
+        let keys: Vec<Key> = set.keys.iter().filter_map(|jwk| self.usable(jwk)).collect();
+        if keys.is_empty() {
+            return Err("no usable signing key in the set".into());
+        }
+        Ok(KeySet {
+            keys,
+            fetched_at: now,
+            max_age,
+        })
+    }
+
+    fn usable(&self, jwk: &Jwk) -> Option<Key> {
+        if matches!(
+            jwk.common.public_key_use,
+            Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
+        ) {
+            return None;
+        }
+        // A shared secret in a published set would let anyone sign.
+        if matches!(
+            jwk.algorithm,
+            AlgorithmParameters::OctetKey(_) | AlgorithmParameters::Other(_)
+        ) {
+            return None;
+        }
+        let key = DecodingKey::from_jwk(jwk).ok()?;
+        let own = match jwk.common.key_algorithm {
+            Some(alg) => Some(Algorithm::try_from(alg).ok()?),
+            None => None,
+        };
+        let algorithms: Vec<Algorithm> = self
+            .template
+            .algorithms
+            .iter()
+            .copied()
+            .filter(|a| fits(&key, *a) && own.is_none_or(|own| own == *a))
+            .collect();
+        if algorithms.is_empty() {
+            return None;
+        }
+        let mut validation = self.template.clone();
+        validation.algorithms = algorithms;
+        Some(Key {
+            kid: jwk.common.key_id.clone(),
+            key,
+            validation,
+        })
+    }
+}
+
+/// Whether `key` may verify a token with this header: same `kid` when the token names one,
+/// and an algorithm the key accepts.
+fn matches(key: &Key, header: &Header) -> bool {
+    key.validation.algorithms.contains(&header.alg)
+        && header
+            .kid
+            .as_ref()
+            .is_none_or(|kid| key.kid.as_ref() == Some(kid))
+}
+
+/// The `max-age` directive of a `Cache-Control` header.
+fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|directive| {
+        let (name, value) = directive.trim().split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("max-age")
+            .then(|| value.trim().parse::<i64>().ok())
+            .flatten()
+            .map(Duration::seconds)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_age;
+    use time::Duration;
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        assert_eq!(max_age("public, max-age=300"), Some(Duration::seconds(300)));
+        assert_eq!(max_age("no-store"), None);
+        assert_eq!(max_age("max-age=abc"), None);
+    }
+}

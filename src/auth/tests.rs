@@ -1,0 +1,176 @@
+use std::sync::Arc;
+
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::json;
+
+use super::*;
+use crate::clock::SystemClock;
+use crate::config::IssuerSettings;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn settings(issuer: Option<&str>, audience: Option<&str>) -> (AuthSettings, IdentitySettings) {
+    (
+        AuthSettings {
+            issuer: issuer.map(str::to_owned),
+            audience: audience.map(str::to_owned),
+            algorithms: vec!["HS256".into()],
+            hs256_secret: Some(SECRET.into()),
+            hs256_secret_file: None,
+            public_key_file: None,
+            jwks_url: None,
+            leeway_secs: 0,
+            required_typ: None,
+            cookie_name: None,
+            issuers: Vec::new(),
+        },
+        IdentitySettings {
+            claim: "sub".into(),
+            key_prefix: String::new(),
+            key_hmac_secret: None,
+            key_hmac_secret_file: None,
+        },
+    )
+}
+
+fn verifier(auth: &AuthSettings, identity: &IdentitySettings) -> Verifier {
+    Verifier::from_settings(auth, identity, Arc::new(SystemClock)).expect("builds")
+}
+
+fn token_with(secret: &str, claims: Value) -> String {
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("encodes")
+}
+
+fn token(claims: Value) -> String {
+    token_with(SECRET, claims)
+}
+
+fn exp() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() + 600
+}
+
+async fn user(verifier: &Verifier, token: &str) -> Result<String, AuthError> {
+    verifier
+        .verify(token, &IdpClient::new())
+        .await
+        .map(|login| login.user_id)
+}
+
+#[actix_web::test]
+async fn numeric_user_ids_are_accepted_as_text() {
+    let (auth, identity) = settings(None, None);
+    let verifier = verifier(&auth, &identity);
+    let id = user(&verifier, &token(json!({"sub": 42, "exp": exp()}))).await;
+    assert_eq!(id, Ok("42".into()));
+}
+
+#[actix_web::test]
+async fn configured_issuer_and_audience_must_be_present() {
+    let (auth, identity) = settings(Some("https://idp"), Some("bff"));
+    let verifier = verifier(&auth, &identity);
+    let no_iss = token(json!({"sub": "u", "exp": exp(), "aud": "bff"}));
+    assert_eq!(
+        user(&verifier, &no_iss).await,
+        Err(AuthError::Rejected("missing `iss`".into()))
+    );
+    let good = token(json!({"sub": "u", "exp": exp(), "aud": "bff", "iss": "https://idp"}));
+    assert_eq!(user(&verifier, &good).await, Ok("u".into()));
+}
+
+#[actix_web::test]
+async fn oversize_and_userless_tokens_are_refused() {
+    let (auth, identity) = settings(None, None);
+    let verifier = verifier(&auth, &identity);
+    let padding = "x".repeat(MAX_TOKEN_BYTES);
+    let oversize = token(json!({"sub": "u", "exp": exp(), "pad": padding}));
+    assert_eq!(user(&verifier, &oversize).await, Err(AuthError::TooLarge));
+    let userless = token(json!({"sub": "", "exp": exp()}));
+    assert_eq!(
+        user(&verifier, &userless).await,
+        Err(AuthError::BadClaim("sub".into()))
+    );
+}
+
+#[actix_web::test]
+async fn the_issuer_is_chosen_by_iss_and_holds_its_own_keys() {
+    let (mut auth, identity) = settings(Some("https://old"), None);
+    let new_secret = "new-issuer-secret-0123456789abcdef";
+    auth.issuers.push(IssuerSettings {
+        issuer: "https://new".into(),
+        audience: Some("bff".into()),
+        algorithms: vec!["HS256".into()],
+        hs256_secret: Some(new_secret.into()),
+        hs256_secret_file: None,
+        public_key_file: None,
+        jwks_url: None,
+    });
+    let verifier = verifier(&auth, &identity);
+    let old = token(json!({"sub": "a", "exp": exp(), "iss": "https://old"}));
+    assert_eq!(user(&verifier, &old).await, Ok("a".into()));
+    let new = token_with(
+        new_secret,
+        json!({"sub": "b", "exp": exp(), "iss": "https://new", "aud": "bff"}),
+    );
+    assert_eq!(user(&verifier, &new).await, Ok("b".into()));
+    // The new issuer's audience rule applies to it alone.
+    let new_without_aud = token_with(
+        new_secret,
+        json!({"sub": "b", "exp": exp(), "iss": "https://new"}),
+    );
+    assert!(user(&verifier, &new_without_aud).await.is_err());
+    // A token claiming one issuer but signed with the other's key is refused.
+    let crossed = token(json!({"sub": "c", "exp": exp(), "iss": "https://new", "aud": "bff"}));
+    assert_eq!(
+        user(&verifier, &crossed).await,
+        Err(AuthError::Rejected("bad signature".into()))
+    );
+    let unknown = token(json!({"sub": "d", "exp": exp(), "iss": "https://evil"}));
+    assert_eq!(
+        user(&verifier, &unknown).await,
+        Err(AuthError::Rejected("untrusted issuer".into()))
+    );
+}
+
+#[actix_web::test]
+async fn a_required_typ_is_enforced() {
+    let (mut auth, identity) = settings(None, None);
+    auth.required_typ = Some("at+jwt".into());
+    let verifier = verifier(&auth, &identity);
+    let plain = token(json!({"sub": "u", "exp": exp()}));
+    assert_eq!(
+        user(&verifier, &plain).await,
+        Err(AuthError::Rejected("wrong `typ`".into()))
+    );
+    let mut header = Header::default();
+    header.typ = Some("at+JWT".into());
+    let typed = encode(
+        &header,
+        &json!({"sub": "u", "exp": exp()}),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("encodes");
+    assert_eq!(user(&verifier, &typed).await, Ok("u".into()));
+}
+
+#[test]
+fn several_issuers_need_distinct_names() {
+    let (mut auth, identity) = settings(None, None);
+    auth.issuers.push(IssuerSettings {
+        issuer: "https://new".into(),
+        audience: None,
+        algorithms: vec!["HS256".into()],
+        hs256_secret: Some(SECRET.into()),
+        hs256_secret_file: None,
+        public_key_file: None,
+        jwks_url: None,
+    });
+    let err = Verifier::from_settings(&auth, &identity, Arc::new(SystemClock))
+        .err()
+        .expect("the simple form has no issuer");
+    assert!(err.to_string().contains("auth.issuer"), "{err}");
+}

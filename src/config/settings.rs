@@ -1,0 +1,203 @@
+//! The settings' shapes: one struct per section, unknown keys refused, durations named
+//! `*_secs` / `*_ms`, secrets wrapped so that `Debug` prints `[REDACTED]`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub seam: SeamSettings,
+    pub auth: AuthSettings,
+    pub identity: IdentitySettings,
+    pub accounts: AccountsSettings,
+    pub sessions: SessionsSettings,
+    pub health: HealthSettings,
+    pub cors: CorsSettings,
+    pub rate_limit: RateLimitSettings,
+    pub management: ManagementSettings,
+    pub admin: AdminSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+    /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeamSettings {
+    pub endpoint: String,
+    pub api_key: Option<SecretString>,
+    pub api_key_file: Option<PathBuf>,
+    pub timeout_ms: u64,
+}
+
+/// Login verification. The top-level `issuer` … `jwks_url` keys describe one trusted issuer
+/// (the simple form); `[[auth.issuers]]` adds more, each with its own keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    /// A TOML list, or a comma-separated string from the environment.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub algorithms: Vec<String>,
+    pub hs256_secret: Option<SecretString>,
+    pub hs256_secret_file: Option<PathBuf>,
+    pub public_key_file: Option<PathBuf>,
+    pub jwks_url: Option<String>,
+    pub leeway_secs: u64,
+    /// When set, a token's `typ` header must equal it (e.g. "at+jwt", RFC 9068).
+    pub required_typ: Option<String>,
+    /// Cookie that may carry the login when there is no `Authorization` header.
+    pub cookie_name: Option<String>,
+    #[serde(default)]
+    pub issuers: Vec<IssuerSettings>,
+}
+
+/// One more trusted issuer, chosen when a token's `iss` equals `issuer`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSettings {
+    pub issuer: String,
+    pub audience: Option<String>,
+    #[serde(
+        default = "default_algorithms",
+        deserialize_with = "list_or_comma_separated"
+    )]
+    pub algorithms: Vec<String>,
+    pub hs256_secret: Option<SecretString>,
+    pub hs256_secret_file: Option<PathBuf>,
+    pub public_key_file: Option<PathBuf>,
+    pub jwks_url: Option<String>,
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into()]
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    pub claim: String,
+    pub key_prefix: String,
+    /// When set, `user_identifier_key` = prefix + hex(HMAC-SHA256(secret, user id)).
+    pub key_hmac_secret: Option<SecretString>,
+    pub key_hmac_secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsSettings {
+    pub source: AccountSourceKind,
+    pub metadata_key: Option<String>,
+    pub claim: Option<String>,
+    pub cache_ttl_secs: u64,
+    /// User id to connected account ids, for `source = "static"`.
+    #[serde(rename = "static", default)]
+    pub static_accounts: HashMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountSourceKind {
+    Seam,
+    SeamMetadata,
+    Claim,
+    Static,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSettings {
+    pub ttl_secs: u64,
+    pub min_remaining_secs: u64,
+    pub max_entries: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSettings {
+    /// How long a `/workspaces/get` result answers readiness probes.
+    pub readiness_cache_secs: u64,
+}
+
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    // Environment values are plain strings; without config's `try_parsing` (see `load`) they
+    // are not split into lists, so this field splits them itself.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(deserializer)? {
+        ListOrText::List(items) => items,
+        ListOrText::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Exact origins (scheme://host[:port]) allowed to call from a browser.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub allowed_origins: Vec<String>,
+    pub max_age_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub user_per_minute: u32,
+    pub user_burst: u32,
+    pub client_per_minute: u32,
+    pub client_burst: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementSettings {
+    pub bind: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub token: Option<SecretString>,
+    pub token_file: Option<PathBuf>,
+}
