@@ -10,6 +10,7 @@ mod auth;
 mod cache;
 pub mod clock;
 pub mod config;
+mod cors;
 mod error;
 mod identity;
 mod ratelimit;

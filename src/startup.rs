@@ -4,22 +4,21 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::http::header::{self, HeaderName};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web::Data};
 use futures_util::future::try_join;
 
 use crate::accounts::AccountDirectory;
-use crate::auth::{BrowserRules, CSRF_HEADER, IdpClient, MIN_SECRET_BYTES, Verifier};
+use crate::auth::{BrowserRules, IdpClient, MIN_SECRET_BYTES, Verifier};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ConfigError, CorsSettings, Settings, secret_from};
+use crate::config::{ConfigError, Settings, secret_from};
+use crate::cors;
 use crate::error::json_envelope;
 use crate::identity::Identity;
 use crate::ratelimit::RateLimits;
 use crate::readiness::Readiness;
-use crate::request_log::{REQUEST_ID_HEADER, log_request};
+use crate::request_log::log_request;
 use crate::routes::{self, admin::AdminToken};
 use crate::seam::{SeamClient, SeamConfig};
 use crate::sessions::SessionBroker;
@@ -80,19 +79,7 @@ impl Components {
 }
 
 fn browser_rules(settings: &Settings) -> Result<BrowserRules, ConfigError> {
-    for origin in &settings.cors.allowed_origins {
-        let valid = origin.split_once("://").is_some_and(|(scheme, rest)| {
-            matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
-        });
-        if !valid {
-            return Err(ConfigError::new(
-                "cors.allowed_origins",
-                format!(
-                    "{origin:?} is not an origin: write scheme://host[:port], no path or wildcard"
-                ),
-            ));
-        }
-    }
+    cors::check_origins(&settings.cors)?;
     Ok(BrowserRules {
         cookie_name: settings.auth.cookie_name.clone().filter(|n| !n.is_empty()),
         allowed_origins: settings.cors.allowed_origins.clone(),
@@ -114,25 +101,6 @@ fn admin_token(settings: &Settings) -> Result<Option<AdminToken>, ConfigError> {
         }
         token => Ok(token.map(AdminToken)),
     }
-}
-
-/// CORS for the public listener: exactly the listed origins, with credentials, and never an
-/// echo of an unlisted `Origin`. With no origins listed, no CORS headers at all.
-fn cors(settings: &CorsSettings) -> Cors {
-    let cors = Cors::default()
-        .allowed_methods(["GET", "POST", "DELETE"])
-        .allowed_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static(CSRF_HEADER),
-        ])
-        .expose_headers([header::RETRY_AFTER, REQUEST_ID_HEADER])
-        .supports_credentials()
-        .max_age(settings.max_age_secs as usize);
-    settings
-        .allowed_origins
-        .iter()
-        .fold(cors, |cors, origin| cors.allowed_origin(origin))
 }
 
 /// Checks every setting as start-up would, without binding or calling anything.
@@ -186,7 +154,9 @@ impl Application {
         let public = HttpServer::new(move || {
             let c = &shared;
             App::new()
-                .wrap(cors(&cors_settings))
+                // Outermost last: the credentials rule sees what actix-cors added.
+                .wrap(cors::middleware(&cors_settings))
+                .wrap(from_fn(cors::credentials_only_with_origin))
                 .wrap(from_fn(json_envelope))
                 .wrap(from_fn(log_request))
                 .app_data(c.verifier.clone())

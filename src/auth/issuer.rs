@@ -15,6 +15,10 @@ use super::keys;
 use crate::clock::Clock;
 use crate::config::{AuthSettings, ConfigError};
 
+/// jsonwebtoken subtracts the leeway from the current Unix time; a larger leeway than the
+/// time since 1970 would underflow. No real deployment needs more than minutes.
+const MAX_LEEWAY_SECS: u64 = 1_000_000_000;
+
 /// The HTTP client that fetches key sets, one per worker like the Seam client.
 pub(crate) struct IdpClient(pub(super) awc::Client);
 
@@ -125,6 +129,12 @@ impl Issuer {
         leeway_secs: u64,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
+        if leeway_secs > MAX_LEEWAY_SECS {
+            return Err(ConfigError::new(
+                "auth.leeway_secs",
+                format!("must be at most {MAX_LEEWAY_SECS}; a few seconds to minutes is usual"),
+            ));
+        }
         let algorithms = keys::algorithms(&spec.key("algorithms"), spec.algorithms)?;
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms.clone();

@@ -273,8 +273,87 @@ fn max_age(cache_control: &str) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
-    use super::max_age;
-    use time::Duration;
+    use super::*;
+    use crate::clock::SystemClock;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct Vector {
+        name: String,
+        alg: Algorithm,
+        jwk: Jwk,
+        token: String,
+    }
+
+    fn vectors() -> Vec<Vector> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/rfc-vectors.json"
+        );
+        serde_json::from_slice(&std::fs::read(path).expect("fixture")).expect("vectors parse")
+    }
+
+    fn jwks() -> Jwks {
+        let spec = IssuerSpec {
+            prefix: "auth".into(),
+            issuer: None,
+            audience: None,
+            algorithms: &[],
+            hs256_secret: None,
+            hs256_secret_file: None,
+            public_key_file: None,
+            jwks_url: None,
+        };
+        let mut template = Validation::new(Algorithm::RS256);
+        template.algorithms = vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
+        let algorithms = template.algorithms.clone();
+        Jwks::new(
+            &spec,
+            "https://idp.invalid/jwks",
+            algorithms,
+            template,
+            Arc::new(SystemClock),
+        )
+        .expect("valid")
+    }
+
+    /// RFC 7515 A.1–A.3, RFC 7520 4.1 and 4.4 and RFC 8037 A.4: every published public key
+    /// becomes a key that verifies its example signature (and not a tampered one); published
+    /// symmetric keys are refused even though their signatures are sound.
+    #[test]
+    fn rfc_example_keys_verify_their_example_signatures() {
+        let jwks = jwks();
+        for vector in vectors() {
+            let (message, signature) = vector.token.rsplit_once('.').expect("compact JWS");
+            let tampered = format!("{}A", &signature[..signature.len() - 1]);
+            let key = match jwks.usable(&vector.jwk) {
+                Some(key) => {
+                    assert!(vector.alg.family() != jsonwebtoken::AlgorithmFamily::Hmac);
+                    assert!(
+                        key.validation.algorithms.contains(&vector.alg),
+                        "{}",
+                        vector.name
+                    );
+                    key.key
+                }
+                None => {
+                    assert_eq!(
+                        vector.alg.family(),
+                        jsonwebtoken::AlgorithmFamily::Hmac,
+                        "{}",
+                        vector.name
+                    );
+                    DecodingKey::from_jwk(&vector.jwk).expect("oct key")
+                }
+            };
+            let verify = |sig: &str| {
+                jsonwebtoken::crypto::verify(sig, message.as_bytes(), &key, vector.alg)
+                    .unwrap_or(false)
+            };
+            assert!(verify(signature), "{} must verify", vector.name);
+            assert!(!verify(&tampered), "{} tampered must fail", vector.name);
+        }
+    }
 
     #[test]
     fn max_age_is_read_from_cache_control() {

@@ -49,9 +49,21 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// `(algorithm, PEM file)` to verify logins with instead of the HS256 test secret.
     pub public_key: Option<(&'static str, String)>,
+    /// A JWKS URL to verify logins with instead of the HS256 test secret.
+    pub jwks_url: Option<String>,
+    /// Leave `auth.issuer` and `auth.audience` unset.
+    pub any_issuer_and_audience: bool,
 }
 
 impl Options {
+    pub fn any_issuer_and_audience(mut self) -> Self {
+        self.any_issuer_and_audience = true;
+        self
+    }
+    pub fn jwks(mut self, url: String) -> Self {
+        self.jwks_url = Some(url);
+        self
+    }
     pub fn public_key(mut self, algorithm: &'static str, pem_file: String) -> Self {
         self.public_key = Some((algorithm, pem_file));
         self
@@ -75,9 +87,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     spawn_app_against(seam, options).await
 }
 
-/// The `[auth]` lines for the HS256 test secret.
+/// The `[auth]` lines for the HS256 test secret (add `issuer_and_audience` to pin those).
 pub fn hs256_auth() -> String {
     format!("algorithms = [\"HS256\"]\nhs256_secret = \"{SECRET}\"\n")
+}
+
+/// The `[auth]` lines that pin the test issuer and audience.
+pub fn issuer_and_audience() -> String {
+    format!("issuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n")
 }
 
 /// The service's TOML for a stand-in; shared with the subprocess tests.
@@ -96,9 +113,7 @@ endpoint = "{endpoint}"
 api_key = "{key}"
 timeout_ms = 1000
 [auth]
-{auth}issuer = "{ISSUER}"
-audience = "{AUDIENCE}"
-[accounts]
+{auth}[accounts]
 cache_ttl_secs = {ACCOUNT_TTL_SECS}
 [sessions]
 ttl_secs = {TTL_SECS}
@@ -112,11 +127,17 @@ min_remaining_secs = {MIN_REMAINING_SECS}
 pub async fn spawn_app_against(seam: StandIn, options: Options) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("seam-bff.toml");
-    let auth = match &options.public_key {
-        Some((algorithm, file)) => {
+    let auth = match (&options.public_key, &options.jwks_url) {
+        (Some((algorithm, file)), _) => {
             format!("algorithms = [\"{algorithm}\"]\npublic_key_file = \"{file}\"\n")
         }
-        None => hs256_auth(),
+        (None, Some(url)) => format!("algorithms = [\"RS256\"]\njwks_url = \"{url}\"\n"),
+        (None, None) => hs256_auth(),
+    };
+    let auth = if options.any_issuer_and_audience {
+        auth
+    } else {
+        auth + &issuer_and_audience()
     };
     std::fs::write(&path, base_toml(&seam, &auth) + &options.extra_toml).expect("write config");
     let env = options
@@ -212,7 +233,7 @@ impl TestApp {
     }
 }
 
-async fn read(mut response: awc::ClientResponse) -> Reply {
+pub async fn read(mut response: awc::ClientResponse) -> Reply {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = response.body().await.expect("body");

@@ -4,7 +4,7 @@
 use seam_stand_in::{AccountSpec, Fault, StandIn};
 use serde_json::Value;
 
-use crate::helpers::{SECRET, base_toml, hs256_auth, login, sign};
+use crate::helpers::{SECRET, base_toml, hs256_auth, issuer_and_audience, login, sign};
 use crate::process::Running;
 
 #[actix_web::test]
@@ -14,7 +14,11 @@ async fn logs_carry_request_fields_and_never_a_secret() {
     seam.add_device(&account, "door");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("c.toml");
-    std::fs::write(&config, base_toml(&seam, &hs256_auth())).expect("write");
+    std::fs::write(
+        &config,
+        base_toml(&seam, &(hs256_auth() + &issuer_and_audience())),
+    )
+    .expect("write");
     let service = Running::start(&config, &[], &[("RUST_LOG", "trace")]);
     let http = awc::Client::default();
     let url = format!("{}/v1/client-session", service.address);

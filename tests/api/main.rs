@@ -1,12 +1,16 @@
 //! Black-box tests: the real service on port 0, talking HTTP to a stand-in Seam on port 0.
 
 mod accounts;
+mod browser;
 mod config;
 mod handshake;
 mod health;
 mod helpers;
+mod idp;
+mod jwks;
 mod login;
 mod logs;
 mod process;
+mod ratelimits;
 mod sessions;
 mod upstream;

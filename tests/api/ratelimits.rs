@@ -1,0 +1,104 @@
+//! Rate limits on the handshake: per user and per client address, 429 with Retry-After, an
+//! off switch, and X-Forwarded-For believed only from trusted proxies.
+
+use crate::helpers::{Options, TestApp, login, spawn_app_with};
+
+async fn limited_app(extra: &[(&'static str, &str)]) -> TestApp {
+    let mut options = Options::default()
+        .env("SEAM_BFF__RATE_LIMIT__ENABLED", "true")
+        .env("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1")
+        .env("SEAM_BFF__RATE_LIMIT__USER_BURST", "2")
+        .env("SEAM_BFF__RATE_LIMIT__CLIENT_PER_MINUTE", "1")
+        .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "100");
+    for (key, value) in extra {
+        options = options.env(key, *value);
+    }
+    spawn_app_with(options).await
+}
+
+async fn handshake_from(app: &TestApp, token: &str, forwarded_for: Option<&str>) -> u16 {
+    let mut request = app
+        .http
+        .post(format!("{}/v1/client-session", app.address))
+        .bearer_auth(token);
+    if let Some(address) = forwarded_for {
+        request = request.insert_header(("x-forwarded-for", address));
+    }
+    request.send().await.expect("sent").status().as_u16()
+}
+
+#[actix_web::test]
+async fn a_user_over_the_limit_gets_429_with_retry_after() {
+    let app = limited_app(&[]).await;
+    assert_eq!(app.handshake("alice").await.status, 200);
+    assert_eq!(app.handshake("alice").await.status, 200);
+    let limited = app.handshake("alice").await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.code(), "rate_limited");
+    let wait: u64 = limited
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(
+        app.handshake("bob").await.status,
+        200,
+        "users are limited separately"
+    );
+}
+
+#[actix_web::test]
+async fn a_client_over_the_limit_is_refused_before_its_login_is_checked() {
+    let app = limited_app(&[("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "3")]).await;
+    for _ in 0..3 {
+        assert_eq!(handshake_from(&app, "forged", None).await, 401);
+    }
+    assert_eq!(handshake_from(&app, &login("alice"), None).await, 429);
+    assert_eq!(app.seam.total_calls(), 0);
+}
+
+#[actix_web::test]
+async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    let direct = limited_app(&[("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "2")]).await;
+    assert_eq!(
+        handshake_from(&direct, "x", Some("198.51.100.1")).await,
+        401
+    );
+    assert_eq!(
+        handshake_from(&direct, "x", Some("198.51.100.2")).await,
+        401
+    );
+    assert_eq!(
+        handshake_from(&direct, "x", Some("198.51.100.3")).await,
+        429,
+        "a spoofed X-Forwarded-For must not buy a fresh bucket"
+    );
+
+    let proxied = limited_app(&[
+        ("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "2"),
+        ("SEAM_BFF__SERVER__TRUSTED_PROXIES", "127.0.0.0/8"),
+    ])
+    .await;
+    for _ in 0..2 {
+        assert_eq!(
+            handshake_from(&proxied, "x", Some("198.51.100.1")).await,
+            401
+        );
+    }
+    assert_eq!(
+        handshake_from(&proxied, "x", Some("198.51.100.1")).await,
+        429
+    );
+    assert_eq!(
+        handshake_from(&proxied, "x", Some("198.51.100.2")).await,
+        401
+    );
+}
+
+#[actix_web::test]
+async fn the_off_switch_turns_limits_off() {
+    let app = limited_app(&[("SEAM_BFF__RATE_LIMIT__ENABLED", "false")]).await;
+    for _ in 0..6 {
+        assert_eq!(app.handshake("alice").await.status, 200);
+    }
+}
