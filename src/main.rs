@@ -55,7 +55,11 @@ async fn main() -> ExitCode {
         Ok(app) => app,
         Err(error) => return fail(&error),
     };
-    tracing::info!(address = %app.address(), "listening");
+    tracing::info!(
+        address = %app.address(),
+        management_address = %app.management_address(),
+        "listening"
+    );
     match app.run_until_stopped().await {
         Ok(()) => {
             tracing::info!("stopped");

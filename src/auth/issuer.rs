@@ -61,7 +61,7 @@ impl IssuerSpec<'_> {
 
 enum Keys {
     Fixed(DecodingKey),
-    Jwks(Jwks),
+    Jwks(Box<Jwks>),
 }
 
 pub(super) struct Issuer {
@@ -167,7 +167,13 @@ impl Issuer {
                         "is set together with a fixed key: keep one of them",
                     ));
                 }
-                Keys::Jwks(Jwks::new(spec, url, algorithms, validation.clone(), clock)?)
+                Keys::Jwks(Box::new(Jwks::new(
+                    spec,
+                    url,
+                    algorithms,
+                    validation.clone(),
+                    clock,
+                )?))
             }
             None => Keys::Fixed(keys::fixed_key(spec, &algorithms)?),
         };

@@ -146,8 +146,10 @@ async fn a_required_typ_is_enforced() {
         user(&verifier, &plain).await,
         Err(AuthError::Rejected("wrong `typ`".into()))
     );
-    let mut header = Header::default();
-    header.typ = Some("at+JWT".into());
+    let header = Header {
+        typ: Some("at+JWT".into()),
+        ..Header::default()
+    };
     let typed = encode(
         &header,
         &json!({"sub": "u", "exp": exp()}),

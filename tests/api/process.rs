@@ -28,6 +28,7 @@ fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
 pub struct Running {
     child: Child,
     pub address: String,
+    pub management_address: String,
     log: Arc<Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
@@ -52,8 +53,9 @@ impl Running {
                 if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
                     && entry["fields"]["message"] == "listening"
                 {
-                    let address = entry["fields"]["address"].as_str().unwrap_or("").to_owned();
-                    let _ = address_tx.send(address);
+                    let field =
+                        |name: &str| entry["fields"][name].as_str().unwrap_or("").to_owned();
+                    let _ = address_tx.send((field("address"), field("management_address")));
                 }
                 let mut log = sink.lock().expect("log lock");
                 log.push_str(&line);
@@ -61,12 +63,13 @@ impl Running {
             }
         });
         // Blocks until the line arrives, or fails when the process exits without it.
-        let address = address_rx
+        let (address, management) = address_rx
             .recv()
-            .expect("the service logs its address before serving");
+            .expect("the service logs its addresses before serving");
         Running {
             child,
             address: format!("http://{address}"),
+            management_address: format!("http://{management}"),
             log,
             reader: Some(reader),
         }

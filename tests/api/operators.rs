@@ -1,0 +1,219 @@
+//! Logout and the operators' admin API on the management listener: Seam's list, get and
+//! delete of client sessions and revoking a user, with tokens redacted.
+
+use seam_stand_in::AccountSpec;
+use serde_json::Value;
+
+use crate::helpers::{Options, Reply, TestApp, login, read, spawn_app, spawn_app_with};
+
+const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef-0123456789";
+
+async fn admin_app() -> TestApp {
+    spawn_app_with(Options::default().env("SEAM_BFF__ADMIN__TOKEN", ADMIN_TOKEN)).await
+}
+
+async fn admin(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> Reply {
+    let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut request = app
+        .http
+        .request(method, format!("{}{path}", app.management));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    read(request.send().await.expect("sent")).await
+}
+
+async fn devices_status(app: &TestApp, token: &str) -> u16 {
+    app.http
+        .post(format!("{}/devices/list", app.seam.url()))
+        .bearer_auth(token)
+        .send_json(&serde_json::json!({}))
+        .await
+        .expect("sent")
+        .status()
+        .as_u16()
+}
+
+#[actix_web::test]
+async fn logout_revokes_the_users_session_everywhere_and_evicts_it() {
+    let app = spawn_app().await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let before = app.handshake("alice").await;
+    assert_eq!(devices_status(&app, before.token()).await, 200);
+
+    let logout = app
+        .http
+        .delete(format!("{}/v1/client-session", app.address))
+        .bearer_auth(login("alice"))
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(logout.status().as_u16(), 204);
+    assert_eq!(app.seam.calls("/client_sessions/revoke"), 1);
+    assert_eq!(
+        devices_status(&app, before.token()).await,
+        401,
+        "old token dead"
+    );
+    let after = app.handshake("alice").await;
+    assert_eq!(after.status, 200);
+    assert_ne!(
+        after.token(),
+        before.token(),
+        "the cache no longer serves the old token"
+    );
+    assert_eq!(devices_status(&app, after.token()).await, 200);
+
+    let anonymous = app
+        .http
+        .delete(format!("{}/v1/client-session", app.address))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(anonymous.status().as_u16(), 401);
+}
+
+#[actix_web::test]
+async fn without_an_admin_token_there_is_no_admin_api() {
+    let app = spawn_app().await;
+    let reply = admin(&app, "GET", "/admin/client-sessions", Some(ADMIN_TOKEN)).await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.code(), "not_found");
+}
+
+#[actix_web::test]
+async fn the_admin_api_needs_its_token_and_lives_only_on_the_management_listener() {
+    let app = admin_app().await;
+    for token in [None, Some("wrong"), Some(&ADMIN_TOKEN[1..])] {
+        let reply = admin(&app, "GET", "/admin/client-sessions", token).await;
+        assert_eq!(reply.status, 401, "{token:?}");
+        assert_eq!(reply.code(), "admin_unauthorized");
+    }
+    let public = app
+        .http
+        .get(format!("{}/admin/client-sessions", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(public.status().as_u16(), 404);
+    assert_eq!(app.seam.total_calls(), 0);
+}
+
+#[actix_web::test]
+async fn operators_list_get_and_delete_sessions_without_seeing_tokens() {
+    let app = admin_app().await;
+    let alice = app.handshake("alice").await;
+    let bob = app.handshake("bob").await;
+    let tokens = [alice.token().to_owned(), bob.token().to_owned()];
+
+    let all = admin(&app, "GET", "/admin/client-sessions", Some(ADMIN_TOKEN)).await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    assert_eq!(
+        all.body["client_sessions"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let only_bob = admin(
+        &app,
+        "GET",
+        "/admin/client-sessions?user_identifier_key=bob",
+        Some(ADMIN_TOKEN),
+    )
+    .await;
+    let listed = only_bob.body["client_sessions"].as_array().expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["user_identifier_key"], "bob");
+    let hint = listed[0]["token_hint"].as_str().expect("hint");
+    assert!(hint.starts_with("seam_cst…") && tokens[1].ends_with(&hint[hint.len() - 4..]));
+
+    let id = alice.body["client_session_id"].as_str().expect("id");
+    let one = admin(
+        &app,
+        "GET",
+        &format!("/admin/client-sessions/{id}"),
+        Some(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.body["client_session"]["client_session_id"], id);
+    for reply in [&all, &only_bob, &one] {
+        for token in &tokens {
+            assert!(
+                !reply.text.contains(token.as_str()),
+                "a token reached an operator"
+            );
+        }
+        assert!(!reply.text.contains(&app.seam.api_key()));
+    }
+
+    let deleted = admin(
+        &app,
+        "DELETE",
+        &format!("/admin/client-sessions/{id}"),
+        Some(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(devices_status(&app, alice.token()).await, 401);
+    let again = app.handshake("alice").await;
+    assert_ne!(again.token(), alice.token(), "evicted from the cache too");
+
+    let missing = admin(
+        &app,
+        "GET",
+        "/admin/client-sessions/no-such-id",
+        Some(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.code(), "client_session_not_found");
+    let missing = admin(
+        &app,
+        "DELETE",
+        "/admin/client-sessions/no-such-id",
+        Some(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+}
+
+#[actix_web::test]
+async fn revoking_a_user_ends_every_session_and_the_cached_one() {
+    let app = admin_app().await;
+    let before = app.handshake("carol").await;
+    let reply = admin(&app, "POST", "/admin/users/carol/revoke", Some(ADMIN_TOKEN)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["revoked"], 1);
+    assert_eq!(devices_status(&app, before.token()).await, 401);
+    let after = app.handshake("carol").await;
+    assert_ne!(after.token(), before.token());
+}
+
+#[actix_web::test]
+async fn hmac_derived_keys_hide_user_ids_from_seam() {
+    let app = spawn_app_with(
+        Options::default()
+            .env(
+                "SEAM_BFF__IDENTITY__KEY_HMAC_SECRET",
+                "hmac-secret-0123456789abcdef-0123",
+            )
+            .env("SEAM_BFF__IDENTITY__KEY_PREFIX", "app:")
+            .env("SEAM_BFF__ADMIN__TOKEN", ADMIN_TOKEN),
+    )
+    .await;
+    let reply = app.handshake("dave").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(app.seam.session_for("dave").is_none());
+    assert!(app.seam.session_for("app:dave").is_none());
+    let sessions = app.seam.sessions();
+    let key = sessions[0].user_identifier_key.clone().expect("key");
+    assert!(key.starts_with("app:") && key.len() == 4 + 64, "{key}");
+    // The same user always maps to the same key: the second handshake is a cache hit and a
+    // revoke by user id finds the session.
+    assert_eq!(app.handshake("dave").await.token(), reply.token());
+    let revoked = admin(&app, "POST", "/admin/users/dave/revoke", Some(ADMIN_TOKEN)).await;
+    assert_eq!(revoked.body["revoked"], 1);
+    assert_eq!(revoked.body["user_identifier_key"], Value::String(key));
+}

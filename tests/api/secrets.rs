@@ -1,0 +1,341 @@
+//! One run of the real binary that drives every endpoint through every error path, then checks
+//! that no response body, header or log line carries the API key, the admin token, the login
+//! secret, an app JWT, or a client session token other than the caller's own.
+
+use seam_stand_in::{AccountSpec, Fault, StandIn};
+use serde_json::json;
+
+use crate::helpers::{
+    SECRET, base_toml, claims, hs256_auth, issuer_and_audience, login, now, sign,
+};
+use crate::process::Running;
+
+const ADMIN_TOKEN: &str = "admin-token-for-the-leak-test-0123456789";
+const ORIGIN: &str = "http://app.test";
+
+/// One request and what came back, flattened to text.
+struct Exchange {
+    label: String,
+    /// Whose client session token this response may carry, if any.
+    owner: Option<String>,
+    text: String,
+}
+
+struct Driver {
+    http: awc::Client,
+    exchanges: Vec<Exchange>,
+    jwts: Vec<String>,
+}
+
+impl Driver {
+    async fn send(
+        &mut self,
+        label: &str,
+        owner: Option<&str>,
+        method: &str,
+        url: String,
+        headers: &[(&str, String)],
+    ) -> u16 {
+        let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, url);
+        for (name, value) in headers {
+            request = request.insert_header((*name, value.as_str()));
+        }
+        let mut response = request.send().await.expect("sent");
+        let status = response.status().as_u16();
+        let mut text = String::new();
+        for (name, value) in response.headers() {
+            text.push_str(&format!(
+                "{name}: {}\n",
+                value.to_str().unwrap_or("<binary>")
+            ));
+        }
+        text.push_str(&String::from_utf8_lossy(
+            &response.body().await.expect("body"),
+        ));
+        self.exchanges.push(Exchange {
+            label: format!("{label} -> {status}"),
+            owner: owner.map(str::to_owned),
+            text,
+        });
+        status
+    }
+
+    fn bearer(&mut self, token: String) -> (&'static str, String) {
+        self.jwts.push(token.clone());
+        ("authorization", format!("Bearer {token}"))
+    }
+
+    fn cookie(&mut self, token: String) -> (&'static str, String) {
+        self.jwts.push(token.clone());
+        ("cookie", format!("app_session={token}"))
+    }
+}
+
+#[actix_web::test]
+async fn no_endpoint_or_error_path_leaks_a_secret() {
+    let seam = StandIn::start().await;
+    for user in ["alice", "bob", "carol"] {
+        let account = seam.add_connected_account(AccountSpec::owned_by(user));
+        seam.add_device(&account, &format!("{user}'s door"));
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("c.toml");
+    let toml = base_toml(&seam, &(hs256_auth() + &issuer_and_audience()))
+        .replace(
+            "[rate_limit]\nenabled = false",
+            "[rate_limit]\nenabled = true\nuser_burst = 3\nuser_per_minute = 1",
+        )
+        .replace("timeout_ms = 1000", "timeout_ms = 300")
+        + &format!(
+            "[cors]\nallowed_origins = [\"{ORIGIN}\"]\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n"
+        );
+    std::fs::write(&config, toml).expect("write");
+    let service = Running::start(
+        &config,
+        &[],
+        &[
+            ("RUST_LOG", "trace"),
+            ("SEAM_BFF__AUTH__COOKIE_NAME", "app_session"),
+        ],
+    );
+    let public = format!("{}/v1/client-session", service.address);
+    let management = service.management_address.clone();
+    let mut d = Driver {
+        http: awc::Client::default(),
+        exchanges: Vec::new(),
+        jwts: Vec::new(),
+    };
+
+    // Handshakes that succeed, by bearer and by cookie.
+    let h = d.bearer(login("alice"));
+    assert_eq!(
+        d.send(
+            "bearer handshake",
+            Some("alice"),
+            "POST",
+            public.clone(),
+            &[h]
+        )
+        .await,
+        200
+    );
+    let c = d.cookie(login("alice"));
+    let csrf = ("x-csrf", "1".to_owned());
+    let origin = ("origin", ORIGIN.to_owned());
+    assert_eq!(
+        d.send(
+            "cookie handshake",
+            Some("alice"),
+            "POST",
+            public.clone(),
+            &[c, csrf.clone(), origin.clone()]
+        )
+        .await,
+        200
+    );
+    // Every way a login can be refused.
+    let c = d.cookie(login("alice"));
+    d.send(
+        "cookie without csrf",
+        None,
+        "POST",
+        public.clone(),
+        &[c, origin.clone()],
+    )
+    .await;
+    let c = d.cookie(login("alice"));
+    d.send(
+        "cookie from evil origin",
+        None,
+        "POST",
+        public.clone(),
+        &[c, csrf.clone(), ("origin", "http://evil.test".into())],
+    )
+    .await;
+    d.send("no login", None, "POST", public.clone(), &[]).await;
+    let basic = login("alice");
+    d.jwts.push(basic.clone());
+    d.send(
+        "basic scheme",
+        None,
+        "POST",
+        public.clone(),
+        &[("authorization", format!("Basic {basic}"))],
+    )
+    .await;
+    let mut expired = claims("alice");
+    expired["exp"] = json!(now() - 3600);
+    let h = d.bearer(sign(&expired));
+    d.send("expired", None, "POST", public.clone(), &[h]).await;
+    let mut forged = login("alice");
+    forged.push('x');
+    let h = d.bearer(forged);
+    d.send("bad signature", None, "POST", public.clone(), &[h])
+        .await;
+    let mut big = claims("alice");
+    big["pad"] = json!("p".repeat(9000));
+    let h = d.bearer(sign(&big));
+    d.send("oversize", None, "POST", public.clone(), &[h]).await;
+    // Rate limited.
+    for _ in 0..4 {
+        let h = d.bearer(login("bob"));
+        d.send("bob handshake", Some("bob"), "POST", public.clone(), &[h])
+            .await;
+    }
+    // CORS preflights.
+    for from in [ORIGIN, "http://evil.test"] {
+        d.send(
+            "preflight",
+            None,
+            "OPTIONS",
+            public.clone(),
+            &[
+                ("origin", from.into()),
+                ("access-control-request-method", "POST".into()),
+                (
+                    "access-control-request-headers",
+                    "authorization,x-csrf".into(),
+                ),
+            ],
+        )
+        .await;
+    }
+    // Seam failing: 5xx, garbage, a hang past the timeout.
+    for fault in [Fault::Status(500), Fault::Garbage, Fault::Hang] {
+        seam.inject("/client_sessions/get_or_create", fault, 1);
+        let h = d.bearer(login("carol"));
+        d.send("seam failure", None, "POST", public.clone(), &[h])
+            .await;
+    }
+    // Probes and unknown routes.
+    d.send(
+        "healthz",
+        None,
+        "GET",
+        format!("{}/healthz", service.address),
+        &[],
+    )
+    .await;
+    d.send(
+        "readyz",
+        None,
+        "GET",
+        format!("{}/readyz", service.address),
+        &[],
+    )
+    .await;
+    d.send(
+        "unknown",
+        None,
+        "GET",
+        format!("{}/v1/nope", service.address),
+        &[],
+    )
+    .await;
+    d.send("wrong method", None, "PUT", public.clone(), &[])
+        .await;
+    // Every session issued so far, before the admin API deletes some.
+    let mut session_tokens: Vec<(Option<String>, String)> = seam
+        .sessions()
+        .into_iter()
+        .map(|s| (s.user_identifier_key, s.token))
+        .collect();
+    // The admin API, with and without its token.
+    let admin = ("authorization", format!("Bearer {ADMIN_TOKEN}"));
+    let bob_session = seam
+        .session_for("bob")
+        .expect("bob's session")
+        .client_session_id;
+    for (method, path) in [
+        ("GET", "/admin/client-sessions".to_owned()),
+        (
+            "GET",
+            "/admin/client-sessions?user_identifier_key=alice".to_owned(),
+        ),
+        ("GET", format!("/admin/client-sessions/{bob_session}")),
+        ("GET", "/admin/client-sessions/unknown".to_owned()),
+        ("DELETE", format!("/admin/client-sessions/{bob_session}")),
+        ("POST", "/admin/users/carol/revoke".to_owned()),
+    ] {
+        d.send(
+            "admin",
+            None,
+            method,
+            format!("{management}{path}"),
+            std::slice::from_ref(&admin),
+        )
+        .await;
+        d.send(
+            "admin bad token",
+            None,
+            method,
+            format!("{management}{path}"),
+            &[("authorization", "Bearer nope".into())],
+        )
+        .await;
+    }
+    // Logout, then a Seam that refuses our key.
+    let h = d.bearer(login("alice"));
+    assert_eq!(
+        d.send("logout", None, "DELETE", public.clone(), &[h]).await,
+        204
+    );
+    d.send("logout without login", None, "DELETE", public.clone(), &[])
+        .await;
+    let api_key = seam.api_key();
+    seam.rotate_api_key();
+    let h = d.bearer(login("erin"));
+    assert_eq!(
+        d.send("key rejected", None, "POST", public.clone(), &[h])
+            .await,
+        503
+    );
+
+    let (_, log) = service.terminate();
+
+    for session in seam.sessions() {
+        let entry = (session.user_identifier_key, session.token);
+        if !session_tokens.contains(&entry) {
+            session_tokens.push(entry);
+        }
+    }
+    assert!(session_tokens.len() >= 2, "alice's and bob's");
+    let fixed_secrets = [api_key.as_str(), ADMIN_TOKEN, SECRET];
+    for exchange in &d.exchanges {
+        for secret in fixed_secrets
+            .iter()
+            .copied()
+            .chain(d.jwts.iter().map(String::as_str))
+        {
+            assert!(
+                !exchange.text.contains(secret),
+                "{} leaked a secret",
+                exchange.label
+            );
+        }
+        for (owner, token) in &session_tokens {
+            if exchange.text.contains(token.as_str()) {
+                assert!(
+                    exchange.owner.is_some() && exchange.owner == *owner,
+                    "{} carried someone else's client session token",
+                    exchange.label
+                );
+            }
+        }
+    }
+    for secret in fixed_secrets
+        .iter()
+        .copied()
+        .chain(d.jwts.iter().map(String::as_str))
+    {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
+    for (_, token) in &session_tokens {
+        assert!(
+            !log.contains(token.as_str()),
+            "a client session token reached the log"
+        );
+    }
+    assert!(d.exchanges.len() > 35, "every path was driven");
+}
