@@ -46,6 +46,11 @@ async fn bad_logins_get_401_and_cause_no_upstream_call() {
         )
     );
 
+    let tampered_header = format!(
+        "{}.{payload}.{signature}",
+        b64(&json!({"alg": "HS256", "typ": "JWT", "kid": "other"}))
+    );
+
     let cases: Vec<(&str, Option<String>, &str)> = vec![
         ("missing", None, "missing_token"),
         (
