@@ -89,6 +89,11 @@ async fn bad_logins_get_401_and_cause_no_upstream_call() {
             "invalid_token",
         ),
         (
+            "tampered header",
+            Some(format!("Bearer {tampered_header}")),
+            "invalid_token",
+        ),
+        (
             "wrong issuer",
             Some(format!(
                 "Bearer {}",
