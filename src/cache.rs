@@ -1,17 +1,23 @@
 //! A bounded cache that serves an entry only while it is fresh, and lets exactly one caller per
-//! key refresh it while the others wait for that result. Errors are not cached.
+//! key refresh it while the others wait for that result. Errors are not cached; when a refresh
+//! fails, an older entry that the caller still accepts is served instead ("stale").
 //!
 //! Freshness is judged by the caller (against `clock::Clock`), not by moka's timers, so that
 //! it can be tested without waiting; moka bounds the size and drops entries that outlive
 //! `max_age`, which only reclaims memory.
 
+use std::fmt::Display;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
+use moka::notification::RemovalCause;
 use moka::ops::compute::{CompResult, Op};
 
-/// How a value was obtained, for the request log.
+use crate::metrics::Metrics;
+
+/// How a value was obtained, for the request log and the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// Served from the cache, no waiting.
@@ -20,6 +26,8 @@ pub(crate) enum Outcome {
     Miss,
     /// Another caller was already refreshing it; this one waited for that result.
     Shared,
+    /// The refresh failed and an older entry was served.
+    Stale,
 }
 
 impl Outcome {
@@ -28,34 +36,73 @@ impl Outcome {
             Outcome::Hit => "hit",
             Outcome::Miss => "miss",
             Outcome::Shared => "shared",
+            Outcome::Stale => "stale",
         }
     }
 }
 
 pub(crate) struct FreshCache<V> {
+    name: &'static str,
     entries: Cache<String, V>,
+    metrics: Arc<Metrics>,
 }
 
 impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
-    pub(crate) fn new(max_entries: u64, max_age: Duration) -> Self {
+    pub(crate) fn new(
+        name: &'static str,
+        max_entries: u64,
+        max_age: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let evictions = metrics.cache_evictions.with_label_values(&[name]);
         Self {
+            name,
             entries: Cache::builder()
                 .max_capacity(max_entries)
                 .time_to_live(max_age)
+                .eviction_listener(move |_, _, cause| {
+                    if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
+                        evictions.inc();
+                    }
+                })
                 .build(),
+            metrics,
         }
     }
 
     /// The cached value for `key` if `is_fresh` accepts it, otherwise the result of `refresh`,
-    /// which runs at most once at a time per key.
+    /// which runs at most once at a time per key. If `refresh` fails and the cached value
+    /// passes `usable_stale`, that value is served.
     pub(crate) async fn get_or_refresh<E, Fut>(
         &self,
         key: &str,
         is_fresh: impl Fn(&V) -> bool,
+        usable_stale: impl Fn(&V) -> bool,
         refresh: impl FnOnce() -> Fut,
     ) -> Result<(V, Outcome), E>
     where
-        E: Send + Sync + 'static,
+        E: Display + Send + Sync + 'static,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let result = self.lookup(key, is_fresh, usable_stale, refresh).await;
+        if let Ok((_, outcome)) = &result {
+            self.metrics
+                .cache_lookups
+                .with_label_values(&[self.name, outcome.as_str()])
+                .inc();
+        }
+        result
+    }
+
+    async fn lookup<E, Fut>(
+        &self,
+        key: &str,
+        is_fresh: impl Fn(&V) -> bool,
+        usable_stale: impl Fn(&V) -> bool,
+        refresh: impl FnOnce() -> Fut,
+    ) -> Result<(V, Outcome), E>
+    where
+        E: Display + Send + Sync + 'static,
         Fut: Future<Output = Result<V, E>>,
     {
         if let Some(value) = self.entries.get(key).await
@@ -63,6 +110,7 @@ impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
         {
             return Ok((value, Outcome::Hit));
         }
+        let mut stale = false;
         // moka runs compute operations on one key one at a time, so concurrent misses queue
         // here and find the first one's value fresh.
         let computed = self
@@ -71,7 +119,15 @@ impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
             .and_try_compute_with(|current| async {
                 match current {
                     Some(entry) if is_fresh(entry.value()) => Ok(Op::Nop),
-                    _ => refresh().await.map(Op::Put),
+                    current => match refresh().await {
+                        Ok(value) => Ok(Op::Put(value)),
+                        Err(error) if current.as_ref().is_some_and(|e| usable_stale(e.value())) => {
+                            tracing::warn!(cache = self.name, %error, "refresh failed; serving the previous entry");
+                            stale = true;
+                            Ok(Op::Nop)
+                        }
+                        Err(error) => Err(error),
+                    },
                 }
             })
             .await?;
@@ -79,15 +135,21 @@ impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
             CompResult::Inserted(entry) | CompResult::ReplacedWith(entry) => {
                 (entry.into_value(), Outcome::Miss)
             }
+            CompResult::Unchanged(entry) if stale => (entry.into_value(), Outcome::Stale),
             CompResult::Unchanged(entry) => (entry.into_value(), Outcome::Shared),
             CompResult::StillNone(_) | CompResult::Removed(_) => {
-                unreachable!("the compute closure only puts or keeps a fresh entry")
+                unreachable!("the compute closure only puts or keeps an entry")
             }
         })
     }
 
     pub(crate) async fn invalidate(&self, key: &str) {
         self.entries.invalidate(key).await;
+    }
+
+    /// Entries held (approximate, as moka counts).
+    pub(crate) fn len(&self) -> u64 {
+        self.entries.entry_count()
     }
 }
 
@@ -97,44 +159,69 @@ mod tests {
     use futures_util::future::join_all;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    fn cache() -> FreshCache<u32> {
+        FreshCache::new(
+            "test",
+            10,
+            Duration::from_secs(60),
+            Arc::new(Metrics::new()),
+        )
+    }
+
     #[actix_web::test]
     async fn concurrent_misses_share_one_refresh_and_errors_are_not_kept() {
-        let cache = FreshCache::<u32>::new(10, Duration::from_secs(60));
+        let cache = cache();
         let refreshes = AtomicUsize::new(0);
         let refresh = || async {
             refreshes.fetch_add(1, Ordering::SeqCst);
             actix_web::rt::task::yield_now().await;
-            Ok::<_, ()>(7)
+            Ok::<_, String>(7)
         };
         // join_all polls them together, so they really overlap.
-        let results = join_all((0..50).map(|_| cache.get_or_refresh("k", |_| true, refresh))).await;
+        let results =
+            join_all((0..50).map(|_| cache.get_or_refresh("k", |_| true, |_| false, refresh)))
+                .await;
         assert!(results.iter().all(|r| matches!(r, Ok((7, _)))));
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
 
         let failed = cache
-            .get_or_refresh("e", |_| true, || async { Err::<u32, _>("down") })
+            .get_or_refresh("e", |_| true, |_| true, || async { Err::<u32, _>("down") })
             .await;
-        assert_eq!(failed, Err("down"));
+        assert_eq!(failed, Err("down"), "nothing stale to fall back on");
         let recovered = cache
-            .get_or_refresh("e", |_| true, || async { Ok::<_, &str>(1) })
+            .get_or_refresh("e", |_| true, |_| false, || async { Ok::<_, &str>(1) })
             .await;
         assert_eq!(recovered, Ok((1, Outcome::Miss)));
     }
 
     #[actix_web::test]
-    async fn stale_entries_are_refreshed() {
-        let cache = FreshCache::<u32>::new(10, Duration::from_secs(60));
-        let first = cache
-            .get_or_refresh("k", |_| true, || async { Ok::<_, ()>(1) })
-            .await;
-        assert_eq!(first, Ok((1, Outcome::Miss)));
-        let hit = cache
-            .get_or_refresh("k", |v| *v == 1, || async { Ok::<_, ()>(2) })
-            .await;
-        assert_eq!(hit, Ok((1, Outcome::Hit)));
-        let stale = cache
-            .get_or_refresh("k", |v| *v == 2, || async { Ok::<_, ()>(2) })
-            .await;
-        assert_eq!(stale, Ok((2, Outcome::Miss)));
+    async fn stale_entries_are_refreshed_or_served_when_refreshing_fails() {
+        let cache = cache();
+        let ok = |v| move || async move { Ok::<_, &str>(v) };
+        assert_eq!(
+            cache.get_or_refresh("k", |_| true, |_| false, ok(1)).await,
+            Ok((1, Outcome::Miss))
+        );
+        assert_eq!(
+            cache
+                .get_or_refresh("k", |v| *v == 1, |_| false, ok(2))
+                .await,
+            Ok((1, Outcome::Hit))
+        );
+        assert_eq!(
+            cache
+                .get_or_refresh("k", |v| *v == 2, |_| false, ok(2))
+                .await,
+            Ok((2, Outcome::Miss))
+        );
+        let down = || async { Err::<u32, _>("down") };
+        assert_eq!(
+            cache.get_or_refresh("k", |_| false, |_| true, down).await,
+            Ok((2, Outcome::Stale))
+        );
+        assert_eq!(
+            cache.get_or_refresh("k", |_| false, |_| false, down).await,
+            Err("down")
+        );
     }
 }

@@ -38,6 +38,10 @@ pub(crate) enum ApiError {
     AdminUnauthorized,
     #[error("no such client session")]
     SessionNotFound,
+    #[error("request took longer than server.request_timeout_ms")]
+    RequestTimeout,
+    #[error("request body over server.max_body_bytes")]
+    TooLarge,
     #[error("no such route")]
     NotFound,
     #[error("method not allowed")]
@@ -97,7 +101,11 @@ impl ApiError {
             ApiError::Seam(SeamError::Timeout { .. }) => {
                 ("seam_timeout", "Seam did not answer in time; try again")
             }
-            ApiError::Seam(SeamError::Unreachable { .. } | SeamError::RateLimited { .. }) => (
+            ApiError::Seam(
+                SeamError::Unreachable { .. }
+                | SeamError::RateLimited { .. }
+                | SeamError::CircuitOpen { .. },
+            ) => (
                 "seam_unavailable",
                 "Seam is unavailable right now; try again later",
             ),
@@ -110,6 +118,8 @@ impl ApiError {
                 "the service's Seam credentials were refused; the operator has been told",
             ),
             ApiError::Seam(_) => ("seam_error", "Seam could not issue a session; try again"),
+            ApiError::RequestTimeout => ("request_timeout", "the request took too long; try again"),
+            ApiError::TooLarge => ("too_large", "the request is too large"),
             ApiError::NotFound => ("not_found", "no such endpoint"),
             ApiError::MethodNotAllowed => (
                 "method_not_allowed",
@@ -120,10 +130,10 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            // Whole seconds, rounded up: a client that waits that long gets through.
-            ApiError::RateLimited(limited) => Some(Duration::from_secs(
-                limited.retry_after.as_secs() + u64::from(limited.retry_after.subsec_nanos() > 0),
-            )),
+            ApiError::RateLimited(limited) => Some(whole_seconds(limited.retry_after)),
+            ApiError::Seam(SeamError::CircuitOpen { retry_after }) => {
+                Some(whole_seconds(*retry_after))
+            }
             ApiError::Seam(SeamError::RateLimited { retry_after, .. }) => Some(
                 retry_after
                     .unwrap_or(DEFAULT_RETRY_AFTER)
@@ -133,6 +143,11 @@ impl ApiError {
             _ => None,
         }
     }
+}
+
+/// Whole seconds, rounded up (at least 1): a client that waits that long gets through.
+fn whole_seconds(wait: Duration) -> Duration {
+    Duration::from_secs((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
 }
 
 impl ResponseError for ApiError {
@@ -146,8 +161,11 @@ impl ResponseError for ApiError {
             ApiError::Seam(
                 SeamError::Unreachable { .. }
                 | SeamError::RateLimited { .. }
+                | SeamError::CircuitOpen { .. }
                 | SeamError::Unauthorized { .. },
             ) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Seam(SeamError::Status { status: 503, .. }) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -200,6 +200,8 @@ mod tests {
                 bind: String::new(),
                 workers: 1,
                 shutdown_timeout_secs: 1,
+                request_timeout_ms: 1000,
+                max_body_bytes: 1024,
                 trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(),
             },
         )

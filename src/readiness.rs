@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::cache::FreshCache;
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::seam::{SeamClient, SeamError};
 
 const KEY: &str = "seam";
@@ -27,9 +28,14 @@ pub(crate) struct Readiness {
 }
 
 impl Readiness {
-    pub(crate) fn new(max_age_secs: u64, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(max_age_secs: u64, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
         Self {
-            last: FreshCache::new(1, Duration::from_secs(max_age_secs.max(1))),
+            last: FreshCache::new(
+                "readiness",
+                1,
+                Duration::from_secs(max_age_secs.max(1)),
+                metrics,
+            ),
             max_age: time::Duration::seconds(max_age_secs as i64),
             clock,
         }
@@ -43,11 +49,13 @@ impl Readiness {
             .get_or_refresh(
                 KEY,
                 |check| now < check.checked_at + self.max_age,
+                |_| false,
                 || async {
                     let problem = match seam.check_api_key().await {
                         Ok(()) => None,
                         Err(SeamError::Unauthorized { .. }) => Some("seam_credentials_rejected"),
                         Err(SeamError::Timeout { .. }) => Some("seam_timeout"),
+                        Err(SeamError::CircuitOpen { .. }) => Some("seam_circuit_open"),
                         Err(_) => Some("seam_unavailable"),
                     };
                     Ok::<_, std::convert::Infallible>(Check {

@@ -9,12 +9,18 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web::Data;
 use actix_web::{Error, HttpMessage};
 use tracing::Instrument;
 
 use crate::cache::Outcome;
+use crate::metrics::Metrics;
+
+/// The handshake's route pattern, whose latency has its own histogram.
+const HANDSHAKE_ROUTE: &str = "/v1/client-session";
 
 /// Response header that echoes the request id, so a user's report can be matched to a log line.
 pub(crate) const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -41,6 +47,15 @@ pub(crate) async fn log_request(
         .match_pattern()
         .unwrap_or_else(|| "-".into());
     let status = response.status().as_u16();
+    if let Some(metrics) = response.request().app_data::<Data<Metrics>>() {
+        metrics
+            .http_requests
+            .with_label_values(&[route.as_str(), response.status().as_str()])
+            .inc();
+        if route == HANDSHAKE_ROUTE && method == Method::POST {
+            metrics.handshake_seconds.observe(latency_ms / 1000.0);
+        }
+    }
     let report = response
         .request()
         .extensions()

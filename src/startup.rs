@@ -16,8 +16,10 @@ use crate::config::{ConfigError, Settings, secret_from};
 use crate::cors;
 use crate::error::json_envelope;
 use crate::identity::Identity;
+use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::readiness::Readiness;
+use crate::request_bounds::{self, RequestBounds};
 use crate::request_log::log_request;
 use crate::routes::{self, admin::AdminToken};
 use crate::seam::{SeamClient, SeamConfig};
@@ -37,6 +39,8 @@ pub enum StartupError {
 
 /// Everything the handlers share, built and validated from settings.
 struct Components {
+    metrics: Data<Metrics>,
+    bounds: Data<RequestBounds>,
     verifier: Data<Verifier>,
     browser: Data<BrowserRules>,
     identity: Data<Identity>,
@@ -50,11 +54,21 @@ struct Components {
 
 impl Components {
     fn from_settings(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+        if settings.seam.deadline_ms >= settings.server.request_timeout_ms {
+            return Err(ConfigError::new(
+                "seam.deadline_ms",
+                "must be below server.request_timeout_ms, so that a failing Seam call ends \
+                 before the request does",
+            ));
+        }
+        let metrics = Arc::new(Metrics::new());
         Ok(Self {
+            bounds: Data::new(RequestBounds::from_settings(&settings.server)?),
             verifier: Data::new(Verifier::from_settings(
                 &settings.auth,
                 &settings.identity,
                 clock.clone(),
+                metrics.clone(),
             )?),
             browser: Data::new(browser_rules(settings)?),
             identity: Data::new(Identity::from_settings(&settings.identity)?),
@@ -62,17 +76,24 @@ impl Components {
                 &settings.rate_limit,
                 &settings.server,
             )?),
-            seam: SeamConfig::from_settings(&settings.seam)?,
+            seam: SeamConfig::from_settings(&settings.seam, clock.clone(), metrics.clone())?,
             accounts: Data::new(AccountDirectory::from_settings(
                 &settings.accounts,
                 settings.sessions.max_entries,
                 clock.clone(),
+                metrics.clone(),
             )?),
             sessions: Data::new(SessionBroker::from_settings(
                 &settings.sessions,
                 clock.clone(),
+                metrics.clone(),
             )?),
-            readiness: Data::new(Readiness::new(settings.health.readiness_cache_secs, clock)),
+            readiness: Data::new(Readiness::new(
+                settings.health.readiness_cache_secs,
+                clock,
+                metrics.clone(),
+            )),
+            metrics: Data::from(metrics),
             admin: admin_token(settings)?.map(Data::new),
         })
     }
@@ -157,8 +178,11 @@ impl Application {
                 // Outermost last: the credentials rule sees what actix-cors added.
                 .wrap(cors::middleware(&cors_settings))
                 .wrap(from_fn(cors::credentials_only_with_origin))
+                .wrap(from_fn(request_bounds::bound))
                 .wrap(from_fn(json_envelope))
                 .wrap(from_fn(log_request))
+                .app_data(c.metrics.clone())
+                .app_data(c.bounds.clone())
                 .app_data(c.verifier.clone())
                 .app_data(c.browser.clone())
                 .app_data(c.identity.clone())
@@ -186,8 +210,10 @@ impl Application {
             let mut app = App::new()
                 .wrap(from_fn(json_envelope))
                 .wrap(from_fn(log_request))
+                .app_data(c.metrics.clone())
                 .app_data(c.identity.clone())
                 .app_data(c.sessions.clone())
+                .app_data(c.accounts.clone())
                 .app_data(Data::new(SeamClient::new(c.seam.clone())));
             if let Some(token) = &c.admin {
                 app = app.app_data(token.clone());

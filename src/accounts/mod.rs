@@ -2,11 +2,17 @@
 //! custom metadata), read from a login claim, or taken from the config file.
 //!
 //! Seam lookups are cached per user for `accounts.cache_ttl_secs`, so that a user who gains or
-//! loses an account sees it within that window while repeat logins cost no upstream call.
+//! loses an account sees it within that window while repeat logins cost no upstream call. A
+//! lookup used in the last quarter of its window is refreshed in the background, so a user
+//! who keeps coming back never waits; while Seam cannot answer, a lookup up to
+//! `accounts.serve_stale_secs` old is used rather than failing the handshake.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use actix_web::web::Data;
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -16,7 +22,8 @@ use crate::cache::{FreshCache, Outcome};
 use crate::clock::Clock;
 use crate::config::{AccountSourceKind, AccountsSettings, ConfigError};
 use crate::error::ApiError;
-use crate::seam::{AccountFilter, SeamClient};
+use crate::metrics::Metrics;
+use crate::seam::{AccountFilter, SeamClient, SeamError};
 
 /// A user's connected account ids, sorted and without duplicates, so that two sets compare
 /// equal exactly when they grant the same accounts.
@@ -36,17 +43,27 @@ enum Source {
     Static(HashMap<String, AccountSet>),
 }
 
-#[derive(Clone)]
 struct Lookup {
     accounts: AccountSet,
     fetched_at: OffsetDateTime,
+    /// Set once a background refresh of this lookup has started.
+    refreshing: AtomicBool,
 }
 
 pub(crate) struct AccountDirectory {
     source: Source,
-    cache: FreshCache<Lookup>,
+    cache: FreshCache<Arc<Lookup>>,
     ttl: time::Duration,
+    /// Lookups older than this are refreshed in the background when used.
+    refresh_ahead_after: time::Duration,
+    serve_stale: time::Duration,
     clock: Arc<dyn Clock>,
+}
+
+/// A background refresh of one user's lookup, due because it was used late in its window.
+pub(crate) struct AccountsRefresh {
+    user_identifier_key: String,
+    user_id: String,
 }
 
 impl AccountDirectory {
@@ -54,6 +71,7 @@ impl AccountDirectory {
         settings: &AccountsSettings,
         max_entries: u64,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, ConfigError> {
         let required = |key: &str, value: &Option<String>| {
             value.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
@@ -79,53 +97,113 @@ impl AccountDirectory {
                     .collect(),
             ),
         };
-        let ttl = Duration::from_secs(settings.cache_ttl_secs);
+        let ttl = time::Duration::seconds(settings.cache_ttl_secs as i64);
+        let serve_stale = time::Duration::seconds(settings.serve_stale_secs as i64);
+        // moka keeps entries long enough to serve them stale; zero would turn caching off.
+        let max_age = Duration::from_secs(
+            settings
+                .cache_ttl_secs
+                .max(settings.serve_stale_secs)
+                .max(1),
+        );
         Ok(Self {
             source,
-            // A zero TTL turns caching off; moka still needs a non-zero age.
-            cache: FreshCache::new(max_entries, ttl.max(Duration::from_secs(1))),
-            ttl: time::Duration::seconds(settings.cache_ttl_secs as i64),
+            cache: FreshCache::new("accounts", max_entries, max_age, metrics),
+            ttl,
+            refresh_ahead_after: ttl * 3 / 4,
+            serve_stale,
             clock,
         })
     }
 
-    /// The accounts `login` owns; `user_identifier_key` is its Seam key.
+    /// The accounts `login` owns; `user_identifier_key` is its Seam key. Also says whether a
+    /// background refresh is due.
     pub(crate) async fn accounts_for(
         &self,
         login: &Login,
         user_identifier_key: &str,
         seam: &SeamClient,
-    ) -> Result<(AccountSet, Option<Outcome>), ApiError> {
+    ) -> Result<(AccountSet, Option<Outcome>, Option<AccountsRefresh>), ApiError> {
         let filter = match &self.source {
             Source::Static(map) => {
                 let accounts = map.get(&login.user_id).cloned();
-                return Ok((accounts.unwrap_or_else(|| account_set([])), None));
+                return Ok((accounts.unwrap_or_else(|| account_set([])), None, None));
             }
-            Source::Claim { claim } => return Ok((from_claim(login, claim)?, None)),
+            Source::Claim { claim } => return Ok((from_claim(login, claim)?, None, None)),
             Source::Seam => AccountFilter::UserIdentifierKey(user_identifier_key),
             Source::SeamMetadata { key } => AccountFilter::CustomMetadataHas(key, &login.user_id),
         };
         let now = self.clock.now();
         let (lookup, outcome) = self
-            .cache
+            .lookup(user_identifier_key, filter, seam, |l| {
+                now < l.fetched_at + self.ttl
+            })
+            .await?;
+        let due = outcome == Outcome::Hit
+            && now >= lookup.fetched_at + self.refresh_ahead_after
+            && !lookup.refreshing.swap(true, Ordering::Relaxed);
+        let refresh = due.then(|| AccountsRefresh {
+            user_identifier_key: user_identifier_key.to_owned(),
+            user_id: login.user_id.clone(),
+        });
+        Ok((lookup.accounts.clone(), Some(outcome), refresh))
+    }
+
+    async fn lookup(
+        &self,
+        user_identifier_key: &str,
+        filter: AccountFilter<'_>,
+        seam: &SeamClient,
+        is_fresh: impl Fn(&Lookup) -> bool,
+    ) -> Result<(Arc<Lookup>, Outcome), SeamError> {
+        let now = self.clock.now();
+        self.cache
             .get_or_refresh(
                 user_identifier_key,
-                |lookup| now < lookup.fetched_at + self.ttl,
+                |lookup| is_fresh(lookup),
+                |lookup| now < lookup.fetched_at + self.serve_stale,
                 || async {
                     let ids = seam.connected_account_ids(filter).await?;
-                    Ok::<_, ApiError>(Lookup {
+                    Ok(Arc::new(Lookup {
                         accounts: account_set(ids),
                         fetched_at: self.clock.now(),
-                    })
+                        refreshing: AtomicBool::new(false),
+                    }))
                 },
             )
-            .await?;
-        Ok((lookup.accounts, Some(outcome)))
+            .await
+    }
+
+    /// Entries held, for the metrics.
+    pub(crate) fn cached(&self) -> u64 {
+        self.cache.len()
     }
 
     /// Drops the cached lookup for a user, so that the next handshake asks Seam again.
     pub(crate) async fn forget(&self, user_identifier_key: &str) {
         self.cache.invalidate(user_identifier_key).await;
+    }
+}
+
+impl AccountsRefresh {
+    /// Refreshes the lookup on this worker without holding up the request that found it due.
+    pub(crate) fn spawn(self, directory: Data<AccountDirectory>, seam: Data<SeamClient>) {
+        actix_web::rt::spawn(async move {
+            let filter = match &directory.source {
+                Source::SeamMetadata { key } => {
+                    AccountFilter::CustomMetadataHas(key, &self.user_id)
+                }
+                _ => AccountFilter::UserIdentifierKey(&self.user_identifier_key),
+            };
+            let now = directory.clock.now();
+            let ahead = directory.refresh_ahead_after;
+            // Anything past the refresh point counts as due; a concurrent refresh wins.
+            let _ = directory
+                .lookup(&self.user_identifier_key, filter, &seam, |l| {
+                    now < l.fetched_at + ahead
+                })
+                .await;
+        });
     }
 }
 

@@ -14,6 +14,7 @@ use super::jwks::Jwks;
 use super::keys;
 use crate::clock::Clock;
 use crate::config::{AuthSettings, ConfigError};
+use crate::metrics::Metrics;
 
 /// jsonwebtoken subtracts the leeway from the current Unix time; a larger leeway than the
 /// time since 1970 would underflow. No real deployment needs more than minutes.
@@ -73,6 +74,7 @@ pub(super) struct Issuer {
 pub(super) fn from_settings(
     auth: &AuthSettings,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
 ) -> Result<Vec<Issuer>, ConfigError> {
     let simple = IssuerSpec {
         prefix: "auth".into(),
@@ -119,7 +121,7 @@ pub(super) fn from_settings(
     }
     specs
         .iter()
-        .map(|spec| Issuer::from_spec(spec, auth.leeway_secs, clock.clone()))
+        .map(|spec| Issuer::from_spec(spec, auth.leeway_secs, clock.clone(), metrics.clone()))
         .collect()
 }
 
@@ -128,6 +130,7 @@ impl Issuer {
         spec: &IssuerSpec,
         leeway_secs: u64,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, ConfigError> {
         if leeway_secs > MAX_LEEWAY_SECS {
             return Err(ConfigError::new(
@@ -173,6 +176,7 @@ impl Issuer {
                     algorithms,
                     validation.clone(),
                     clock,
+                    metrics,
                 )?))
             }
             None => Keys::Fixed(keys::fixed_key(spec, &algorithms)?),

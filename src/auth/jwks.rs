@@ -19,6 +19,7 @@ use super::AuthError;
 use super::issuer::{IdpClient, IssuerSpec, decode_with, fits};
 use crate::clock::Clock;
 use crate::config::ConfigError;
+use crate::metrics::Metrics;
 
 /// Least time between two fetches of one key set, whatever triggers them.
 const COOLDOWN: Duration = Duration::seconds(10);
@@ -53,6 +54,7 @@ pub(super) struct Jwks {
     url: String,
     template: Validation,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
     state: RwLock<State>,
     /// One fetch at a time.
     fetching: tokio::sync::Mutex<()>,
@@ -65,6 +67,7 @@ impl Jwks {
         algorithms: Vec<Algorithm>,
         template: Validation,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, ConfigError> {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err(ConfigError::new(
@@ -85,6 +88,7 @@ impl Jwks {
             url: url.to_owned(),
             template,
             clock,
+            metrics,
             state: RwLock::default(),
             fetching: tokio::sync::Mutex::new(()),
         })
@@ -163,7 +167,12 @@ impl Jwks {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .last_attempt = Some(started);
-        match self.fetch(http, started).await {
+        let fetched = self.fetch(http, started).await;
+        self.metrics
+            .key_set_refreshes
+            .with_label_values(&[if fetched.is_ok() { "ok" } else { "error" }])
+            .inc();
+        match fetched {
             Ok(set) => {
                 tracing::info!(url = %self.url, keys = set.keys.len(), max_age_secs = set.max_age.whole_seconds(), "login keys fetched");
                 self.state
@@ -313,6 +322,7 @@ mod tests {
             algorithms,
             template,
             Arc::new(SystemClock),
+            Arc::new(Metrics::new()),
         )
         .expect("valid")
     }

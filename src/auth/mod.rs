@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::config::{AuthSettings, ConfigError, IdentitySettings};
+use crate::metrics::Metrics;
 
 pub(crate) use issuer::IdpClient;
 use issuer::Issuer;
@@ -62,6 +63,7 @@ impl Verifier {
         auth: &AuthSettings,
         identity: &IdentitySettings,
         clock: std::sync::Arc<dyn Clock>,
+        metrics: std::sync::Arc<Metrics>,
     ) -> Result<Self, ConfigError> {
         if identity.claim.is_empty() {
             return Err(ConfigError::new(
@@ -69,7 +71,7 @@ impl Verifier {
                 "must name the token claim holding the user id, e.g. \"sub\"",
             ));
         }
-        let issuers = issuer::from_settings(auth, clock)?;
+        let issuers = issuer::from_settings(auth, clock, metrics)?;
         Ok(Self {
             issuers,
             required_typ: auth.required_typ.clone().filter(|t| !t.is_empty()),

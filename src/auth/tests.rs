@@ -34,7 +34,13 @@ fn settings(issuer: Option<&str>, audience: Option<&str>) -> (AuthSettings, Iden
 }
 
 fn verifier(auth: &AuthSettings, identity: &IdentitySettings) -> Verifier {
-    Verifier::from_settings(auth, identity, Arc::new(SystemClock)).expect("builds")
+    Verifier::from_settings(
+        auth,
+        identity,
+        Arc::new(SystemClock),
+        Arc::new(Metrics::new()),
+    )
+    .expect("builds")
 }
 
 fn token_with(secret: &str, claims: Value) -> String {
@@ -171,8 +177,13 @@ fn several_issuers_need_distinct_names() {
         public_key_file: None,
         jwks_url: None,
     });
-    let err = Verifier::from_settings(&auth, &identity, Arc::new(SystemClock))
-        .err()
-        .expect("the simple form has no issuer");
+    let err = Verifier::from_settings(
+        &auth,
+        &identity,
+        Arc::new(SystemClock),
+        Arc::new(Metrics::new()),
+    )
+    .err()
+    .expect("the simple form has no issuer");
     assert!(err.to_string().contains("auth.issuer"), "{err}");
 }

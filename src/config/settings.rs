@@ -31,6 +31,8 @@ pub struct ServerSettings {
     /// Worker threads; 0 means one per core.
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    pub request_timeout_ms: u64,
+    pub max_body_bytes: usize,
     /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub trusted_proxies: Vec<String>,
@@ -55,7 +57,16 @@ pub struct SeamSettings {
     pub endpoint: String,
     pub api_key: Option<SecretString>,
     pub api_key_file: Option<PathBuf>,
+    /// One attempt, connect to last byte.
     pub timeout_ms: u64,
+    /// One call, all attempts and waits between them.
+    pub deadline_ms: u64,
+    pub max_attempts: u32,
+    pub retry_base_ms: u64,
+    pub max_response_bytes: usize,
+    pub max_concurrent_requests: usize,
+    pub breaker_failures: u32,
+    pub breaker_cooldown_secs: u64,
 }
 
 /// Login verification. The top-level `issuer` … `jwks_url` keys describe one trusted issuer
@@ -119,6 +130,7 @@ pub struct AccountsSettings {
     pub metadata_key: Option<String>,
     pub claim: Option<String>,
     pub cache_ttl_secs: u64,
+    pub serve_stale_secs: u64,
     /// User id to connected account ids, for `source = "static"`.
     #[serde(rename = "static", default)]
     pub static_accounts: HashMap<String, Vec<String>>,
@@ -138,6 +150,7 @@ pub enum AccountSourceKind {
 pub struct SessionsSettings {
     pub ttl_secs: u64,
     pub min_remaining_secs: u64,
+    pub refresh_ahead_secs: u64,
     pub max_entries: u64,
 }
 

@@ -28,13 +28,16 @@ pub(super) async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let user_identifier_key = identity.user_identifier_key(&login.user_id);
     limits.check_user(&user_identifier_key)?;
-    let (owned, accounts_outcome) = accounts
+    let (owned, accounts_outcome, accounts_refresh) = accounts
         .accounts_for(&login, &user_identifier_key, &seam)
         .await?;
+    if let Some(refresh) = accounts_refresh {
+        refresh.spawn(accounts.clone(), seam.clone());
+    }
     let result = sessions
         .session_for(&user_identifier_key, &owned, &seam)
         .await;
-    let (session, session_outcome) = match result {
+    let (session, session_outcome, renewal) = match result {
         Ok(found) => found,
         Err(error) => {
             // The account list may be what Seam refused (an account deleted meanwhile):
@@ -43,6 +46,9 @@ pub(super) async fn create(
             return Err(error.into());
         }
     };
+    if let Some(renewal) = renewal {
+        renewal.spawn(sessions.clone(), seam.clone());
+    }
     request.extensions_mut().insert(CacheReport {
         accounts: accounts_outcome,
         session: session_outcome,

@@ -22,6 +22,8 @@ pub(super) async fn readyz(
     seam: Data<SeamClient>,
 ) -> HttpResponse {
     let ready = match verifier.ready(&idp).await {
+        // The breaker knows Seam is down without asking it.
+        Ok(()) if seam.circuit_open() => Err("seam_circuit_open"),
         Ok(()) => readiness.check(&seam).await,
         Err(reason) => Err(reason),
     };

@@ -4,6 +4,7 @@
 pub(crate) mod admin;
 mod client_session;
 mod health;
+mod metrics;
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -28,7 +29,8 @@ pub(crate) fn management(cfg: &mut web::ServiceConfig, with_admin: bool) {
     if with_admin {
         admin::configure(cfg);
     }
-    cfg.default_service(web::to(not_found));
+    cfg.route("/metrics", web::get().to(metrics::render))
+        .default_service(web::to(not_found));
 }
 
 async fn not_found(_: HttpRequest) -> Result<HttpResponse, ApiError> {

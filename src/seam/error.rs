@@ -31,6 +31,8 @@ pub(crate) enum SeamError {
         endpoint: &'static str,
         reason: String,
     },
+    #[error("seam calls paused by the circuit breaker")]
+    CircuitOpen { retry_after: Duration },
     #[error("seam returned a session that cannot be handed out: {0}")]
     UnusableSession(&'static str),
 }

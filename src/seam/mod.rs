@@ -1,54 +1,62 @@
 //! The Seam API client: one per worker (awc is not `Send`), holding the API key as a
-//! sensitive header that neither `Debug` nor a log line prints.
-//!
-//! Every call is a POST with a JSON body, bounded by one deadline that covers connecting,
-//! sending and reading the body, and logged once with endpoint, status, latency and Seam's
-//! `seam-request-id`.
+//! sensitive header that neither `Debug` nor a log line prints. How each call is sent,
+//! retried and bounded is in `transport`; the circuit breaker is in `breaker`.
 
+mod breaker;
 mod error;
+mod transport;
 mod types;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::http::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
-use actix_web::rt::time::timeout;
-use awc::error::SendRequestError;
+use actix_web::http::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
+use tokio::sync::Semaphore;
 
+use crate::clock::Clock;
 use crate::config::{ConfigError, SeamSettings, secret_from};
+use crate::metrics::Metrics;
 
+use breaker::Breaker;
 pub(crate) use error::SeamError;
+use transport::Retry;
 pub(crate) use types::{AccountFilter, ClientSession};
 use types::{
-    ClientSessionListResponse, ClientSessionResponse, Empty, ErrorEnvelope, GetOrCreateRequest,
+    ClientSessionListResponse, ClientSessionResponse, Empty, GetOrCreateRequest,
     GrantAccessRequest, ListAccountsRequest, ListAccountsResponse, ListSessionsRequest,
     SessionIdRequest,
 };
-
-/// Largest Seam response body read; a bigger one is treated as a bad response.
-const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-/// Seam's error types are short identifiers; anything longer is cut before it is logged.
-const MAX_ERROR_TYPE_CHARS: usize = 64;
 /// Connected accounts asked for per page.
 const ACCOUNTS_PAGE_LIMIT: u32 = 500;
 /// A listing that has not ended after this many pages is treated as a bad response rather
 /// than followed forever.
 const MAX_ACCOUNT_PAGES: usize = 100;
 
-/// What every worker's client is built from; validated once at start-up.
+/// What every worker's client is built from, validated once at start-up. The breaker and the
+/// concurrency bound are shared by all workers.
 #[derive(Clone)]
 pub(crate) struct SeamConfig {
     base_url: String,
     auth_header: HeaderValue,
     timeout: Duration,
+    deadline: Duration,
+    max_attempts: u32,
+    retry_base: Duration,
+    max_response_bytes: usize,
+    breaker: Arc<Breaker>,
+    permits: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 impl SeamConfig {
-    pub(crate) fn from_settings(settings: &SeamSettings) -> Result<Self, ConfigError> {
+    pub(crate) fn from_settings(
+        settings: &SeamSettings,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ConfigError> {
         let key = secret_from(
             "seam.api_key",
             settings.api_key.as_ref(),
@@ -68,8 +76,30 @@ impl SeamConfig {
                 "must be an http(s) URL such as https://connect.getseam.com",
             ));
         }
-        if settings.timeout_ms == 0 {
-            return Err(ConfigError::new("seam.timeout_ms", "must be above 0"));
+        if settings.timeout_ms == 0 || settings.timeout_ms > settings.deadline_ms {
+            return Err(ConfigError::new(
+                "seam.timeout_ms",
+                "must be above 0 and at most seam.deadline_ms",
+            ));
+        }
+        for (key, value) in [
+            ("seam.max_attempts", settings.max_attempts as u64),
+            (
+                "seam.max_concurrent_requests",
+                settings.max_concurrent_requests as u64,
+            ),
+            (
+                "seam.breaker_failures",
+                u64::from(settings.breaker_failures),
+            ),
+            (
+                "seam.max_response_bytes",
+                settings.max_response_bytes as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be above 0"));
+            }
         }
         Ok(Self {
             base_url,
@@ -77,6 +107,18 @@ impl SeamConfig {
                 ConfigError::new("seam.api_key", "holds characters a header cannot carry")
             })?,
             timeout: Duration::from_millis(settings.timeout_ms),
+            deadline: Duration::from_millis(settings.deadline_ms),
+            max_attempts: settings.max_attempts,
+            retry_base: Duration::from_millis(settings.retry_base_ms),
+            max_response_bytes: settings.max_response_bytes,
+            breaker: Arc::new(Breaker::new(
+                settings.breaker_failures,
+                Duration::from_secs(settings.breaker_cooldown_secs),
+                clock,
+                metrics.clone(),
+            )),
+            permits: Arc::new(Semaphore::new(settings.max_concurrent_requests)),
+            metrics,
         })
     }
 }
@@ -102,9 +144,14 @@ impl SeamClient {
         Self { http, config }
     }
 
+    /// Whether the circuit breaker is keeping calls away from Seam.
+    pub(crate) fn circuit_open(&self) -> bool {
+        self.config.breaker.is_open()
+    }
+
     /// Succeeds when Seam accepts the API key.
     pub(crate) async fn check_api_key(&self) -> Result<(), SeamError> {
-        self.call::<_, serde_json::Value>("/workspaces/get", &Empty {})
+        self.call::<_, serde_json::Value>("/workspaces/get", &Empty {}, Retry::Idempotent)
             .await
             .map(drop)
     }
@@ -133,6 +180,7 @@ impl SeamClient {
                         limit: ACCOUNTS_PAGE_LIMIT,
                         page_cursor: cursor.as_deref(),
                     },
+                    Retry::Idempotent,
                 )
                 .await?;
             ids.extend(
@@ -170,6 +218,7 @@ impl SeamClient {
                     connected_account_ids,
                     expires_at,
                 },
+                Retry::Idempotent,
             )
             .await?;
         Ok(response.client_session)
@@ -186,6 +235,7 @@ impl SeamClient {
                 client_session_id,
                 connected_account_ids,
             },
+            Retry::Idempotent,
         )
         .await
         .map(drop)
@@ -195,6 +245,7 @@ impl SeamClient {
         self.call::<_, serde_json::Value>(
             "/client_sessions/delete",
             &SessionIdRequest { client_session_id },
+            Retry::Never,
         )
         .await
         .map(drop)
@@ -205,6 +256,7 @@ impl SeamClient {
         self.call::<_, serde_json::Value>(
             "/client_sessions/revoke",
             &SessionIdRequest { client_session_id },
+            Retry::Never,
         )
         .await
         .map(drop)
@@ -219,6 +271,7 @@ impl SeamClient {
             .call::<_, ClientSessionResponse>(
                 "/client_sessions/get",
                 &SessionIdRequest { client_session_id },
+                Retry::Idempotent,
             )
             .await
         {
@@ -238,108 +291,9 @@ impl SeamClient {
             &ListSessionsRequest {
                 user_identifier_key,
             },
+            Retry::Idempotent,
         )
         .await
         .map(|response| response.client_sessions)
-    }
-
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(
-        &self,
-        endpoint: &'static str,
-        body: &Req,
-    ) -> Result<Resp, SeamError> {
-        let started = Instant::now();
-        let outcome = timeout(self.config.timeout, self.exchange(endpoint, body)).await;
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let (status, request_id, result) = match outcome {
-            Ok(exchanged) => exchanged,
-            Err(_) => (None, None, Err(SeamError::Timeout { endpoint })),
-        };
-        tracing::info!(
-            endpoint,
-            status = status.unwrap_or(0),
-            latency_ms = format_args!("{latency_ms:.1}"),
-            seam_request_id = request_id.as_deref().unwrap_or("-"),
-            "seam call"
-        );
-        result.and_then(|bytes| {
-            serde_json::from_slice(&bytes).map_err(|e| SeamError::BadResponse {
-                endpoint,
-                reason: format!("invalid JSON at line {} column {}", e.line(), e.column()),
-            })
-        })
-    }
-
-    /// Sends one request and reads the body; returns the status and request id for logging.
-    async fn exchange<Req: Serialize>(
-        &self,
-        endpoint: &'static str,
-        body: &Req,
-    ) -> (
-        Option<u16>,
-        Option<String>,
-        Result<actix_web::web::Bytes, SeamError>,
-    ) {
-        let request = self
-            .http
-            .post(format!("{}{endpoint}", self.config.base_url))
-            .insert_header((AUTHORIZATION, self.config.auth_header.clone()));
-        let mut response = match request.send_json(body).await {
-            Ok(response) => response,
-            Err(SendRequestError::Timeout) => {
-                return (None, None, Err(SeamError::Timeout { endpoint }));
-            }
-            Err(e) => {
-                let reason = match e {
-                    SendRequestError::Connect(e) => e.to_string(),
-                    other => other.to_string(),
-                };
-                return (None, None, Err(SeamError::Unreachable { endpoint, reason }));
-            }
-        };
-        let status = response.status();
-        let request_id = response
-            .headers()
-            .get("seam-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = response.body().limit(MAX_RESPONSE_BYTES).await;
-        let result = match body {
-            Err(e) => Err(SeamError::BadResponse {
-                endpoint,
-                reason: e.to_string(),
-            }),
-            Ok(bytes) if status.is_success() => Ok(bytes),
-            Ok(_) if status.as_u16() == 401 => Err(SeamError::Unauthorized {
-                endpoint,
-                status: status.as_u16(),
-            }),
-            Ok(_) if status.as_u16() == 429 => Err(SeamError::RateLimited {
-                endpoint,
-                retry_after,
-            }),
-            Ok(bytes) => Err(SeamError::Status {
-                endpoint,
-                status: status.as_u16(),
-                // Keep only Seam's error type: the message may echo what we sent.
-                error_type: serde_json::from_slice::<ErrorEnvelope>(&bytes)
-                    .map(|e| {
-                        e.error
-                            .error_type
-                            .chars()
-                            .take(MAX_ERROR_TYPE_CHARS)
-                            .collect()
-                    })
-                    .unwrap_or_else(|_| "non-json".into()),
-                request_id: request_id.clone().unwrap_or_else(|| "-".into()),
-            }),
-        };
-        (Some(status.as_u16()), request_id, result)
     }
 }

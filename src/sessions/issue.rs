@@ -5,6 +5,8 @@
 //! accounts are granted, and a session holding an account the user no longer owns is deleted
 //! and created afresh, never handed out.
 
+use std::sync::atomic::AtomicBool;
+
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -52,6 +54,7 @@ pub(super) async fn issue(
         body: response_body(&session, refresh_after, wanted)?,
         accounts: wanted.clone(),
         refresh_after,
+        renewing: AtomicBool::new(false),
     })
 }
 

@@ -3,20 +3,25 @@
 //!
 //! An entry serves while the user's account set is unchanged and until `refresh_after`
 //! (`expires_at - sessions.min_remaining_secs`); then the next handshake renews it through
-//! Seam's `get_or_create`, which updates the expiry of the user's one session.
+//! Seam's `get_or_create`, which updates the expiry of the user's one session. An entry handed
+//! out within `sessions.refresh_ahead_secs` of `refresh_after` is renewed in the background,
+//! so a user who keeps coming back never waits on Seam, and keeps being served from the cache
+//! while Seam is down, for as long as the entry is inside its window.
 
 mod issue;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix_web::web::Bytes;
+use actix_web::web::{Bytes, Data};
 use time::OffsetDateTime;
 
 use crate::accounts::AccountSet;
 use crate::cache::{FreshCache, Outcome};
 use crate::clock::Clock;
 use crate::config::{ConfigError, SessionsSettings};
+use crate::metrics::Metrics;
 use crate::seam::{SeamClient, SeamError};
 
 /// A session as handed out. Deliberately not `Debug`: `body` holds the token.
@@ -26,19 +31,30 @@ pub(crate) struct IssuedSession {
     /// The response body, serialised once when the session is issued: every cache hit sends
     /// these same bytes.
     pub(crate) body: Bytes,
+    /// Set once a background renewal of this entry has started.
+    renewing: AtomicBool,
 }
 
 pub(crate) struct SessionBroker {
     cache: FreshCache<Arc<IssuedSession>>,
     ttl: time::Duration,
     min_remaining: time::Duration,
+    refresh_ahead: time::Duration,
     clock: Arc<dyn Clock>,
+}
+
+/// A background renewal of one user's session, due because it was handed out near its
+/// `refresh_after`.
+pub(crate) struct SessionRenewal {
+    user_identifier_key: String,
+    accounts: AccountSet,
 }
 
 impl SessionBroker {
     pub(crate) fn from_settings(
         settings: &SessionsSettings,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, ConfigError> {
         if settings.ttl_secs <= settings.min_remaining_secs {
             return Err(ConfigError::new(
@@ -50,26 +66,58 @@ impl SessionBroker {
             return Err(ConfigError::new("sessions.max_entries", "must be above 0"));
         }
         Ok(Self {
-            cache: FreshCache::new(settings.max_entries, Duration::from_secs(settings.ttl_secs)),
+            cache: FreshCache::new(
+                "session",
+                settings.max_entries,
+                Duration::from_secs(settings.ttl_secs),
+                metrics,
+            ),
             ttl: time::Duration::seconds(settings.ttl_secs as i64),
             min_remaining: time::Duration::seconds(settings.min_remaining_secs as i64),
+            refresh_ahead: time::Duration::seconds(settings.refresh_ahead_secs as i64),
             clock,
         })
     }
 
     /// The session for `user_identifier_key` granting exactly `accounts`, from the cache when
     /// it still qualifies, else issued through Seam (once, however many callers wait for it).
+    /// Also says whether a background renewal is due.
     pub(crate) async fn session_for(
         &self,
         user_identifier_key: &str,
         accounts: &AccountSet,
         seam: &SeamClient,
-    ) -> Result<(Arc<IssuedSession>, Outcome), SeamError> {
+    ) -> Result<(Arc<IssuedSession>, Outcome, Option<SessionRenewal>), SeamError> {
         let now = self.clock.now();
+        let (session, outcome) = self
+            .get(user_identifier_key, accounts, seam, |s| {
+                now < s.refresh_after
+            })
+            .await?;
+        let due = outcome == Outcome::Hit
+            && now >= session.refresh_after - self.refresh_ahead
+            && !session.renewing.swap(true, Ordering::Relaxed);
+        let renewal = due.then(|| SessionRenewal {
+            user_identifier_key: user_identifier_key.to_owned(),
+            accounts: accounts.clone(),
+        });
+        Ok((session, outcome, renewal))
+    }
+
+    async fn get(
+        &self,
+        user_identifier_key: &str,
+        accounts: &AccountSet,
+        seam: &SeamClient,
+        in_time: impl Fn(&IssuedSession) -> bool,
+    ) -> Result<(Arc<IssuedSession>, Outcome), SeamError> {
         self.cache
             .get_or_refresh(
                 user_identifier_key,
-                |session| session.accounts == *accounts && now < session.refresh_after,
+                |session| session.accounts == *accounts && in_time(session),
+                // Never past refresh_after: a token with less than min_remaining left is
+                // never handed out, Seam down or not.
+                |_| false,
                 || async {
                     issue::issue(self, user_identifier_key, accounts, seam)
                         .await
@@ -77,6 +125,11 @@ impl SessionBroker {
                 },
             )
             .await
+    }
+
+    /// Entries held, for the metrics.
+    pub(crate) fn cached(&self) -> u64 {
+        self.cache.len()
     }
 
     /// Revokes every Seam session of the user and drops the cached one: their tokens stop
@@ -99,5 +152,24 @@ impl SessionBroker {
     /// Drops the user's cached session, so that the next handshake asks Seam.
     pub(crate) async fn forget(&self, user_identifier_key: &str) {
         self.cache.invalidate(user_identifier_key).await;
+    }
+}
+
+impl SessionRenewal {
+    /// Renews the session on this worker without holding up the request that found it due.
+    pub(crate) fn spawn(self, broker: Data<SessionBroker>, seam: Data<SeamClient>) {
+        actix_web::rt::spawn(async move {
+            let now = broker.clock.now();
+            let ahead = broker.refresh_ahead;
+            // Anything inside the renewal window counts as due; a concurrent renewal wins.
+            let renewed = broker
+                .get(&self.user_identifier_key, &self.accounts, &seam, |s| {
+                    now < s.refresh_after - ahead
+                })
+                .await;
+            if let Err(error) = renewed {
+                tracing::warn!(%error, "background session renewal failed; a handshake after refresh_after retries");
+            }
+        });
     }
 }

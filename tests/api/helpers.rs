@@ -112,12 +112,16 @@ enabled = false
 endpoint = "{endpoint}"
 api_key = "{key}"
 timeout_ms = 1000
+# One attempt unless a test asks for retries, so that each injected fault is seen as such.
+max_attempts = 1
+retry_base_ms = 1
 [auth]
 {auth}[accounts]
 cache_ttl_secs = {ACCOUNT_TTL_SECS}
 [sessions]
 ttl_secs = {TTL_SECS}
 min_remaining_secs = {MIN_REMAINING_SECS}
+refresh_ahead_secs = 0
 "#,
         endpoint = seam.url(),
         key = seam.api_key(),

@@ -1,0 +1,137 @@
+//! Prometheus metrics, served as text on the management listener at `/metrics`.
+//!
+//! One registry per application (not the process-global one), so that several instances in one
+//! process, as in the tests, keep their own counts. Labels take only bounded values: route
+//! patterns, status codes, Seam endpoint names, cache names.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Latency buckets in seconds: sub-millisecond cache hits up to multi-second Seam trouble.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub(crate) http_requests: IntCounterVec,
+    pub(crate) handshake_seconds: Histogram,
+    pub(crate) cache_lookups: IntCounterVec,
+    pub(crate) cache_evictions: IntCounterVec,
+    pub(crate) cache_entries: IntGaugeVec,
+    pub(crate) upstream_requests: IntCounterVec,
+    pub(crate) upstream_seconds: HistogramVec,
+    pub(crate) upstream_retries: IntCounterVec,
+    pub(crate) breaker_state: IntGauge,
+    pub(crate) breaker_opened: IntCounter,
+    pub(crate) key_set_refreshes: IntCounterVec,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let registry =
+            Registry::new_custom(Some("seam_bff".into()), None).expect("a fixed prefix is valid");
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("registered once");
+            metric
+        };
+        let http_requests = counter(
+            "http_requests_total",
+            "Requests answered, by route pattern and status.",
+            &["route", "status"],
+        );
+        let cache_lookups = counter(
+            "cache_lookups_total",
+            "Cache lookups by cache (session, accounts) and outcome (hit, miss, shared, stale).",
+            &["cache", "outcome"],
+        );
+        let cache_evictions = counter(
+            "cache_evictions_total",
+            "Entries dropped for size or age, by cache.",
+            &["cache"],
+        );
+        let upstream_requests = counter(
+            "upstream_requests_total",
+            "Seam calls by endpoint and status (0: no answer).",
+            &["endpoint", "status"],
+        );
+        let upstream_retries = counter(
+            "upstream_retries_total",
+            "Seam calls retried, by endpoint.",
+            &["endpoint"],
+        );
+        let key_set_refreshes = counter(
+            "key_set_refreshes_total",
+            "JWKS fetches by result (ok, error).",
+            &["result"],
+        );
+        let handshake_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "handshake_duration_seconds",
+                "Time to answer POST /v1/client-session.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        let upstream_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "upstream_duration_seconds",
+                "Seam call latency by endpoint.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["endpoint"],
+        )
+        .expect("valid metric");
+        let cache_entries = IntGaugeVec::new(
+            Opts::new("cache_entries", "Entries held, by cache."),
+            &["cache"],
+        )
+        .expect("valid metric");
+        let breaker_state = IntGauge::new(
+            "breaker_state",
+            "Seam circuit breaker: 0 closed, 1 half-open, 2 open.",
+        )
+        .expect("valid metric");
+        let breaker_opened = IntCounter::new(
+            "breaker_opened_total",
+            "Times the Seam circuit breaker opened.",
+        )
+        .expect("valid metric");
+        for metric in [
+            Box::new(handshake_seconds.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(upstream_seconds.clone()),
+            Box::new(cache_entries.clone()),
+            Box::new(breaker_state.clone()),
+            Box::new(breaker_opened.clone()),
+        ] {
+            registry.register(metric).expect("registered once");
+        }
+        Self {
+            registry,
+            http_requests,
+            handshake_seconds,
+            cache_lookups,
+            cache_evictions,
+            cache_entries,
+            upstream_requests,
+            upstream_seconds,
+            upstream_retries,
+            breaker_state,
+            breaker_opened,
+            key_set_refreshes,
+        }
+    }
+
+    /// The text exposition format.
+    pub(crate) fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
