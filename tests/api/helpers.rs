@@ -215,6 +215,11 @@ impl TestApp {
         self.post("/v1/client-session", Some(&login(user))).await
     }
 
+    /// As `handshake`, for a user named by an owned string (handy in `join_all`).
+    pub async fn handshake_owned(&self, user: String) -> Reply {
+        self.handshake(&user).await
+    }
+
     /// `/devices/list` on the stand-in with a client session token: device names it shows.
     pub async fn devices_seen_with(&self, client_session_token: &str) -> Vec<String> {
         let mut response = self

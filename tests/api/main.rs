@@ -13,6 +13,7 @@ mod logs;
 mod operators;
 mod process;
 mod ratelimits;
+mod resilience;
 mod secrets;
 mod sessions;
 mod upstream;

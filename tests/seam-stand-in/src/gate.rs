@@ -42,20 +42,35 @@ async fn answer(
         return Ok(req.into_response(HttpResponse::InternalServerError().finish()));
     };
     let path = req.path().to_owned();
-    let latency = {
+    let (latency, calls_changed) = {
         let mut state = state::lock(&shared);
         state.record_call(&path);
-        state.latency
+        state.in_flight += 1;
+        state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        (state.latency, state.calls_changed.clone())
     };
+    calls_changed.notify_waiters();
+    let answered = respond(req, next, &shared, &path, latency).await;
+    state::lock(&shared).in_flight -= 1;
+    answered
+}
+
+async fn respond(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    shared: &Mutex<State>,
+    path: &str,
+    latency: std::time::Duration,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     if !latency.is_zero() {
         actix_web::rt::time::sleep(latency).await;
     }
-    let fault = state::lock(&shared).faults.take(&path);
+    let fault = state::lock(shared).faults.take(path);
     if let Some(fault) = fault {
         let res = faults::respond(&fault).await;
         return Ok(req.into_response(res));
     }
-    let caller = state::lock(&shared).authenticate(bearer(&req), state::now());
+    let caller = state::lock(shared).authenticate(bearer(&req), state::now());
     let Some(caller) = caller else {
         return Ok(req.into_response(ApiError::unauthorized().error_response()));
     };

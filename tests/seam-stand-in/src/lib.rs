@@ -34,7 +34,8 @@ use state::{Shared, State};
 pub struct StandIn {
     state: Shared,
     addr: SocketAddr,
-    server: ServerHandle,
+    /// `None` while the stand-in is down (see `go_down`).
+    server: Mutex<Option<ServerHandle>>,
 }
 
 /// The application the server runs; unit tests drive the same one through `actix_web::test`.
@@ -68,22 +69,58 @@ impl StandIn {
         let addr = listener
             .local_addr()
             .expect("a bound listener has a local address");
-        let for_server = Arc::clone(&state);
-        let server = HttpServer::new(move || app(Arc::clone(&for_server)))
-            .workers(1)
-            // The process's signals belong to the test harness or the demo, not to the stand-in.
-            .disable_signals()
-            .shutdown_timeout(1)
-            .listen(listener)
-            .expect("actix accepts a bound listener")
-            .run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        let handle = serve(&state, listener);
         StandIn {
             state,
             addr,
-            server: handle,
+            server: Mutex::new(Some(handle)),
         }
+    }
+
+    /// Stops serving: connections to the address are refused until `come_back`. State is kept.
+    pub async fn go_down(&self) {
+        let handle = self.server.lock().expect("server handle").take();
+        if let Some(handle) = handle {
+            handle.stop(false).await;
+        }
+    }
+
+    /// Serves again on the same address, with the same state.
+    ///
+    /// # Panics
+    /// If the address cannot be bound again.
+    pub async fn come_back(&self) {
+        // std's bind does not set SO_REUSEADDR; the closed connections of the first server may
+        // still hold the port in TIME_WAIT, so bind the way actix does.
+        let listener = actix_web::rt::net::TcpSocket::new_v4()
+            .and_then(|socket| {
+                socket.set_reuseaddr(true)?;
+                socket.bind(self.addr)?;
+                socket.listen(1024)?.into_std()
+            })
+            .expect("the stand-in binds its address again");
+        let handle = serve(&self.state, listener);
+        *self.server.lock().expect("server handle") = Some(handle);
+    }
+
+    /// Waits until `endpoint` has been called at least `n` times: for tests that wait for the
+    /// service's background work, woken by each call rather than by polling.
+    pub async fn calls_reach(&self, endpoint: &str, n: usize) {
+        let changed = self.state().calls_changed.clone();
+        loop {
+            let notified = changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.calls(endpoint) >= n {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The most requests the stand-in was ever handling at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state().max_in_flight
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -182,11 +219,29 @@ impl StandIn {
     }
 }
 
+/// Starts a server for `state` on `listener`, on the current actix runtime.
+fn serve(state: &Shared, listener: TcpListener) -> ServerHandle {
+    let for_server = Arc::clone(state);
+    let server = HttpServer::new(move || app(Arc::clone(&for_server)))
+        .workers(1)
+        // The process's signals belong to the test harness or the demo, not to the stand-in.
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen(listener)
+        .expect("actix accepts a bound listener")
+        .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    handle
+}
+
 impl Drop for StandIn {
     fn drop(&mut self) {
         // The stop command is sent when `stop` is called; nothing needs to await its completion,
         // and a graceful stop would wait on requests parked by `Fault::Hang`.
-        drop(self.server.stop(false));
+        if let Some(handle) = self.server.get_mut().ok().and_then(Option::take) {
+            drop(handle.stop(false));
+        }
     }
 }
 
