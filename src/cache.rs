@@ -147,8 +147,9 @@ impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
         self.entries.invalidate(key).await;
     }
 
-    /// Entries held (approximate, as moka counts).
-    pub(crate) fn len(&self) -> u64 {
+    /// Entries held, once moka has applied its pending bookkeeping.
+    pub(crate) async fn len(&self) -> u64 {
+        self.entries.run_pending_tasks().await;
         self.entries.entry_count()
     }
 }

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 mod cors;
 mod error;
+pub mod healthcheck;
 mod identity;
 mod metrics;
 mod ratelimit;

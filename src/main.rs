@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use seam_bff::config::{LogFormat, Settings};
+use seam_bff::healthcheck;
 use seam_bff::startup::{Application, check_settings};
 use seam_bff::telemetry;
 
@@ -31,6 +32,12 @@ enum Command {
     Run,
     /// Validate the configuration and exit: 0 when it is usable, 1 otherwise.
     CheckConfig,
+    /// Ask the local service's /readyz and exit 0 when it is ready (for images without curl).
+    Healthcheck {
+        /// host:port of the public listener; default: server.bind, on loopback.
+        #[arg(long)]
+        address: Option<String>,
+    },
 }
 
 #[actix_web::main]
@@ -41,20 +48,32 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => return fail(&error),
     };
-    if let Some(Command::CheckConfig) = cli.command {
-        return match check_settings(&settings) {
-            Ok(()) => {
-                println!("configuration is valid");
-                ExitCode::SUCCESS
-            }
-            Err(error) => fail(&error),
-        };
+    match cli.command {
+        Some(Command::CheckConfig) => {
+            return match check_settings(&settings) {
+                Ok(()) => {
+                    println!("configuration is valid");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
+            };
+        }
+        Some(Command::Healthcheck { address }) => {
+            let address =
+                address.unwrap_or_else(|| healthcheck::local_address(&settings.server.bind));
+            return match healthcheck::probe(&address).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(reason) => fail(&reason),
+            };
+        }
+        Some(Command::Run) | None => {}
     }
     telemetry::init(cli.log_format.unwrap_or(settings.log.format));
     let app = match Application::build(&settings) {
         Ok(app) => app,
         Err(error) => return fail(&error),
     };
+    app.shutdown_on_signal();
     tracing::info!(
         address = %app.address(),
         management_address = %app.management_address(),

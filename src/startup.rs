@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web::Data};
-use futures_util::future::try_join;
+use futures_util::future::{join_all, try_join};
 
 use crate::accounts::AccountDirectory;
 use crate::auth::{BrowserRules, IdpClient, MIN_SECRET_BYTES, Verifier};
@@ -195,8 +195,12 @@ impl Application {
                 .app_data(Data::new(IdpClient::new()))
                 .configure(routes::public)
         });
+        // Signals are handled once for both listeners (see `shutdown_on_signal`): actix's own
+        // handling would let the idle management server stop the whole runtime while the
+        // public one is still finishing requests.
         let public = public
             .workers(workers)
+            .disable_signals()
             .shutdown_timeout(shutdown)
             .listen(public_listener)
             .map_err(|source| StartupError::Bind {
@@ -223,6 +227,7 @@ impl Application {
         })
         // Operators' traffic is light; one worker keeps it off the public workers' cores.
         .workers(1)
+        .disable_signals()
         .shutdown_timeout(shutdown)
         .listen(management_listener)
         .map_err(|source| StartupError::Bind {
@@ -250,9 +255,38 @@ impl Application {
         self.management_address
     }
 
-    /// Serves until stopped (SIGTERM or Ctrl-C), letting in-flight requests finish within
-    /// `server.shutdown_timeout_secs`.
+    /// Serves until stopped (see `shutdown_on_signal`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         try_join(self.public, self.management).await.map(drop)
+    }
+
+    /// Makes SIGTERM and Ctrl-C stop both listeners gracefully: no new connections, in-flight
+    /// requests finish within `server.shutdown_timeout_secs`. For the binary; tests stop their
+    /// instances with the runtime instead, and leave the process's signals alone.
+    pub fn shutdown_on_signal(&self) {
+        let servers = [self.public.handle(), self.management.handle()];
+        actix_web::rt::spawn(async move {
+            let reason = stop_signal().await;
+            tracing::info!(
+                signal = reason,
+                "graceful shutdown: finishing in-flight requests"
+            );
+            join_all(servers.iter().map(|server| server.stop(true))).await;
+        });
+    }
+}
+
+/// Waits for SIGTERM or Ctrl-C (SIGINT), whichever comes first.
+async fn stop_signal() -> &'static str {
+    use actix_web::rt::signal::{ctrl_c, unix};
+    match unix::signal(unix::SignalKind::terminate()) {
+        Ok(mut terminate) => tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = ctrl_c() => "SIGINT",
+        },
+        Err(_) => {
+            let _ = ctrl_c().await;
+            "SIGINT"
+        }
     }
 }

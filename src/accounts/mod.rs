@@ -175,8 +175,8 @@ impl AccountDirectory {
     }
 
     /// Entries held, for the metrics.
-    pub(crate) fn cached(&self) -> u64 {
-        self.cache.len()
+    pub(crate) async fn cached(&self) -> u64 {
+        self.cache.len().await
     }
 
     /// Drops the cached lookup for a user, so that the next handshake asks Seam again.

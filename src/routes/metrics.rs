@@ -14,8 +14,8 @@ pub(super) async fn render(
 ) -> HttpResponse {
     // Entry counts are read at scrape time rather than tracked on every insert.
     for (cache, entries) in [
-        ("session", sessions.cached()),
-        ("accounts", accounts.cached()),
+        ("session", sessions.cached().await),
+        ("accounts", accounts.cached().await),
     ] {
         metrics
             .cache_entries

@@ -128,8 +128,8 @@ impl SessionBroker {
     }
 
     /// Entries held, for the metrics.
-    pub(crate) fn cached(&self) -> u64 {
-        self.cache.len()
+    pub(crate) async fn cached(&self) -> u64 {
+        self.cache.len().await
     }
 
     /// Revokes every Seam session of the user and drops the cached one: their tokens stop

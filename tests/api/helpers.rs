@@ -1,6 +1,7 @@
 //! Starting the real service on port 0 against a stand-in Seam on port 0, minting login
 //! tokens, and a clock the tests move instead of waiting.
 
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
@@ -36,7 +37,8 @@ impl Clock for ManualClock {
 pub struct TestApp {
     pub address: String,
     pub management: String,
-    pub seam: StandIn,
+    /// Shared with replicas (see `replica`).
+    pub seam: Rc<StandIn>,
     pub clock: Arc<ManualClock>,
     pub http: awc::Client,
     _config_dir: tempfile::TempDir,
@@ -129,6 +131,17 @@ refresh_ahead_secs = 0
 }
 
 pub async fn spawn_app_against(seam: StandIn, options: Options) -> TestApp {
+    spawn_with_seam(Rc::new(seam), options).await
+}
+
+impl TestApp {
+    /// A second instance with its own cache and clock, against the same stand-in Seam.
+    pub async fn replica(&self) -> TestApp {
+        spawn_with_seam(self.seam.clone(), Options::default()).await
+    }
+}
+
+async fn spawn_with_seam(seam: Rc<StandIn>, options: Options) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("seam-bff.toml");
     let auth = match (&options.public_key, &options.jwks_url) {

@@ -10,6 +10,7 @@ mod idp;
 mod jwks;
 mod login;
 mod logs;
+mod operations;
 mod operators;
 mod process;
 mod ratelimits;

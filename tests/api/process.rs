@@ -14,6 +14,15 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     command(args, env).output().expect("binary runs")
 }
 
+/// As `run`, off the async runtime, so that servers on this thread (the stand-in) keep serving
+/// while the binary talks to them.
+pub async fn run_async(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = command(args, env);
+    actix_web::rt::task::spawn_blocking(move || command.output().expect("binary runs"))
+        .await
+        .expect("blocking task")
+}
+
 fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BINARY);
     command
@@ -30,6 +39,7 @@ pub struct Running {
     pub address: String,
     pub management_address: String,
     log: Arc<Mutex<String>>,
+    lines: mpsc::Receiver<String>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -47,9 +57,11 @@ impl Running {
         let stdout = child.stdout.take().expect("piped stdout");
         let log = Arc::new(Mutex::new(String::new()));
         let (address_tx, address_rx) = mpsc::channel();
+        let (line_tx, lines) = mpsc::channel();
         let sink = log.clone();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = line_tx.send(line.clone());
                 if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
                     && entry["fields"]["message"] == "listening"
                 {
@@ -71,17 +83,41 @@ impl Running {
             address: format!("http://{address}"),
             management_address: format!("http://{management}"),
             log,
+            lines,
             reader: Some(reader),
         }
     }
 
-    /// Sends SIGTERM, waits for the exit, and returns the exit status and the whole log.
-    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+    /// Blocks until a log line contains `text` (or the log ends, which fails the test).
+    pub fn wait_for_log(&self, text: &str) {
+        loop {
+            let line = self
+                .lines
+                .recv()
+                .expect("the log ended before the line came");
+            if line.contains(text) {
+                return;
+            }
+        }
+    }
+
+    /// Sends SIGTERM without waiting for the exit.
+    pub fn send_sigterm(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success());
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns the exit status and the whole log.
+    pub fn terminate(self) -> (std::process::ExitStatus, String) {
+        self.send_sigterm();
+        self.wait()
+    }
+
+    /// Waits for the exit; returns the exit status and the whole log.
+    pub fn wait(mut self) -> (std::process::ExitStatus, String) {
         let exit = self.child.wait().expect("child exits");
         if let Some(reader) = self.reader.take() {
             reader.join().expect("reader thread");
