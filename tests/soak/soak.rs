@@ -1,0 +1,277 @@
+//! Soak test: holds load on the real `seam-bff` binary for a number of minutes, across thousands
+//! of users, while Seam (the stand-in) fails in turn: 503s, slowness, 429s, garbage, and
+//! going down altogether. Reports responses by status, latency percentiles, and the service's
+//! resident memory over time, as a table and as JSON.
+//!
+//! Run with `tests/soak/run [minutes] [users]` (release build). Not part of `cargo test`.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use seam_stand_in::{AccountSpec, Fault, StandIn};
+use serde_json::json;
+
+const SECRET: &str = "soak-test-secret-0123456789abcdef-0123456789";
+/// Concurrent clients; each sends its next handshake when the last one is answered.
+const CLIENTS: usize = 32;
+/// Seam's weather changes this often.
+const PHASE: Duration = Duration::from_secs(10);
+
+struct Args {
+    binary: PathBuf,
+    minutes: u64,
+    users: usize,
+}
+
+fn args() -> Args {
+    let mut args = std::env::args().skip(1);
+    let mut parsed = Args {
+        binary: PathBuf::from("target/release/seam-bff"),
+        minutes: 1,
+        users: 5000,
+    };
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_default();
+        match flag.as_str() {
+            "--binary" => parsed.binary = value.into(),
+            "--minutes" => parsed.minutes = value.parse().expect("--minutes takes a number"),
+            "--users" => parsed.users = value.parse().expect("--users takes a number"),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    parsed
+}
+
+#[derive(Default)]
+struct Tally {
+    by_status: BTreeMap<String, u64>,
+    latencies_us: Vec<u32>,
+}
+
+#[actix_web::main]
+async fn main() {
+    let args = args();
+    let seam = Rc::new(StandIn::start().await);
+    for i in 0..args.users {
+        seam.add_connected_account(AccountSpec::owned_by(&format!("user-{i}")));
+    }
+    let dir = std::env::temp_dir().join(format!("seam-bff-soak-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("soak.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+bind = "127.0.0.1:0"
+[management]
+bind = "127.0.0.1:0"
+[log]
+format = "json"
+[rate_limit]
+enabled = false
+[seam]
+endpoint = "{endpoint}"
+api_key = "{key}"
+timeout_ms = 1000
+deadline_ms = 2500
+[auth]
+algorithms = ["HS256"]
+hs256_secret = "{SECRET}"
+[accounts]
+cache_ttl_secs = 30
+[sessions]
+ttl_secs = 180
+min_remaining_secs = 60
+refresh_ahead_secs = 30
+"#,
+            endpoint = seam.url(),
+            key = seam.api_key()
+        ),
+    )
+    .expect("write config");
+
+    let mut child = Command::new(&args.binary)
+        .args(["--config", config.to_str().expect("utf-8")])
+        .env("RUST_LOG", "warn,seam_bff=info,seam_bff::request_log=warn,seam_bff::seam=warn,seam_bff::cache=error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", args.binary.display()));
+    let stdout = child.stdout.take().expect("stdout");
+    let address = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
+            (entry["fields"]["message"] == "listening")
+                .then(|| entry["fields"]["address"].as_str().map(str::to_owned))
+                .flatten()
+        })
+        .expect("the service logs its address");
+
+    let expires =
+        time::OffsetDateTime::now_utc().unix_timestamp() + (args.minutes as i64 + 10) * 60;
+    let tokens: Rc<Vec<String>> = Rc::new(
+        (0..args.users)
+            .map(|i| {
+                encode(
+                    &Header::new(Algorithm::HS256),
+                    &json!({"sub": format!("user-{i}"), "exp": expires}),
+                    &EncodingKey::from_secret(SECRET.as_bytes()),
+                )
+                .expect("token")
+            })
+            .collect(),
+    );
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.minutes * 60);
+    let tally = Rc::new(RefCell::new(Tally::default()));
+    println!(
+        "soak: {} users, {CLIENTS} clients, {} min, service at {address}",
+        args.users, args.minutes
+    );
+
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (tokens, tally, url) = (
+                tokens.clone(),
+                tally.clone(),
+                format!("http://{address}/v1/client-session"),
+            );
+            actix_web::rt::spawn(async move {
+                let http = awc::Client::builder()
+                    .timeout(Duration::from_secs(15))
+                    .finish();
+                while Instant::now() < deadline {
+                    let token = &tokens[fastrand::usize(..tokens.len())];
+                    let sent = Instant::now();
+                    let status = match http.post(&url).bearer_auth(token).send().await {
+                        Ok(mut response) => {
+                            let _ = response.body().await;
+                            response.status().as_u16().to_string()
+                        }
+                        Err(e) => format!("client error: {e}"),
+                    };
+                    let mut tally = tally.borrow_mut();
+                    *tally.by_status.entry(status).or_default() += 1;
+                    tally
+                        .latencies_us
+                        .push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                }
+            })
+        })
+        .collect();
+
+    // Seam's weather, and memory samples, until the deadline.
+    let weather = [
+        "fine", "503s", "fine", "slow", "fine", "429s", "fine", "garbage", "fine", "down",
+    ];
+    let mut memory = Vec::new();
+    let mut phase = 0;
+    while Instant::now() < deadline {
+        let now = weather[phase % weather.len()];
+        seam.clear_faults();
+        seam.set_latency(Duration::ZERO);
+        match now {
+            "503s" => seam.inject("*", Fault::Status(503), 1_000_000),
+            "slow" => seam.set_latency(Duration::from_millis(1500)),
+            "429s" => seam.inject(
+                "*",
+                Fault::RateLimited {
+                    retry_after_secs: 1,
+                },
+                1_000_000,
+            ),
+            "garbage" => seam.inject("*", Fault::Garbage, 1_000_000),
+            "down" => seam.go_down().await,
+            _ => {}
+        }
+        let phase_end = (Instant::now() + PHASE).min(deadline);
+        while Instant::now() < phase_end {
+            memory.push((started.elapsed().as_secs(), rss_kib(child.id())));
+            actix_web::rt::time::sleep(Duration::from_secs(5).min(phase_end - Instant::now()))
+                .await;
+        }
+        if now == "down" {
+            seam.come_back().await;
+        }
+        phase += 1;
+    }
+    seam.clear_faults();
+    for client in clients {
+        let _ = client.await;
+    }
+    memory.push((started.elapsed().as_secs(), rss_kib(child.id())));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let exit = child.wait().expect("service exits");
+
+    let mut tally = tally.borrow_mut();
+    tally.latencies_us.sort_unstable();
+    let total: u64 = tally.by_status.values().sum();
+    let percentile = |p: f64| {
+        let i = ((tally.latencies_us.len() as f64 * p) as usize)
+            .min(tally.latencies_us.len().saturating_sub(1));
+        tally.latencies_us.get(i).copied().unwrap_or(0) as f64 / 1000.0
+    };
+    let report = json!({
+        "minutes": args.minutes,
+        "users": args.users,
+        "requests": total,
+        "requests_per_second": total as f64 / started.elapsed().as_secs_f64(),
+        "by_status": tally.by_status,
+        "latency_ms": {"p50": percentile(0.50), "p90": percentile(0.90), "p99": percentile(0.99), "p999": percentile(0.999)},
+        "rss_kib_over_time": memory,
+        "service_exit_ok": exit.success(),
+    });
+    println!("\n{:<12} {:>10}", "status", "responses");
+    for (status, count) in &tally.by_status {
+        println!("{status:<12} {count:>10}");
+    }
+    println!(
+        "\nlatency ms   p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}",
+        percentile(0.5),
+        percentile(0.9),
+        percentile(0.99),
+        percentile(0.999)
+    );
+    println!(
+        "rss KiB      {}",
+        memory
+            .iter()
+            .map(|(t, kib)| format!("{t}s:{kib}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    );
+    let path = PathBuf::from("target/soak-report.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report).expect("json"))
+        .expect("write report");
+    println!("\nreport: {}", path.display());
+    // Anything but the statuses Seam's faults explain is a failure of the service.
+    let unexplained = tally
+        .by_status
+        .keys()
+        .any(|s| !matches!(s.as_str(), "200" | "502" | "503" | "504"));
+    if unexplained || !exit.success() {
+        std::process::exit(1);
+    }
+}
+
+/// The service's resident memory, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
