@@ -73,7 +73,9 @@ async fn main() -> ExitCode {
         Ok(app) => app,
         Err(error) => return fail(&error),
     };
-    app.shutdown_on_signal();
+    if let Err(error) = app.shutdown_on_signal() {
+        return fail(&format!("cannot handle signals: {error}"));
+    }
     tracing::info!(
         address = %app.address(),
         management_address = %app.management_address(),

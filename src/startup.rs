@@ -263,30 +263,25 @@ impl Application {
     /// Makes SIGTERM and Ctrl-C stop both listeners gracefully: no new connections, in-flight
     /// requests finish within `server.shutdown_timeout_secs`. For the binary; tests stop their
     /// instances with the runtime instead, and leave the process's signals alone.
-    pub fn shutdown_on_signal(&self) {
+    ///
+    /// The handlers are installed before this returns, so a signal that comes as soon as the
+    /// service answers is never taken by the default action (immediate exit).
+    pub fn shutdown_on_signal(&self) -> std::io::Result<()> {
+        use actix_web::rt::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
         let servers = [self.public.handle(), self.management.handle()];
         actix_web::rt::spawn(async move {
-            let reason = stop_signal().await;
+            let reason = tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            };
             tracing::info!(
                 signal = reason,
                 "graceful shutdown: finishing in-flight requests"
             );
             join_all(servers.iter().map(|server| server.stop(true))).await;
         });
-    }
-}
-
-/// Waits for SIGTERM or Ctrl-C (SIGINT), whichever comes first.
-async fn stop_signal() -> &'static str {
-    use actix_web::rt::signal::{ctrl_c, unix};
-    match unix::signal(unix::SignalKind::terminate()) {
-        Ok(mut terminate) => tokio::select! {
-            _ = terminate.recv() => "SIGTERM",
-            _ = ctrl_c() => "SIGINT",
-        },
-        Err(_) => {
-            let _ = ctrl_c().await;
-            "SIGINT"
-        }
+        Ok(())
     }
 }

@@ -86,9 +86,10 @@ hs256_secret = "{SECRET}"
 [accounts]
 cache_ttl_secs = 30
 [sessions]
-ttl_secs = 180
+# A 15 s window, so that Seam's bad phases reach sessions that need renewing.
+ttl_secs = 75
 min_remaining_secs = 60
-refresh_ahead_secs = 30
+refresh_ahead_secs = 5
 "#,
             endpoint = seam.url(),
             key = seam.api_key()
@@ -104,8 +105,9 @@ refresh_ahead_secs = 30
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", args.binary.display()));
     let stdout = child.stdout.take().expect("stdout");
-    let address = std::io::BufRead::lines(std::io::BufReader::new(stdout))
-        .map_while(Result::ok)
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok);
+    let address = lines
+        .by_ref()
         .find_map(|line| {
             let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
             (entry["fields"]["message"] == "listening")
@@ -113,6 +115,9 @@ refresh_ahead_secs = 30
                 .flatten()
         })
         .expect("the service logs its address");
+    // Keep reading the log (warnings only, at this level) so that the service never blocks
+    // on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
 
     let expires =
         time::OffsetDateTime::now_utc().unix_timestamp() + (args.minutes as i64 + 10) * 60;
