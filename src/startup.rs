@@ -12,7 +12,7 @@ use futures_util::future::{join_all, try_join};
 use crate::accounts::AccountDirectory;
 use crate::auth::{BrowserRules, IdpClient, MIN_SECRET_BYTES, Verifier};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ConfigError, Settings, secret_from};
+use crate::config::{AccountSourceKind, ConfigError, Settings, secret_from};
 use crate::cors;
 use crate::error::json_envelope;
 use crate::identity::Identity;
@@ -67,6 +67,9 @@ impl Components {
             verifier: Data::new(Verifier::from_settings(
                 &settings.auth,
                 &settings.identity,
+                (settings.accounts.source == AccountSourceKind::Claim)
+                    .then_some(settings.accounts.claim.as_deref())
+                    .flatten(),
                 clock.clone(),
                 metrics.clone(),
             )?),

@@ -210,7 +210,7 @@ impl AccountsRefresh {
 /// The identity provider vouches for the list: an absent claim means no accounts yet, anything
 /// but an array of strings is a bad token.
 fn from_claim(login: &Login, claim: &str) -> Result<AccountSet, AuthError> {
-    match login.claims.get(claim) {
+    match &login.accounts_claim {
         None | Some(Value::Null) => Ok(account_set([])),
         Some(Value::Array(items)) => items
             .iter()

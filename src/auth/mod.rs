@@ -10,6 +10,9 @@ mod issuer;
 mod jwks;
 mod keys;
 mod login;
+mod verified;
+
+use std::sync::Arc;
 
 use jsonwebtoken::{Header, decode_header};
 use serde::Deserialize;
@@ -22,7 +25,8 @@ use crate::metrics::Metrics;
 pub(crate) use issuer::IdpClient;
 use issuer::Issuer;
 pub(crate) use keys::MIN_SECRET_BYTES;
-pub(crate) use login::{BrowserRules, CSRF_HEADER, Login};
+pub(crate) use login::{BrowserRules, CSRF_HEADER, Login, LoginData};
+use verified::VerifiedTokens;
 
 /// Tokens longer than this are refused before any parsing: no identity provider issues them,
 /// and parsing attacker-sized input is a cost we need not pay.
@@ -56,12 +60,16 @@ pub(crate) struct Verifier {
     issuers: Vec<Issuer>,
     required_typ: Option<String>,
     identity_claim: String,
+    /// The claim holding connected account ids, kept for the `claim` account source.
+    accounts_claim: Option<String>,
+    verified: Option<VerifiedTokens>,
 }
 
 impl Verifier {
     pub(crate) fn from_settings(
         auth: &AuthSettings,
         identity: &IdentitySettings,
+        accounts_claim: Option<&str>,
         clock: std::sync::Arc<dyn Clock>,
         metrics: std::sync::Arc<Metrics>,
     ) -> Result<Self, ConfigError> {
@@ -76,19 +84,41 @@ impl Verifier {
             issuers,
             required_typ: auth.required_typ.clone().filter(|t| !t.is_empty()),
             identity_claim: identity.claim.clone(),
+            accounts_claim: accounts_claim.map(str::to_owned),
+            verified: (auth.verified_tokens_max_entries > 0)
+                .then(|| VerifiedTokens::new(auth.verified_tokens_max_entries, auth.leeway_secs)),
         })
     }
 
-    /// Verifies `token` and returns the user it names with its claims.
+    /// Verifies `token` (or finds that it verified before) and returns the user it names.
     pub(crate) async fn verify(&self, token: &str, http: &IdpClient) -> Result<Login, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLarge);
         }
+        let Some(verified) = &self.verified else {
+            return Ok(Login(Arc::new(self.verify_signed(token, http).await?.0)));
+        };
+        let key = verified::key(token);
+        if let Some(login) = verified.get(&key).await {
+            return Ok(Login(login));
+        }
+        let (login, exp) = self.verify_signed(token, http).await?;
+        let login = Arc::new(login);
+        verified.insert(key, login.clone(), exp).await;
+        Ok(Login(login))
+    }
+
+    /// Checks the signature and every claim rule; returns the user and the token's `exp`.
+    async fn verify_signed(
+        &self,
+        token: &str,
+        http: &IdpClient,
+    ) -> Result<(LoginData, u64), AuthError> {
         let header =
             decode_header(token).map_err(|_| AuthError::Rejected("malformed token".into()))?;
         self.check_typ(&header)?;
         let issuer = self.issuer_for(token)?;
-        let claims = issuer.decode(token, &header, http).await?;
+        let mut claims = issuer.decode(token, &header, http).await?;
         let user_id = match claims.get(&self.identity_claim) {
             Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_USER_ID_BYTES => {
                 id.clone()
@@ -96,7 +126,19 @@ impl Verifier {
             Some(Value::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
             _ => return Err(AuthError::BadClaim(self.identity_claim.clone())),
         };
-        Ok(Login { user_id, claims })
+        // `exp` is required and was checked; only what later steps need is kept.
+        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        let accounts_claim = self
+            .accounts_claim
+            .as_ref()
+            .and_then(|name| claims.remove(name));
+        Ok((
+            LoginData {
+                user_id,
+                accounts_claim,
+            },
+            exp,
+        ))
     }
 
     /// `Ok` once every issuer has keys to verify with (a JWKS may still be loading).

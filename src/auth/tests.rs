@@ -22,6 +22,7 @@ fn settings(issuer: Option<&str>, audience: Option<&str>) -> (AuthSettings, Iden
             leeway_secs: 0,
             required_typ: None,
             cookie_name: None,
+            verified_tokens_max_entries: 100,
             issuers: Vec::new(),
         },
         IdentitySettings {
@@ -37,6 +38,7 @@ fn verifier(auth: &AuthSettings, identity: &IdentitySettings) -> Verifier {
     Verifier::from_settings(
         auth,
         identity,
+        None,
         Arc::new(SystemClock),
         Arc::new(Metrics::new()),
     )
@@ -64,7 +66,7 @@ async fn user(verifier: &Verifier, token: &str) -> Result<String, AuthError> {
     verifier
         .verify(token, &IdpClient::new())
         .await
-        .map(|login| login.user_id)
+        .map(|login| login.user_id.clone())
 }
 
 #[actix_web::test]
@@ -180,10 +182,41 @@ fn several_issuers_need_distinct_names() {
     let err = Verifier::from_settings(
         &auth,
         &identity,
+        None,
         Arc::new(SystemClock),
         Arc::new(Metrics::new()),
     )
     .err()
     .expect("the simple form has no issuer");
     assert!(err.to_string().contains("auth.issuer"), "{err}");
+}
+
+#[actix_web::test]
+async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_text() {
+    let (auth, identity) = settings(None, None);
+    let verifier = verifier(&auth, &identity);
+    let good = token(json!({"sub": "u", "exp": exp()}));
+    assert_eq!(user(&verifier, &good).await, Ok("u".into()));
+    assert_eq!(
+        user(&verifier, &good).await,
+        Ok("u".into()),
+        "from the cache"
+    );
+    // Same header and payload, different signature: not the remembered token.
+    let forged = format!("{}x", &good[..good.len() - 1]);
+    assert!(user(&verifier, &forged).await.is_err());
+    // An expired token that verified once is not served from memory.
+    let cache = verifier.verified.as_ref().expect("cache on");
+    let key = verified::key(&good);
+    cache
+        .insert(
+            key,
+            Arc::new(LoginData {
+                user_id: "u".into(),
+                accounts_claim: None,
+            }),
+            1,
+        )
+        .await;
+    assert!(cache.get(&key).await.is_none());
 }

@@ -1,7 +1,7 @@
 //! One Seam call: a JSON POST with the API key, retried when that is safe, inside bounds.
 //!
 //! - Idempotent calls are retried on connection errors, 429 and 5xx, at most
-//!   `seam.max_attempts` times, with exponential backoff and full jitter, or after Seam's own
+//!   `seam.max_attempts` times, with exponential backoff and jitter, or after Seam's own
 //!   `Retry-After`, all inside `seam.deadline_ms`: a retry that could not finish in time is
 //!   not started.
 //! - Each attempt has `seam.timeout_ms` (connect to last byte) and reads at most
@@ -109,13 +109,14 @@ impl SeamClient {
         }
     }
 
-    /// Exponential backoff with full jitter: a random wait up to base × 2^(attempt-1).
+    /// Exponential backoff with ("equal") jitter: between half and all of base × 2^(attempt-1),
+    /// so that clients spread out yet none retries sooner than half the nominal wait.
     fn backoff(&self, attempt: u32) -> Duration {
         let ceiling = self
             .config
             .retry_base
             .saturating_mul(1 << (attempt - 1).min(16));
-        ceiling.mul_f64(fastrand::f64())
+        ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
     }
 
     /// One attempt through the breaker and the concurrency bound, logged and counted.

@@ -66,22 +66,23 @@ async fn keys_are_reused_for_their_max_age_and_kept_when_a_refresh_fails() {
     let idp = Idp::start(key_set(&[&rsa.public])).await;
     idp.set_cache_control("public, max-age=120");
     let app = app_with_jwks(&idp).await;
-    let token = rsa.sign(&claims("alice"));
+    // A new token each time, so that each one is verified rather than remembered.
+    let token = || {
+        let mut fresh = claims("alice");
+        fresh["jti"] = uuid::Uuid::new_v4().to_string().into();
+        rsa.sign(&fresh)
+    };
 
-    assert_eq!(
-        app.post("/v1/client-session", Some(&token)).await.status,
-        200
-    );
+    let first = app.post("/v1/client-session", Some(&token())).await;
+    assert_eq!(first.status, 200);
     app.clock.advance(Duration::seconds(100));
-    assert_eq!(
-        app.post("/v1/client-session", Some(&token)).await.status,
-        200
-    );
+    let within = app.post("/v1/client-session", Some(&token())).await;
+    assert_eq!(within.status, 200);
     assert_eq!(idp.fetches(), 1, "still within max-age");
 
     idp.set_failing(true);
     app.clock.advance(Duration::seconds(30));
-    let during_outage = app.post("/v1/client-session", Some(&token)).await;
+    let during_outage = app.post("/v1/client-session", Some(&token())).await;
     assert_eq!(during_outage.status, 200, "the last good keys still verify");
     assert_eq!(idp.fetches(), 2, "a refresh was attempted past max-age");
     assert_eq!(app.get("/readyz").await.status, 200);
