@@ -1,0 +1,487 @@
+//! Benchmark: the real `seam-bff` binary against the stand-in Seam on loopback, measured beside
+//! a bare actix-web route (the framework's ceiling on this machine) in the same run.
+//!
+//! Scenarios: (a) the bare route; (b) cached handshakes across many users for HS256, RS256 and
+//! ES256 logins, each user reusing its token; (c) first-seen tokens (signature verification
+//! cost); (d) cold handshakes with Seam answering after a fixed latency; (e) a thundering herd
+//! of concurrent first handshakes for one user; and resident memory per cached user.
+//!
+//! Run with `tests/bench/run` (release build). Prints a table and writes
+//! target/bench-report.json; exits non-zero if any request failed.
+
+mod load;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use seam_stand_in::{AccountSpec, StandIn};
+use serde_json::{Value, json};
+
+use load::Stats;
+
+/// Runs a load off this thread: the stand-in Seam is served from this thread's runtime.
+async fn run_load(url: &str, tokens: Vec<String>, connections: usize, stop: load::Stop) -> Stats {
+    let url = url.to_owned();
+    actix_web::rt::task::spawn_blocking(move || load::run_load(&url, tokens, connections, stop))
+        .await
+        .expect("load run")
+}
+
+const HS_SECRET: &str = "bench-secret-0123456789abcdef-0123456789";
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+struct Options {
+    binary: PathBuf,
+    users: usize,
+    seconds: u64,
+    memory_users: usize,
+    first_seen: usize,
+    connections: usize,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        binary: PathBuf::from("target/release/seam-bff"),
+        users: 10_000,
+        seconds: 10,
+        memory_users: 100_000,
+        first_seen: 20_000,
+        connections: 64,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_default();
+        let number = || {
+            value
+                .parse()
+                .unwrap_or_else(|_| panic!("{flag} takes a number"))
+        };
+        match flag.as_str() {
+            "--binary" => options.binary = PathBuf::from(&value),
+            "--users" => options.users = number(),
+            "--seconds" => options.seconds = number() as u64,
+            "--memory-users" => options.memory_users = number(),
+            "--first-seen" => options.first_seen = number(),
+            "--connections" => options.connections = number(),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    options
+}
+
+fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--serve-bare") {
+        return load::serve_bare();
+    }
+    actix_web::rt::System::new().block_on(bench(options()));
+}
+
+/// The three login flavours, each its own trusted issuer.
+struct Signer {
+    name: &'static str,
+    issuer: &'static str,
+    algorithm: Algorithm,
+    key: EncodingKey,
+}
+
+impl Signer {
+    fn all() -> Vec<Signer> {
+        let pem = |file: &str| std::fs::read(Path::new(FIXTURES).join(file)).expect("fixture");
+        vec![
+            Signer {
+                name: "HS256",
+                issuer: "https://hs.bench",
+                algorithm: Algorithm::HS256,
+                key: EncodingKey::from_secret(HS_SECRET.as_bytes()),
+            },
+            Signer {
+                name: "RS256",
+                issuer: "https://rs.bench",
+                algorithm: Algorithm::RS256,
+                key: EncodingKey::from_rsa_pem(&pem("rsa_private.pem")).expect("rsa"),
+            },
+            Signer {
+                name: "ES256",
+                issuer: "https://es.bench",
+                algorithm: Algorithm::ES256,
+                key: EncodingKey::from_ec_pem(&pem("ec_private.pem")).expect("ec"),
+            },
+        ]
+    }
+
+    /// Tokens for `users`, minted on every core (RSA signing is slow).
+    fn mint(&self, users: impl Iterator<Item = String>, unique: bool) -> Vec<String> {
+        let users: Vec<String> = users.collect();
+        let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 3 * 3600;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let chunk = users.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = users
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|user| {
+                                let mut claims =
+                                    json!({"sub": user, "iss": self.issuer, "exp": exp});
+                                if unique {
+                                    claims["jti"] = uuid::Uuid::new_v4().to_string().into();
+                                }
+                                encode(&Header::new(self.algorithm), &claims, &self.key)
+                                    .expect("signs")
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("minting"))
+                .collect()
+        })
+    }
+}
+
+fn config(seam: &StandIn, dir: &Path, options: &Options) -> PathBuf {
+    let path = dir.join("bench.toml");
+    let capacity = (options.users + options.memory_users) * 2;
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[server]
+bind = "127.0.0.1:0"
+[management]
+bind = "127.0.0.1:0"
+[log]
+format = "json"
+# One client address drives all the load here.
+[rate_limit]
+enabled = false
+[seam]
+endpoint = "{endpoint}"
+api_key = "{key}"
+[auth]
+issuer = "https://hs.bench"
+algorithms = ["HS256"]
+hs256_secret = "{HS_SECRET}"
+verified_tokens_max_entries = {capacity}
+[[auth.issuers]]
+issuer = "https://rs.bench"
+algorithms = ["RS256"]
+public_key_file = "{FIXTURES}/rsa_public.pem"
+[[auth.issuers]]
+issuer = "https://es.bench"
+algorithms = ["ES256"]
+public_key_file = "{FIXTURES}/ec_public.pem"
+[sessions]
+max_entries = {capacity}
+"#,
+            endpoint = seam.url(),
+            key = seam.api_key(),
+        ),
+    )
+    .expect("write config");
+    path
+}
+
+/// A server process, ended when dropped (also when the benchmark fails half-way).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a server process and returns it with the address it logs.
+fn start(mut command: Command) -> (Server, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok);
+    let address = lines
+        .by_ref()
+        .find_map(|line| {
+            let entry: Value = serde_json::from_str(&line).ok()?;
+            (entry["fields"]["message"] == "listening")
+                .then(|| entry["fields"]["address"].as_str().map(str::to_owned))
+                .flatten()
+        })
+        .expect("the server logs its address");
+    std::thread::spawn(move || lines.for_each(drop));
+    (Server(child), address)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+struct Row {
+    scenario: String,
+    stats: Stats,
+    upstream_calls: usize,
+}
+
+async fn bench(options: Options) {
+    let seam = StandIn::start().await;
+    let users: Vec<String> = (0..options.users).map(|i| format!("user-{i}")).collect();
+    for user in &users {
+        seam.add_connected_account(AccountSpec::owned_by(user));
+    }
+    let dir = std::env::temp_dir().join(format!("seam-bff-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = config(&seam, &dir, &options);
+
+    let mut service = Command::new(&options.binary);
+    service
+        .args([
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--log-format",
+            "json",
+        ])
+        .env(
+            "RUST_LOG",
+            "warn,seam_bff=info,seam_bff::request_log=warn,seam_bff::seam=warn",
+        );
+    let (service, address) = start(service);
+    let mut bare = Command::new(std::env::current_exe().expect("own path"));
+    bare.arg("--serve-bare");
+    let (bare, bare_address) = start(bare);
+    let handshake = format!("http://{address}/v1/client-session");
+    let seconds = Duration::from_secs(options.seconds);
+    let connections = options.connections;
+    let total_calls = || seam.total_calls();
+
+    println!("minting tokens for {} users × 3 algorithms…", users.len());
+    let signers = Signer::all();
+    let cached_tokens: Vec<Vec<String>> = signers
+        .iter()
+        .map(|s| s.mint(users.iter().cloned(), false))
+        .collect();
+
+    // Warm the caches: every user's session, and every token's verification.
+    for tokens in &cached_tokens {
+        let warm = run_load(
+            &handshake,
+            tokens.clone(),
+            connections,
+            load::Stop::AfterEach,
+        )
+        .await;
+        assert_eq!(warm.errors, 0, "warm-up failed: {:?}", warm.statuses);
+    }
+
+    let mut rows = Vec::new();
+    let bare_stats = run_load(
+        &format!("http://{bare_address}/"),
+        vec![String::new()],
+        connections,
+        load::Stop::After(seconds),
+    )
+    .await;
+    rows.push(Row {
+        scenario: "(a) bare actix-web route".into(),
+        stats: bare_stats,
+        upstream_calls: 0,
+    });
+    for (signer, tokens) in signers.iter().zip(&cached_tokens) {
+        let before = total_calls();
+        let stats = run_load(
+            &handshake,
+            tokens.clone(),
+            connections,
+            load::Stop::After(seconds),
+        )
+        .await;
+        rows.push(Row {
+            scenario: format!("(b) cached handshake, {}", signer.name),
+            stats,
+            upstream_calls: total_calls() - before,
+        });
+    }
+    for signer in &signers {
+        let count = if signer.algorithm == Algorithm::RS256 {
+            20_000
+        } else {
+            50_000
+        };
+        let fresh = signer.mint((0..count).map(|i| users[i % users.len()].clone()), true);
+        let before = total_calls();
+        let stats = run_load(&handshake, fresh, connections, load::Stop::AfterEach).await;
+        rows.push(Row {
+            scenario: format!("(c) first-seen token, {}", signer.name),
+            stats,
+            upstream_calls: total_calls() - before,
+        });
+    }
+
+    // (d) Cache misses against a Seam that takes 20 ms per call.
+    let latency = Duration::from_millis(20);
+    let cold_users: Vec<String> = (0..2000).map(|i| format!("cold-{i}")).collect();
+    for user in &cold_users {
+        seam.add_connected_account(AccountSpec::owned_by(user));
+    }
+    let cold_tokens = signers[0].mint(cold_users.iter().cloned(), false);
+    seam.set_latency(latency);
+    let before = total_calls();
+    let cold = run_load(&handshake, cold_tokens, 32, load::Stop::AfterEach).await;
+    let cold_calls = total_calls() - before;
+    seam.set_latency(Duration::ZERO);
+    let calls_per_handshake = cold_calls as f64 / cold.requests as f64;
+    let added_ms = cold.p50_ms() - calls_per_handshake * latency.as_secs_f64() * 1000.0;
+    rows.push(Row {
+        scenario: "(d) cold handshake, Seam at 20 ms".into(),
+        stats: cold,
+        upstream_calls: cold_calls,
+    });
+
+    // (e) 1,000 concurrent first handshakes for one user.
+    seam.add_connected_account(AccountSpec::owned_by("herd"));
+    let herd_token = signers[0]
+        .mint(std::iter::once("herd".to_owned()), false)
+        .remove(0);
+    seam.set_latency(latency);
+    let (get_or_create, lookups) = (
+        seam.calls("/client_sessions/get_or_create"),
+        seam.calls("/connected_accounts/list"),
+    );
+    let herd = run_load(
+        &handshake,
+        vec![herd_token; 1000],
+        1000,
+        load::Stop::AfterEach,
+    )
+    .await;
+    let herd_get_or_create = seam.calls("/client_sessions/get_or_create") - get_or_create;
+    let herd_lookups = seam.calls("/connected_accounts/list") - lookups;
+    seam.set_latency(Duration::ZERO);
+    rows.push(Row {
+        scenario: "(e) herd: 1,000 first handshakes, one user".into(),
+        stats: herd,
+        upstream_calls: herd_get_or_create + herd_lookups,
+    });
+
+    // Memory: resident growth per cached user.
+    let memory_users: Vec<String> = (0..options.memory_users)
+        .map(|i| format!("mem-{i}"))
+        .collect();
+    for user in &memory_users {
+        seam.add_connected_account(AccountSpec::owned_by(user));
+    }
+    let memory_tokens = signers[0].mint(memory_users.iter().cloned(), false);
+    let rss_before = rss_kib(service.0.id());
+    let warm = run_load(
+        &handshake,
+        memory_tokens,
+        connections,
+        load::Stop::AfterEach,
+    )
+    .await;
+    let rss_after = rss_kib(service.0.id());
+    let per_user_bytes =
+        (rss_after.saturating_sub(rss_before) * 1024) as f64 / memory_users.len() as f64;
+
+    drop(service);
+    drop(bare);
+
+    report(
+        &rows,
+        added_ms,
+        herd_get_or_create,
+        herd_lookups,
+        rss_before,
+        rss_after,
+        per_user_bytes,
+        &warm,
+        &options,
+    );
+}
+
+#[expect(clippy::too_many_arguments, reason = "one report, assembled once")]
+fn report(
+    rows: &[Row],
+    added_ms: f64,
+    herd_get_or_create: usize,
+    herd_lookups: usize,
+    rss_before: u64,
+    rss_after: u64,
+    per_user_bytes: f64,
+    memory_warm: &Stats,
+    options: &Options,
+) {
+    let ceiling = rows[0].stats.rps();
+    println!(
+        "\n{:<44} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}",
+        "scenario", "req/s", "of (a)", "p50 ms", "p99 ms", "p99.9 ms", "upstream", "errors"
+    );
+    for row in rows {
+        let s = &row.stats;
+        println!(
+            "{:<44} {:>10.0} {:>7.0}% {:>8.3} {:>8.3} {:>8.3} {:>9} {:>7}",
+            row.scenario,
+            s.rps(),
+            100.0 * s.rps() / ceiling,
+            s.p50_ms(),
+            s.percentile_ms(0.99),
+            s.percentile_ms(0.999),
+            row.upstream_calls,
+            s.errors
+        );
+    }
+    println!("\n(d) median time added over Seam's latency: {added_ms:.3} ms");
+    println!(
+        "(e) upstream calls for the herd: {herd_get_or_create} get_or_create, {herd_lookups} account lookup"
+    );
+    println!(
+        "memory: {} KiB before, {} KiB after caching {} more users: {:.0} bytes per cached user",
+        rss_before, rss_after, options.memory_users, per_user_bytes
+    );
+    let json = json!({
+        "connections": options.connections,
+        "seconds_per_scenario": options.seconds,
+        "users": options.users,
+        "scenarios": rows.iter().map(|row| json!({
+            "scenario": row.scenario,
+            "requests": row.stats.requests,
+            "requests_per_second": row.stats.rps(),
+            "ratio_to_bare": row.stats.rps() / ceiling,
+            "p50_ms": row.stats.p50_ms(),
+            "p99_ms": row.stats.percentile_ms(0.99),
+            "p999_ms": row.stats.percentile_ms(0.999),
+            "upstream_calls": row.upstream_calls,
+            "errors": row.stats.errors,
+            "statuses": row.stats.statuses,
+        })).collect::<Vec<_>>(),
+        "cold_added_ms_p50": added_ms,
+        "herd": {"get_or_create": herd_get_or_create, "account_lookups": herd_lookups},
+        "memory": {"cached_users": options.memory_users, "rss_kib_before": rss_before, "rss_kib_after": rss_after, "bytes_per_user": per_user_bytes},
+    });
+    std::fs::write(
+        "target/bench-report.json",
+        serde_json::to_string_pretty(&json).expect("json"),
+    )
+    .expect("write report");
+    println!("report: target/bench-report.json");
+    let errors: u64 = rows.iter().map(|r| r.stats.errors).sum::<u64>() + memory_warm.errors;
+    if errors > 0 {
+        eprintln!("bench: {errors} requests failed");
+        std::process::exit(1);
+    }
+}
