@@ -3,13 +3,12 @@
 //! fails, an older entry that the caller still accepts is served instead ("stale").
 //!
 //! Freshness is judged by the caller (against `clock::Clock`), not by moka's timers, so that
-//! it can be tested without waiting; moka bounds the size and drops entries that outlive
-//! `max_age`, which only reclaims memory.
+//! it can be tested without waiting; moka only bounds the size, evicting the least useful
+//! entries first (no per-entry timers: they cost memory on every entry and decide nothing).
 
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use moka::future::Cache;
 use moka::notification::RemovalCause;
@@ -41,6 +40,13 @@ impl Outcome {
     }
 }
 
+/// What a lookup found: the value, how it was obtained, and the entry it replaced, if any.
+pub(crate) struct Found<V> {
+    pub(crate) value: V,
+    pub(crate) outcome: Outcome,
+    pub(crate) replaced: Option<V>,
+}
+
 pub(crate) struct FreshCache<V> {
     name: &'static str,
     entries: Cache<String, V>,
@@ -48,20 +54,14 @@ pub(crate) struct FreshCache<V> {
 }
 
 impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
-    pub(crate) fn new(
-        name: &'static str,
-        max_entries: u64,
-        max_age: Duration,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub(crate) fn new(name: &'static str, max_entries: u64, metrics: Arc<Metrics>) -> Self {
         let evictions = metrics.cache_evictions.with_label_values(&[name]);
         Self {
             name,
             entries: Cache::builder()
                 .max_capacity(max_entries)
-                .time_to_live(max_age)
                 .eviction_listener(move |_, _, cause| {
-                    if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
+                    if cause == RemovalCause::Size {
                         evictions.inc();
                     }
                 })
@@ -79,16 +79,16 @@ impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
         is_fresh: impl Fn(&V) -> bool,
         usable_stale: impl Fn(&V) -> bool,
         refresh: impl FnOnce() -> Fut,
-    ) -> Result<(V, Outcome), E>
+    ) -> Result<Found<V>, E>
     where
         E: Display + Send + Sync + 'static,
         Fut: Future<Output = Result<V, E>>,
     {
         let result = self.lookup(key, is_fresh, usable_stale, refresh).await;
-        if let Ok((_, outcome)) = &result {
+        if let Ok(found) = &result {
             self.metrics
                 .cache_lookups
-                .with_label_values(&[self.name, outcome.as_str()])
+                .with_label_values(&[self.name, found.outcome.as_str()])
                 .inc();
         }
         result
@@ -100,7 +100,7 @@ impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
         is_fresh: impl Fn(&V) -> bool,
         usable_stale: impl Fn(&V) -> bool,
         refresh: impl FnOnce() -> Fut,
-    ) -> Result<(V, Outcome), E>
+    ) -> Result<Found<V>, E>
     where
         E: Display + Send + Sync + 'static,
         Fut: Future<Output = Result<V, E>>,
@@ -108,9 +108,14 @@ impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
         if let Some(value) = self.entries.get(key).await
             && is_fresh(&value)
         {
-            return Ok((value, Outcome::Hit));
+            return Ok(Found {
+                value,
+                outcome: Outcome::Hit,
+                replaced: None,
+            });
         }
         let mut stale = false;
+        let mut replaced = None;
         // moka runs compute operations on one key one at a time, so concurrent misses queue
         // here and find the first one's value fresh.
         let computed = self
@@ -120,7 +125,10 @@ impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
                 match current {
                     Some(entry) if is_fresh(entry.value()) => Ok(Op::Nop),
                     current => match refresh().await {
-                        Ok(value) => Ok(Op::Put(value)),
+                        Ok(value) => {
+                            replaced = current.map(|entry| entry.into_value());
+                            Ok(Op::Put(value))
+                        }
                         Err(error) if current.as_ref().is_some_and(|e| usable_stale(e.value())) => {
                             tracing::warn!(cache = self.name, %error, "refresh failed; serving the previous entry");
                             stale = true;
@@ -131,7 +139,7 @@ impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
                 }
             })
             .await?;
-        Ok(match computed {
+        let (value, outcome) = match computed {
             CompResult::Inserted(entry) | CompResult::ReplacedWith(entry) => {
                 (entry.into_value(), Outcome::Miss)
             }
@@ -140,11 +148,25 @@ impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
             CompResult::StillNone(_) | CompResult::Removed(_) => {
                 unreachable!("the compute closure only puts or keeps an entry")
             }
+        };
+        Ok(Found {
+            value,
+            outcome,
+            replaced,
         })
     }
 
-    pub(crate) async fn invalidate(&self, key: &str) {
-        self.entries.invalidate(key).await;
+    /// Counts a hit served from a memo of this cache's entries (see `sessions::Memo`).
+    pub(crate) fn count_hit(&self) {
+        self.metrics
+            .cache_lookups
+            .with_label_values(&[self.name, Outcome::Hit.as_str()])
+            .inc();
+    }
+
+    /// Removes the entry for `key`, returning it.
+    pub(crate) async fn remove(&self, key: &str) -> Option<V> {
+        self.entries.remove(key).await
     }
 
     /// Entries held, once moka has applied its pending bookkeeping.
@@ -160,13 +182,14 @@ mod tests {
     use futures_util::future::join_all;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    impl<V> Found<V> {
+        fn pair(self) -> (V, Outcome) {
+            (self.value, self.outcome)
+        }
+    }
+
     fn cache() -> FreshCache<u32> {
-        FreshCache::new(
-            "test",
-            10,
-            Duration::from_secs(60),
-            Arc::new(Metrics::new()),
-        )
+        FreshCache::new("test", 10, Arc::new(Metrics::new()))
     }
 
     #[actix_web::test]
@@ -182,16 +205,22 @@ mod tests {
         let results =
             join_all((0..50).map(|_| cache.get_or_refresh("k", |_| true, |_| false, refresh)))
                 .await;
-        assert!(results.iter().all(|r| matches!(r, Ok((7, _)))));
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(Found { value: 7, .. })))
+        );
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
 
         let failed = cache
             .get_or_refresh("e", |_| true, |_| true, || async { Err::<u32, _>("down") })
-            .await;
+            .await
+            .map(Found::pair);
         assert_eq!(failed, Err("down"), "nothing stale to fall back on");
         let recovered = cache
             .get_or_refresh("e", |_| true, |_| false, || async { Ok::<_, &str>(1) })
-            .await;
+            .await
+            .map(Found::pair);
         assert_eq!(recovered, Ok((1, Outcome::Miss)));
     }
 
@@ -200,28 +229,39 @@ mod tests {
         let cache = cache();
         let ok = |v| move || async move { Ok::<_, &str>(v) };
         assert_eq!(
-            cache.get_or_refresh("k", |_| true, |_| false, ok(1)).await,
+            cache
+                .get_or_refresh("k", |_| true, |_| false, ok(1))
+                .await
+                .map(Found::pair),
             Ok((1, Outcome::Miss))
         );
         assert_eq!(
             cache
                 .get_or_refresh("k", |v| *v == 1, |_| false, ok(2))
-                .await,
+                .await
+                .map(Found::pair),
             Ok((1, Outcome::Hit))
         );
         assert_eq!(
             cache
                 .get_or_refresh("k", |v| *v == 2, |_| false, ok(2))
-                .await,
+                .await
+                .map(Found::pair),
             Ok((2, Outcome::Miss))
         );
         let down = || async { Err::<u32, _>("down") };
         assert_eq!(
-            cache.get_or_refresh("k", |_| false, |_| true, down).await,
+            cache
+                .get_or_refresh("k", |_| false, |_| true, down)
+                .await
+                .map(Found::pair),
             Ok((2, Outcome::Stale))
         );
         assert_eq!(
-            cache.get_or_refresh("k", |_| false, |_| false, down).await,
+            cache
+                .get_or_refresh("k", |_| false, |_| false, down)
+                .await
+                .map(Found::pair),
             Err("down")
         );
     }

@@ -3,7 +3,6 @@
 //! `health.readiness_cache_secs`, so probes never cost one upstream call each.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use time::OffsetDateTime;
 
@@ -30,12 +29,7 @@ pub(crate) struct Readiness {
 impl Readiness {
     pub(crate) fn new(max_age_secs: u64, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
         Self {
-            last: FreshCache::new(
-                "readiness",
-                1,
-                Duration::from_secs(max_age_secs.max(1)),
-                metrics,
-            ),
+            last: FreshCache::new("readiness", 1, metrics),
             max_age: time::Duration::seconds(max_age_secs as i64),
             clock,
         }
@@ -66,7 +60,7 @@ impl Readiness {
             )
             .await;
         match checked {
-            Ok((check, _)) => check.problem.map_or(Ok(()), Err),
+            Ok(found) => found.value.problem.map_or(Ok(()), Err),
             Err(never) => match never {},
         }
     }

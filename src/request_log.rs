@@ -37,7 +37,9 @@ pub(crate) async fn log_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    // 128 random bits from a fast generator: unique enough to find a line, and no system call
+    // per request (unlike a UUID from the OS's randomness).
+    let request_id = format!("{:032x}", fastrand::u128(..));
     let span = tracing::info_span!("request", request_id = %request_id);
     let method = req.method().clone();
     let mut response = next.call(req).instrument(span.clone()).await?;

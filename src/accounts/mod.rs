@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use actix_web::web::Data;
 
@@ -18,7 +17,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::auth::{AuthError, Login};
-use crate::cache::{FreshCache, Outcome};
+use crate::cache::{Found, FreshCache, Outcome};
 use crate::clock::Clock;
 use crate::config::{AccountSourceKind, AccountsSettings, ConfigError};
 use crate::error::ApiError;
@@ -60,6 +59,18 @@ pub(crate) struct AccountDirectory {
     clock: Arc<dyn Clock>,
 }
 
+/// The accounts a login owns, and what the handshake needs to know about the answer.
+pub(crate) struct Owned {
+    pub(crate) accounts: AccountSet,
+    /// How the cache answered, for Seam-backed sources.
+    pub(crate) outcome: Option<Outcome>,
+    /// A background refresh that is now due.
+    pub(crate) refresh: Option<AccountsRefresh>,
+    /// Until when this answer needs no look at all (`None`: for as long as the login lasts,
+    /// as with the `claim` and `static` sources).
+    pub(crate) settled_until: Option<OffsetDateTime>,
+}
+
 /// A background refresh of one user's lookup, due because it was used late in its window.
 pub(crate) struct AccountsRefresh {
     user_identifier_key: String,
@@ -99,16 +110,9 @@ impl AccountDirectory {
         };
         let ttl = time::Duration::seconds(settings.cache_ttl_secs as i64);
         let serve_stale = time::Duration::seconds(settings.serve_stale_secs as i64);
-        // moka keeps entries long enough to serve them stale; zero would turn caching off.
-        let max_age = Duration::from_secs(
-            settings
-                .cache_ttl_secs
-                .max(settings.serve_stale_secs)
-                .max(1),
-        );
         Ok(Self {
             source,
-            cache: FreshCache::new("accounts", max_entries, max_age, metrics),
+            cache: FreshCache::new("accounts", max_entries, metrics),
             ttl,
             refresh_ahead_after: ttl * 3 / 4,
             serve_stale,
@@ -123,30 +127,48 @@ impl AccountDirectory {
         login: &Login,
         user_identifier_key: &str,
         seam: &SeamClient,
-    ) -> Result<(AccountSet, Option<Outcome>, Option<AccountsRefresh>), ApiError> {
+    ) -> Result<Owned, ApiError> {
+        let settled = |accounts| Owned {
+            accounts,
+            outcome: None,
+            refresh: None,
+            settled_until: None,
+        };
         let filter = match &self.source {
             Source::Static(map) => {
                 let accounts = map.get(&login.user_id).cloned();
-                return Ok((accounts.unwrap_or_else(|| account_set([])), None, None));
+                return Ok(settled(accounts.unwrap_or_else(|| account_set([]))));
             }
-            Source::Claim { claim } => return Ok((from_claim(login, claim)?, None, None)),
+            Source::Claim { claim } => return Ok(settled(from_claim(login, claim)?)),
             Source::Seam => AccountFilter::UserIdentifierKey(user_identifier_key),
             Source::SeamMetadata { key } => AccountFilter::CustomMetadataHas(key, &login.user_id),
         };
         let now = self.clock.now();
-        let (lookup, outcome) = self
+        let found = self
             .lookup(user_identifier_key, filter, seam, |l| {
                 now < l.fetched_at + self.ttl
             })
             .await?;
-        let due = outcome == Outcome::Hit
-            && now >= lookup.fetched_at + self.refresh_ahead_after
+        let lookup = found.value;
+        let refresh_point = lookup.fetched_at + self.refresh_ahead_after;
+        let due = found.outcome == Outcome::Hit
+            && now >= refresh_point
             && !lookup.refreshing.swap(true, Ordering::Relaxed);
         let refresh = due.then(|| AccountsRefresh {
             user_identifier_key: user_identifier_key.to_owned(),
             user_id: login.user_id.clone(),
         });
-        Ok((lookup.accounts.clone(), Some(outcome), refresh))
+        Ok(Owned {
+            accounts: lookup.accounts.clone(),
+            outcome: Some(found.outcome),
+            refresh,
+            // Until the point where a refresh would start; a stale answer settles nothing.
+            settled_until: Some(if found.outcome == Outcome::Stale {
+                now
+            } else {
+                refresh_point
+            }),
+        })
     }
 
     async fn lookup(
@@ -155,7 +177,7 @@ impl AccountDirectory {
         filter: AccountFilter<'_>,
         seam: &SeamClient,
         is_fresh: impl Fn(&Lookup) -> bool,
-    ) -> Result<(Arc<Lookup>, Outcome), SeamError> {
+    ) -> Result<Found<Arc<Lookup>>, SeamError> {
         let now = self.clock.now();
         self.cache
             .get_or_refresh(
@@ -181,7 +203,7 @@ impl AccountDirectory {
 
     /// Drops the cached lookup for a user, so that the next handshake asks Seam again.
     pub(crate) async fn forget(&self, user_identifier_key: &str) {
-        self.cache.invalidate(user_identifier_key).await;
+        self.cache.remove(user_identifier_key).await;
     }
 }
 

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::{AuthError, IdpClient, Verifier};
 use crate::error::ApiError;
+use crate::sessions::Memo;
 
 /// Header a cookie-authenticated request must carry, with value `1`.
 pub(crate) const CSRF_HEADER: &str = "x-csrf";
@@ -30,6 +31,8 @@ pub(crate) struct LoginData {
     pub(crate) user_id: String,
     /// The `accounts.claim` claim, when the `claim` account source is configured.
     pub(crate) accounts_claim: Option<Value>,
+    /// The session last handed out for this token (the hot path, see `sessions::Memo`).
+    pub(crate) memo: Memo,
 }
 
 impl Deref for Login {

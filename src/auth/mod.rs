@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::clock::Clock;
 use crate::config::{AuthSettings, ConfigError, IdentitySettings};
 use crate::metrics::Metrics;
+use crate::sessions::Memo;
 
 pub(crate) use issuer::IdpClient;
 use issuer::Issuer;
@@ -136,6 +137,7 @@ impl Verifier {
             LoginData {
                 user_id,
                 accounts_claim,
+                memo: Memo::default(),
             },
             exp,
         ))

@@ -214,6 +214,7 @@ async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_
             Arc::new(LoginData {
                 user_id: "u".into(),
                 accounts_claim: None,
+                memo: Default::default(),
             }),
             1,
         )

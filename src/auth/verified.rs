@@ -6,15 +6,11 @@
 //! only while its `exp` (with the configured leeway) has not passed.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_lc_rs::digest::{SHA256, digest};
 use moka::future::Cache;
 
 use super::LoginData;
-
-/// A remembered verification is redone at least this often, whatever the token's lifetime.
-const MAX_AGE: Duration = Duration::from_secs(3600);
 
 pub(super) struct Verified {
     pub(super) login: Arc<LoginData>,
@@ -36,10 +32,7 @@ pub(super) fn key(token: &str) -> [u8; 32] {
 impl VerifiedTokens {
     pub(super) fn new(max_entries: u64, leeway: u64) -> Self {
         Self {
-            cache: Cache::builder()
-                .max_capacity(max_entries)
-                .time_to_live(MAX_AGE)
-                .build(),
+            cache: Cache::builder().max_capacity(max_entries).build(),
             leeway,
         }
     }

@@ -10,12 +10,13 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web::Data};
 
 use crate::accounts::AccountDirectory;
 use crate::auth::Login;
+use crate::cache::Outcome;
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::ratelimit::RateLimits;
 use crate::request_log::CacheReport;
 use crate::seam::SeamClient;
-use crate::sessions::SessionBroker;
+use crate::sessions::{IssuedSession, SessionBroker};
 
 pub(super) async fn create(
     login: Login,
@@ -28,14 +29,18 @@ pub(super) async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let user_identifier_key = identity.user_identifier_key(&login.user_id);
     limits.check_user(&user_identifier_key)?;
-    let (owned, accounts_outcome, accounts_refresh) = accounts
+    // The hot path: this very token was answered a moment ago and nothing needs checking.
+    if let Some(session) = sessions.remembered(&login.memo) {
+        return Ok(respond(&request, &session, None, Outcome::Hit));
+    }
+    let owned = accounts
         .accounts_for(&login, &user_identifier_key, &seam)
         .await?;
-    if let Some(refresh) = accounts_refresh {
+    if let Some(refresh) = owned.refresh {
         refresh.spawn(accounts.clone(), seam.clone());
     }
     let result = sessions
-        .session_for(&user_identifier_key, &owned, &seam)
+        .session_for(&user_identifier_key, &owned.accounts, &seam)
         .await;
     let (session, session_outcome, renewal) = match result {
         Ok(found) => found,
@@ -46,17 +51,27 @@ pub(super) async fn create(
             return Err(error.into());
         }
     };
-    if let Some(renewal) = renewal {
-        renewal.spawn(sessions.clone(), seam.clone());
+    match renewal {
+        Some(renewal) => renewal.spawn(sessions.clone(), seam.clone()),
+        None => sessions.remember(&login.memo, &session, owned.settled_until),
     }
+    Ok(respond(&request, &session, owned.outcome, session_outcome))
+}
+
+fn respond(
+    request: &HttpRequest,
+    session: &IssuedSession,
+    accounts: Option<Outcome>,
+    session_outcome: Outcome,
+) -> HttpResponse {
     request.extensions_mut().insert(CacheReport {
-        accounts: accounts_outcome,
+        accounts,
         session: session_outcome,
     });
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header((CONTENT_TYPE, "application/json"))
-        .body(session.body.clone()))
+        .body(session.body.clone())
 }
 
 /// Seam keeps one session per user, so this signs the user out of Seam on every device.

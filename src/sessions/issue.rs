@@ -55,6 +55,7 @@ pub(super) async fn issue(
         accounts: wanted.clone(),
         refresh_after,
         renewing: AtomicBool::new(false),
+        retired: AtomicBool::new(false),
     })
 }
 

@@ -9,20 +9,22 @@
 //! while Seam is down, for as long as the entry is inside its window.
 
 mod issue;
+mod memo;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use actix_web::web::{Bytes, Data};
 use time::OffsetDateTime;
 
 use crate::accounts::AccountSet;
-use crate::cache::{FreshCache, Outcome};
+use crate::cache::{Found, FreshCache, Outcome};
 use crate::clock::Clock;
 use crate::config::{ConfigError, SessionsSettings};
 use crate::metrics::Metrics;
 use crate::seam::{SeamClient, SeamError};
+
+pub(crate) use memo::Memo;
 
 /// A session as handed out. Deliberately not `Debug`: `body` holds the token.
 pub(crate) struct IssuedSession {
@@ -33,6 +35,9 @@ pub(crate) struct IssuedSession {
     pub(crate) body: Bytes,
     /// Set once a background renewal of this entry has started.
     renewing: AtomicBool,
+    /// Set when the cache lets go of this entry (logout, revocation, replacement), so that
+    /// no remembered copy of it is handed out any more.
+    retired: AtomicBool,
 }
 
 pub(crate) struct SessionBroker {
@@ -66,12 +71,7 @@ impl SessionBroker {
             return Err(ConfigError::new("sessions.max_entries", "must be above 0"));
         }
         Ok(Self {
-            cache: FreshCache::new(
-                "session",
-                settings.max_entries,
-                Duration::from_secs(settings.ttl_secs),
-                metrics,
-            ),
+            cache: FreshCache::new("session", settings.max_entries, metrics),
             ttl: time::Duration::seconds(settings.ttl_secs as i64),
             min_remaining: time::Duration::seconds(settings.min_remaining_secs as i64),
             refresh_ahead: time::Duration::seconds(settings.refresh_ahead_secs as i64),
@@ -89,11 +89,15 @@ impl SessionBroker {
         seam: &SeamClient,
     ) -> Result<(Arc<IssuedSession>, Outcome, Option<SessionRenewal>), SeamError> {
         let now = self.clock.now();
-        let (session, outcome) = self
+        let found = self
             .get(user_identifier_key, accounts, seam, |s| {
                 now < s.refresh_after
             })
             .await?;
+        if let Some(previous) = &found.replaced {
+            previous.retired.store(true, Ordering::Release);
+        }
+        let (session, outcome) = (found.value, found.outcome);
         let due = outcome == Outcome::Hit
             && now >= session.refresh_after - self.refresh_ahead
             && !session.renewing.swap(true, Ordering::Relaxed);
@@ -110,7 +114,7 @@ impl SessionBroker {
         accounts: &AccountSet,
         seam: &SeamClient,
         in_time: impl Fn(&IssuedSession) -> bool,
-    ) -> Result<(Arc<IssuedSession>, Outcome), SeamError> {
+    ) -> Result<Found<Arc<IssuedSession>>, SeamError> {
         self.cache
             .get_or_refresh(
                 user_identifier_key,
@@ -151,7 +155,29 @@ impl SessionBroker {
 
     /// Drops the user's cached session, so that the next handshake asks Seam.
     pub(crate) async fn forget(&self, user_identifier_key: &str) {
-        self.cache.invalidate(user_identifier_key).await;
+        if let Some(session) = self.cache.remove(user_identifier_key).await {
+            session.retired.store(true, Ordering::Release);
+        }
+    }
+
+    /// The session remembered for this login, while it needs no look at the caches.
+    pub(crate) fn remembered(&self, memo: &Memo) -> Option<Arc<IssuedSession>> {
+        let session = memo.get(self.clock.now())?;
+        self.cache.count_hit();
+        Some(session)
+    }
+
+    /// Remembers `session` for the login that just received it, until its renewal point or
+    /// until the accounts need checking, whichever comes first.
+    pub(crate) fn remember(
+        &self,
+        memo: &Memo,
+        session: &Arc<IssuedSession>,
+        accounts_settled_until: Option<OffsetDateTime>,
+    ) {
+        let renewal_point = session.refresh_after - self.refresh_ahead;
+        let until = accounts_settled_until.map_or(renewal_point, |a| a.min(renewal_point));
+        memo.set(session.clone(), until);
     }
 }
 
@@ -167,6 +193,13 @@ impl SessionRenewal {
                     now < s.refresh_after - ahead
                 })
                 .await;
+            if let Ok(Found {
+                replaced: Some(previous),
+                ..
+            }) = &renewed
+            {
+                previous.retired.store(true, Ordering::Release);
+            }
             if let Err(error) = renewed {
                 tracing::warn!(%error, "background session renewal failed; a handshake after refresh_after retries");
             }

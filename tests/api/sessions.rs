@@ -82,3 +82,36 @@ async fn a_token_with_less_than_min_remaining_left_is_never_returned() {
     let left = instant(&recovered, "expires_at") - app.clock.now();
     assert!(left > Duration::seconds(MIN_REMAINING_SECS));
 }
+
+#[actix_web::test]
+async fn a_repeated_token_is_answered_from_memory_until_its_session_is_retired() {
+    let app = spawn_app().await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let token = crate::helpers::login("alice");
+    let first = app.post("/v1/client-session", Some(&token)).await;
+    let calls = app.seam.total_calls();
+    let again = app.post("/v1/client-session", Some(&token)).await;
+    assert_eq!(again.body, first.body);
+    assert_eq!(app.seam.total_calls(), calls);
+
+    // Logout retires the session: the same token must not get the old one back.
+    let logout = app
+        .http
+        .delete(format!("{}/v1/client-session", app.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(logout.status().as_u16(), 204);
+    let after = app.post("/v1/client-session", Some(&token)).await;
+    assert_eq!(after.status, 200);
+    assert_ne!(after.token(), first.token());
+
+    // Past the account window the memo steps aside and the accounts are looked at again.
+    let lists = app.seam.calls("/connected_accounts/list");
+    app.clock
+        .advance(Duration::seconds(crate::helpers::ACCOUNT_TTL_SECS));
+    app.post("/v1/client-session", Some(&token)).await;
+    assert_eq!(app.seam.calls("/connected_accounts/list"), lists + 1);
+}

@@ -39,6 +39,8 @@ struct Options {
     memory_users: usize,
     first_seen: usize,
     connections: usize,
+    /// `SEAM_BFF__…=value` settings for the service, to measure other configurations.
+    service_env: Vec<(String, String)>,
 }
 
 fn options() -> Options {
@@ -49,6 +51,7 @@ fn options() -> Options {
         memory_users: 100_000,
         first_seen: 20_000,
         connections: 64,
+        service_env: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -64,6 +67,10 @@ fn options() -> Options {
             "--seconds" => options.seconds = number() as u64,
             "--memory-users" => options.memory_users = number(),
             "--first-seen" => options.first_seen = number(),
+            "--set" => {
+                let (key, value) = value.split_once('=').expect("--set takes KEY=VALUE");
+                options.service_env.push((key.to_owned(), value.to_owned()));
+            }
             "--connections" => options.connections = number(),
             other => panic!("unknown argument {other}"),
         }
@@ -199,8 +206,8 @@ impl Drop for Server {
     }
 }
 
-/// Starts a server process and returns it with the address it logs.
-fn start(mut command: Command) -> (Server, String) {
+/// Starts a server process and returns it with the addresses it logs (public, management).
+fn start(mut command: Command) -> (Server, String, String) {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -208,17 +215,32 @@ fn start(mut command: Command) -> (Server, String) {
         .expect("server starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok);
-    let address = lines
+    let (address, management) = lines
         .by_ref()
         .find_map(|line| {
             let entry: Value = serde_json::from_str(&line).ok()?;
+            let field = |name: &str| entry["fields"][name].as_str().unwrap_or("").to_owned();
             (entry["fields"]["message"] == "listening")
-                .then(|| entry["fields"]["address"].as_str().map(str::to_owned))
-                .flatten()
+                .then(|| (field("address"), field("management_address")))
         })
         .expect("the server logs its address");
     std::thread::spawn(move || lines.for_each(drop));
-    (Server(child), address)
+    (Server(child), address, management)
+}
+
+/// Total seconds the service spent waiting on Seam, from its metrics.
+async fn upstream_seconds(management: &str) -> f64 {
+    let mut response = awc::Client::default()
+        .get(format!("http://{management}/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    let text = String::from_utf8(response.body().limit(1 << 22).await.expect("body").to_vec())
+        .expect("utf-8");
+    text.lines()
+        .filter(|l| l.starts_with("seam_bff_upstream_duration_seconds_sum"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -256,14 +278,15 @@ async fn bench(options: Options) {
             "--log-format",
             "json",
         ])
+        .envs(options.service_env.iter().cloned())
         .env(
             "RUST_LOG",
             "warn,seam_bff=info,seam_bff::request_log=warn,seam_bff::seam=warn",
         );
-    let (service, address) = start(service);
+    let (service, address, management) = start(service);
     let mut bare = Command::new(std::env::current_exe().expect("own path"));
     bare.arg("--serve-bare");
-    let (bare, bare_address) = start(bare);
+    let (bare, bare_address, _) = start(bare);
     let handshake = format!("http://{address}/v1/client-session");
     let seconds = Duration::from_secs(options.seconds);
     let connections = options.connections;
@@ -341,9 +364,15 @@ async fn bench(options: Options) {
     let cold_tokens = signers[0].mint(cold_users.iter().cloned(), false);
     seam.set_latency(latency);
     let before = total_calls();
+    let upstream_before = upstream_seconds(&management).await;
     let cold = run_load(&handshake, cold_tokens, 32, load::Stop::AfterEach).await;
+    let upstream_wait = upstream_seconds(&management).await - upstream_before;
     let cold_calls = total_calls() - before;
     seam.set_latency(Duration::ZERO);
+    println!(
+        "(d) mean Seam wait per cold handshake, as the service timed it: {:.3} ms",
+        upstream_wait * 1000.0 / cold.requests as f64
+    );
     let calls_per_handshake = cold_calls as f64 / cold.requests as f64;
     let added_ms = cold.p50_ms() - calls_per_handshake * latency.as_secs_f64() * 1000.0;
     rows.push(Row {
