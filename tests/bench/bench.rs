@@ -183,6 +183,9 @@ public_key_file = "{FIXTURES}/rsa_public.pem"
 issuer = "https://es.bench"
 algorithms = ["ES256"]
 public_key_file = "{FIXTURES}/ec_public.pem"
+[accounts]
+# Long enough that (b) and (c) measure the login and session path, not account refreshes.
+cache_ttl_secs = 3600
 [sessions]
 max_entries = {capacity}
 "#,
@@ -369,12 +372,11 @@ async fn bench(options: Options) {
     let upstream_wait = upstream_seconds(&management).await - upstream_before;
     let cold_calls = total_calls() - before;
     seam.set_latency(Duration::ZERO);
-    println!(
-        "(d) mean Seam wait per cold handshake, as the service timed it: {:.3} ms",
-        upstream_wait * 1000.0 / cold.requests as f64
-    );
-    let calls_per_handshake = cold_calls as f64 / cold.requests as f64;
-    let added_ms = cold.p50_ms() - calls_per_handshake * latency.as_secs_f64() * 1000.0;
+
+    // The stand-in answers a little after its nominal 20 ms (timer granularity, its own
+    // work); what the service adds is measured against the wait the service itself timed.
+    let seam_wait_ms = upstream_wait * 1000.0 / cold.requests as f64;
+    let added_ms = cold.p50_ms() - seam_wait_ms;
     rows.push(Row {
         scenario: "(d) cold handshake, Seam at 20 ms".into(),
         stats: cold,
@@ -474,7 +476,9 @@ fn report(
             s.errors
         );
     }
-    println!("\n(d) median time added over Seam's latency: {added_ms:.3} ms");
+    println!(
+        "\n(d) median handshake time minus the Seam wait the service timed (mean per handshake): {added_ms:.3} ms"
+    );
     println!(
         "(e) upstream calls for the herd: {herd_get_or_create} get_or_create, {herd_lookups} account lookup"
     );
