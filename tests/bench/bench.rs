@@ -10,16 +10,19 @@
 //! target/bench-report.json; exits non-zero if any request failed.
 
 mod load;
+#[path = "../support/server.rs"]
+mod server;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use seam_stand_in::{AccountSpec, StandIn};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use load::Stats;
+use server::{rss_kib, start};
 
 /// Runs a load off this thread: the stand-in Seam is served from this thread's runtime.
 async fn run_load(url: &str, tokens: Vec<String>, connections: usize, stop: load::Stop) -> Stats {
@@ -197,40 +200,6 @@ max_entries = {capacity}
     path
 }
 
-/// A server process, ended when dropped (also when the benchmark fails half-way).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a server process and returns it with the addresses it logs (public, management).
-fn start(mut command: Command) -> (Server, String, String) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok);
-    let (address, management) = lines
-        .by_ref()
-        .find_map(|line| {
-            let entry: Value = serde_json::from_str(&line).ok()?;
-            let field = |name: &str| entry["fields"][name].as_str().unwrap_or("").to_owned();
-            (entry["fields"]["message"] == "listening")
-                .then(|| (field("address"), field("management_address")))
-        })
-        .expect("the server logs its address");
-    std::thread::spawn(move || lines.for_each(drop));
-    (Server(child), address, management)
-}
-
 /// Total seconds the service spent waiting on Seam, from its metrics.
 async fn upstream_seconds(management: &str) -> f64 {
     let mut response = awc::Client::default()
@@ -244,17 +213,6 @@ async fn upstream_seconds(management: &str) -> f64 {
         .filter(|l| l.starts_with("seam_bff_upstream_duration_seconds_sum"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 struct Row {
@@ -417,7 +375,7 @@ async fn bench(options: Options) {
         seam.add_connected_account(AccountSpec::owned_by(user));
     }
     let memory_tokens = signers[0].mint(memory_users.iter().cloned(), false);
-    let rss_before = rss_kib(service.0.id());
+    let rss_before = rss_kib(service.pid());
     let warm = run_load(
         &handshake,
         memory_tokens,
@@ -425,11 +383,11 @@ async fn bench(options: Options) {
         load::Stop::AfterEach,
     )
     .await;
-    let rss_after = rss_kib(service.0.id());
+    let rss_after = rss_kib(service.pid());
     let per_user_bytes =
         (rss_after.saturating_sub(rss_before) * 1024) as f64 / memory_users.len() as f64;
 
-    drop(service);
+    let _ = service.stop();
     drop(bare);
 
     report(

@@ -8,12 +8,16 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use seam_stand_in::{AccountSpec, Fault, StandIn};
+use server::{rss_kib, start};
+
+#[path = "../support/server.rs"]
+mod server;
 use serde_json::json;
 
 const SECRET: &str = "soak-test-secret-0123456789abcdef-0123456789";
@@ -97,27 +101,15 @@ refresh_ahead_secs = 5
     )
     .expect("write config");
 
-    let mut child = Command::new(&args.binary)
-        .args(["--config", config.to_str().expect("utf-8")])
-        .env("RUST_LOG", "warn,seam_bff=info,seam_bff::request_log=warn,seam_bff::seam=warn,seam_bff::cache=error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", args.binary.display()));
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok);
-    let address = lines
-        .by_ref()
-        .find_map(|line| {
-            let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
-            (entry["fields"]["message"] == "listening")
-                .then(|| entry["fields"]["address"].as_str().map(str::to_owned))
-                .flatten()
-        })
-        .expect("the service logs its address");
-    // Keep reading the log (warnings only, at this level) so that the service never blocks
-    // on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    let mut command = Command::new(&args.binary);
+    command
+        .args(["--config", config.to_str().expect("utf-8"), "--log-format", "json"])
+        .env(
+            "RUST_LOG",
+            "warn,seam_bff=info,seam_bff::request_log=warn,seam_bff::seam=warn,seam_bff::cache=error",
+        );
+    let (service, address, _) = start(command);
+    let pid = service.pid();
 
     let expires =
         time::OffsetDateTime::now_utc().unix_timestamp() + (args.minutes as i64 + 10) * 60;
@@ -198,7 +190,7 @@ refresh_ahead_secs = 5
         }
         let phase_end = (Instant::now() + PHASE).min(deadline);
         while Instant::now() < phase_end {
-            memory.push((started.elapsed().as_secs(), rss_kib(child.id())));
+            memory.push((started.elapsed().as_secs(), rss_kib(pid)));
             actix_web::rt::time::sleep(Duration::from_secs(5).min(phase_end - Instant::now()))
                 .await;
         }
@@ -211,11 +203,8 @@ refresh_ahead_secs = 5
     for client in clients {
         let _ = client.await;
     }
-    memory.push((started.elapsed().as_secs(), rss_kib(child.id())));
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let exit = child.wait().expect("service exits");
+    memory.push((started.elapsed().as_secs(), rss_kib(pid)));
+    let exit = service.stop().expect("service exits");
 
     let mut tally = tally.borrow_mut();
     tally.latencies_us.sort_unstable();
@@ -266,17 +255,4 @@ refresh_ahead_secs = 5
     if unexplained || !exit.success() {
         std::process::exit(1);
     }
-}
-
-/// The service's resident memory, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -1,0 +1,69 @@
+//! A server process started by the benchmark and the soak test: its logged addresses, its
+//! resident memory, and its end when dropped (also when the run fails half-way).
+
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+/// A server process, ended when dropped (also when the run fails half-way).
+pub struct Server(Option<Child>);
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.0.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().ok()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts a server process and returns it with the addresses it logs (public, management).
+pub fn start(mut command: Command) -> (Server, String, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok);
+    let (address, management) = lines
+        .by_ref()
+        .find_map(|line| {
+            let entry: Value = serde_json::from_str(&line).ok()?;
+            let field = |name: &str| entry["fields"][name].as_str().unwrap_or("").to_owned();
+            (entry["fields"]["message"] == "listening")
+                .then(|| (field("address"), field("management_address")))
+        })
+        .expect("the server logs its address");
+    std::thread::spawn(move || lines.for_each(drop));
+    (Server(Some(child)), address, management)
+}
+
+/// The process's resident memory, from /proc.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
