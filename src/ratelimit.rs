@@ -135,9 +135,10 @@ impl RateLimits {
         }
     }
 
-    pub(crate) fn check_user(&self, user_identifier_key: &str) -> Result<(), Limited> {
+    /// Per app user id (the same user whatever Seam key it maps to).
+    pub(crate) fn check_user(&self, user_id: &str) -> Result<(), Limited> {
         match &self.users {
-            Some(bucket) => bucket.check(&self.hasher.hash_one(user_identifier_key), Scope::User),
+            Some(bucket) => bucket.check(&self.hasher.hash_one(user_id), Scope::User),
             None => Ok(()),
         }
     }

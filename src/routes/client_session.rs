@@ -27,12 +27,13 @@ pub(super) async fn create(
     sessions: Data<SessionBroker>,
     seam: Data<SeamClient>,
 ) -> Result<HttpResponse, ApiError> {
-    let user_identifier_key = identity.user_identifier_key(&login.user_id);
-    limits.check_user(&user_identifier_key)?;
-    // The hot path: this very token was answered a moment ago and nothing needs checking.
+    limits.check_user(&login.user_id)?;
+    // The hot path: this very token was answered a moment ago and nothing needs checking,
+    // not even the user's Seam key (an HMAC when `identity.key_hmac_secret` is set).
     if let Some(session) = sessions.remembered(&login.memo) {
         return Ok(respond(&request, &session, None, Outcome::Hit));
     }
+    let user_identifier_key = identity.user_identifier_key(&login.user_id);
     let owned = accounts
         .accounts_for(&login, &user_identifier_key, &seam)
         .await?;
