@@ -228,6 +228,43 @@ impl TestApp {
         self.post("/v1/client-session", Some(&login(user))).await
     }
 
+    /// `DELETE /v1/client-session` (logout) with this login token, or none.
+    pub async fn logout(&self, bearer: Option<&str>) -> Reply {
+        let mut request = self
+            .http
+            .delete(format!("{}/v1/client-session", self.address));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// The Prometheus text from the management listener.
+    pub async fn metrics(&self) -> String {
+        let reply = read(
+            self.http
+                .get(format!("{}/metrics", self.management))
+                .send()
+                .await
+                .expect("request sent"),
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+        reply.text
+    }
+
+    /// The status of `/devices/list` at the stand-in for a client session token.
+    pub async fn devices_status(&self, client_session_token: &str) -> u16 {
+        self.http
+            .post(format!("{}/devices/list", self.seam.url()))
+            .bearer_auth(client_session_token)
+            .send_json(&json!({}))
+            .await
+            .expect("stand-in answers")
+            .status()
+            .as_u16()
+    }
+
     /// As `handshake`, for a user named by an owned string (handy in `join_all`).
     pub async fn handshake_owned(&self, user: String) -> Reply {
         self.handshake(&user).await

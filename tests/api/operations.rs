@@ -29,14 +29,8 @@ async fn two_replicas_hand_one_user_the_same_session() {
 
     // Logout on A revokes the session at Seam, so the token is dead everywhere; B's cache
     // still holds it until its refresh_after (see README: Several replicas).
-    let logout = a
-        .http
-        .delete(format!("{}/v1/client-session", a.address))
-        .bearer_auth(login("alice"))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(logout.status().as_u16(), 204);
+    let logout = a.logout(Some(&login("alice"))).await;
+    assert_eq!(logout.status, 204);
     let fresh = a.handshake("alice").await;
     assert_ne!(fresh.token(), from_a.token());
     assert_eq!(b.handshake("alice").await.token(), from_a.token());
@@ -55,14 +49,7 @@ async fn metrics_are_served_on_the_management_listener_only() {
     app.handshake("alice").await;
     app.handshake("alice").await;
     app.post("/v1/client-session", None).await;
-    let mut response = app
-        .http
-        .get(format!("{}/metrics", app.management))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status().as_u16(), 200);
-    let text = String::from_utf8(response.body().await.expect("body").to_vec()).expect("utf-8");
+    let text = app.metrics().await;
     for series in [
         r#"seam_bff_http_requests_total{route="/v1/client-session",status="200"} 2"#,
         r#"seam_bff_http_requests_total{route="/v1/client-session",status="401"} 1"#,

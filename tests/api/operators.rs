@@ -23,37 +23,20 @@ async fn admin(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> 
     read(request.send().await.expect("sent")).await
 }
 
-async fn devices_status(app: &TestApp, token: &str) -> u16 {
-    app.http
-        .post(format!("{}/devices/list", app.seam.url()))
-        .bearer_auth(token)
-        .send_json(&serde_json::json!({}))
-        .await
-        .expect("sent")
-        .status()
-        .as_u16()
-}
-
 #[actix_web::test]
 async fn logout_revokes_the_users_session_everywhere_and_evicts_it() {
     let app = spawn_app().await;
     app.seam
         .add_connected_account(AccountSpec::owned_by("alice"));
     let before = app.handshake("alice").await;
-    assert_eq!(devices_status(&app, before.token()).await, 200);
+    assert_eq!(app.devices_status(before.token()).await, 200);
 
-    let logout = app
-        .http
-        .delete(format!("{}/v1/client-session", app.address))
-        .bearer_auth(login("alice"))
-        .send()
-        .await
-        .expect("sent");
+    let logout = app.logout(Some(&login("alice"))).await;
 
-    assert_eq!(logout.status().as_u16(), 204);
+    assert_eq!(logout.status, 204);
     assert_eq!(app.seam.calls("/client_sessions/revoke"), 1);
     assert_eq!(
-        devices_status(&app, before.token()).await,
+        app.devices_status(before.token()).await,
         401,
         "old token dead"
     );
@@ -64,15 +47,10 @@ async fn logout_revokes_the_users_session_everywhere_and_evicts_it() {
         before.token(),
         "the cache no longer serves the old token"
     );
-    assert_eq!(devices_status(&app, after.token()).await, 200);
+    assert_eq!(app.devices_status(after.token()).await, 200);
 
-    let anonymous = app
-        .http
-        .delete(format!("{}/v1/client-session", app.address))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(anonymous.status().as_u16(), 401);
+    let anonymous = app.logout(None).await;
+    assert_eq!(anonymous.status, 401);
 }
 
 #[actix_web::test]
@@ -156,7 +134,7 @@ async fn operators_list_get_and_delete_sessions_without_seeing_tokens() {
     )
     .await;
     assert_eq!(deleted.status, 204);
-    assert_eq!(devices_status(&app, alice.token()).await, 401);
+    assert_eq!(app.devices_status(alice.token()).await, 401);
     let again = app.handshake("alice").await;
     assert_ne!(again.token(), alice.token(), "evicted from the cache too");
 
@@ -186,7 +164,7 @@ async fn revoking_a_user_ends_every_session_and_the_cached_one() {
     let reply = admin(&app, "POST", "/admin/users/carol/revoke", Some(ADMIN_TOKEN)).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["revoked"], 1);
-    assert_eq!(devices_status(&app, before.token()).await, 401);
+    assert_eq!(app.devices_status(before.token()).await, 401);
     let after = app.handshake("carol").await;
     assert_ne!(after.token(), before.token());
 }

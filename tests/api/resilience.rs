@@ -7,9 +7,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use seam_stand_in::{AccountSpec, Fault};
 
-use crate::helpers::{
-    MIN_REMAINING_SECS, Options, TTL_SECS, TestApp, login, spawn_app, spawn_app_with,
-};
+use crate::helpers::{MIN_REMAINING_SECS, Options, TTL_SECS, login, spawn_app, spawn_app_with};
 
 const GET_OR_CREATE: &str = "/client_sessions/get_or_create";
 
@@ -17,17 +15,6 @@ fn retrying() -> Options {
     Options::default()
         .env("SEAM_BFF__SEAM__MAX_ATTEMPTS", "3")
         .env("SEAM_BFF__SEAM__RETRY_BASE_MS", "1")
-}
-
-async fn metrics(app: &TestApp) -> String {
-    let mut response = app
-        .http
-        .get(format!("{}/metrics", app.management))
-        .send()
-        .await
-        .expect("metrics");
-    assert_eq!(response.status().as_u16(), 200);
-    String::from_utf8(response.body().await.expect("body").to_vec()).expect("text")
 }
 
 /// The value of one series in the Prometheus text, 0 when absent.
@@ -53,7 +40,7 @@ async fn transient_failures_of_idempotent_calls_are_retried() {
 
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(app.seam.calls(GET_OR_CREATE), 3);
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(
         series(
             &text,
@@ -104,14 +91,8 @@ async fn calls_that_are_not_idempotent_are_never_retried() {
     assert_eq!(app.handshake("alice").await.status, 200);
     app.seam
         .inject("/client_sessions/revoke", Fault::Status(503), 5);
-    let logout = app
-        .http
-        .delete(format!("{}/v1/client-session", app.address))
-        .bearer_auth(login("alice"))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(logout.status().as_u16(), 503);
+    let logout = app.logout(Some(&login("alice"))).await;
+    assert_eq!(logout.status, 503);
     assert_eq!(app.seam.calls("/client_sessions/revoke"), 1);
 }
 
@@ -149,7 +130,7 @@ async fn an_outage_is_survived_with_bounded_upstream_calls_and_automatic_recover
         assert!(reply.header("retry-after").is_some());
     }
     assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     let unanswered = series(
         &text,
         r#"seam_bff_upstream_requests_total{endpoint="/connected_accounts/list",status="0"}"#,
@@ -175,7 +156,7 @@ async fn an_outage_is_survived_with_bounded_upstream_calls_and_automatic_recover
         recovered.status, 200,
         "the probe call succeeds and closes the breaker"
     );
-    assert_eq!(series(&metrics(&app).await, "seam_bff_breaker_state"), 0.0);
+    assert_eq!(series(&app.metrics().await, "seam_bff_breaker_state"), 0.0);
     assert_eq!(app.get("/readyz").await.status, 200);
 
     // Slow: each attempt times out; Seam is not asked more than max_attempts per call.
@@ -263,7 +244,7 @@ async fn the_last_account_list_is_used_while_seam_cannot_be_asked() {
 
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.account_ids(), before.account_ids());
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(
         series(
             &text,

@@ -96,14 +96,8 @@ async fn a_repeated_token_is_answered_from_memory_until_its_session_is_retired()
     assert_eq!(app.seam.total_calls(), calls);
 
     // Logout retires the session: the same token must not get the old one back.
-    let logout = app
-        .http
-        .delete(format!("{}/v1/client-session", app.address))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(logout.status().as_u16(), 204);
+    let logout = app.logout(Some(&token)).await;
+    assert_eq!(logout.status, 204);
     let after = app.post("/v1/client-session", Some(&token)).await;
     assert_eq!(after.status, 200);
     assert_ne!(after.token(), first.token());
