@@ -21,6 +21,7 @@ use actix_web::{
     App, HttpServer,
     body::MessageBody,
     dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse},
+    http::header::{self, HeaderName},
     middleware::from_fn,
     web,
 };
@@ -55,6 +56,23 @@ pub(crate) fn app(
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(gate::gate))
+        // Outside the gate: preflights are answered without a key and are not counted as calls.
+        .wrap(browser_access())
+}
+
+/// Browsers call Seam directly with a client session token, from any origin, with the bearer
+/// header and JSON bodies (and the JS SDK's `client-session-token` header); no cookies.
+fn browser_access() -> actix_cors::Cors {
+    actix_cors::Cors::default()
+        .allow_any_origin()
+        .send_wildcard()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("client-session-token"),
+        ])
+        .expose_headers(["seam-request-id"])
 }
 
 impl StandIn {

@@ -38,19 +38,32 @@ impl Reply {
     }
 }
 
-fn raw_post(addr: String, path: String, token: String, body: String) -> Reply {
+/// A request as sent: method, path, extra header lines and body.
+struct Raw {
+    method: &'static str,
+    path: String,
+    headers: Vec<String>,
+    body: String,
+}
+
+fn send(addr: String, raw: Raw) -> Reply {
     let mut stream = TcpStream::connect(&addr).expect("connect to the stand-in");
+    let mut head = format!("{} {} HTTP/1.1\r\nHost: {addr}\r\n", raw.method, raw.path);
+    for line in &raw.headers {
+        head.push_str(line);
+        head.push_str("\r\n");
+    }
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+        "{head}Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+        raw.body.len(),
+        raw.body
     );
     stream
         .write_all(request.as_bytes())
         .expect("send the request");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read the response");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a header block");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read the response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a header block");
     let mut lines = head.lines();
     let status_line = lines.next().expect("a status line");
     let status = status_line
@@ -71,12 +84,28 @@ fn raw_post(addr: String, path: String, token: String, body: String) -> Reply {
 }
 
 /// Blocking I/O runs off the test's runtime so the server's own tasks are never starved.
-async fn post(stand_in: &StandIn, path: &str, token: &str, body: Value) -> Reply {
+async fn request(stand_in: &StandIn, raw: Raw) -> Reply {
     let addr = stand_in.addr.to_string();
-    let (path, token, body) = (path.to_owned(), token.to_owned(), body.to_string());
-    actix_web::rt::task::spawn_blocking(move || raw_post(addr, path, token, body))
+    actix_web::rt::task::spawn_blocking(move || send(addr, raw))
         .await
         .expect("the client thread finishes")
+}
+
+/// A JSON POST as the service sends it; `body` need not be valid JSON.
+fn json_post(path: &str, token: &str, body: String) -> Raw {
+    Raw {
+        method: "POST",
+        path: path.to_owned(),
+        headers: vec![
+            format!("Authorization: Bearer {token}"),
+            "Content-Type: application/json".to_owned(),
+        ],
+        body,
+    }
+}
+
+async fn post(stand_in: &StandIn, path: &str, token: &str, body: Value) -> Reply {
+    request(stand_in, json_post(path, token, body.to_string())).await
 }
 
 async fn get_or_create(stand_in: &StandIn, body: Value) -> Value {
@@ -353,20 +382,11 @@ async fn every_answer_carries_a_request_id_and_a_rotated_key_is_refused() {
 async fn bad_input_is_invalid_input_and_the_lifetime_cap_applies() {
     let seam = StandIn::start().await;
     let key = seam.api_key();
-    let malformed = actix_web::rt::task::spawn_blocking({
-        let addr = seam.addr.to_string();
-        let key = key.clone();
-        move || {
-            raw_post(
-                addr,
-                "/client_sessions/get_or_create".into(),
-                key,
-                "{not json".into(),
-            )
-        }
-    })
-    .await
-    .expect("the client thread finishes");
+    let malformed = request(
+        &seam,
+        json_post("/client_sessions/get_or_create", &key, "{not json".into()),
+    )
+    .await;
     assert_eq!(
         (malformed.status, malformed.error_type()),
         (400, "invalid_input".to_owned())
@@ -436,4 +456,48 @@ async fn latency_delays_answers_and_a_hang_never_answers() {
     let reply = post(&seam, "/workspaces/get", &seam.api_key(), json!({})).await;
     assert_eq!(reply.status, 200);
     assert!(started.elapsed() >= Duration::from_millis(150));
+}
+
+#[actix_web::test]
+async fn browsers_on_any_origin_may_call_with_a_client_session_token() {
+    let seam = StandIn::start().await;
+    let preflight = request(
+        &seam,
+        Raw {
+            method: "OPTIONS",
+            path: "/devices/list".to_owned(),
+            headers: vec![
+                "Origin: http://127.0.0.1:5173".to_owned(),
+                "Access-Control-Request-Method: POST".to_owned(),
+                "Access-Control-Request-Headers: authorization, content-type".to_owned(),
+            ],
+            body: String::new(),
+        },
+    )
+    .await;
+    assert_eq!(preflight.status, 200);
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(seam.total_calls(), 0, "a preflight is not an API call");
+
+    let account = seam.add_connected_account(AccountSpec::owned_by("alice"));
+    seam.add_device(&account, "Front door");
+    let session = get_or_create(
+        &seam,
+        json!({"user_identifier_key": "alice", "connected_account_ids": [account]}),
+    )
+    .await;
+    let token = session["token"].as_str().expect("a token");
+    let raw = Raw {
+        method: "POST",
+        path: "/devices/list".to_owned(),
+        headers: vec![
+            "Origin: http://127.0.0.1:5173".to_owned(),
+            format!("Authorization: Bearer {token}"),
+        ],
+        body: "{}".to_owned(),
+    };
+    let listed = request(&seam, raw).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(listed.json()["devices"][0]["display_name"], "Front door");
 }

@@ -1,0 +1,265 @@
+// The example frontend in headless Chromium against the demo stack: the page on one loopback
+// origin, seam-bff on a second, the stand-in Seam on a third, and a page the service does not
+// allow on a fourth. Run by tests/browser/run, which installs Chromium and builds the demo.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const DEMO =
+  process.env.SEAM_BFF_DEMO ?? new URL("../../target/debug/examples/demo", import.meta.url).pathname;
+
+// Short lifetimes so that a token reaches refresh_after within the test: issued for 6 s, handed
+// out while more than 3 s remain, so the page asks again 3 s after each renewal.
+const STACK_ENV = {
+  SEAM_BFF__SERVER__BIND: "127.0.0.1:0",
+  SEAM_BFF__MANAGEMENT__BIND: "127.0.0.1:0",
+  SEAM_BFF__SESSIONS__TTL_SECS: "6",
+  SEAM_BFF__SESSIONS__MIN_REMAINING_SECS: "3",
+  SEAM_BFF__SESSIONS__REFRESH_AHEAD_SECS: "0",
+  RUST_LOG: "warn",
+};
+
+const ALICE_DEVICES = ["Front door", "Garage"];
+const BOB_DEVICES = ["Bob's flat"];
+
+let stack; // the demo process
+let urls; // { page, bff, seam, cookie_name }
+let browser;
+let otherOrigin; // a page origin the service does not allow
+let otherServer;
+
+before(async () => {
+  stack = spawn(DEMO, ["--json", "--page-bind", "127.0.0.1:0"], {
+    env: { ...process.env, ...STACK_ENV },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  urls = await addresses(stack);
+  assert.equal(new Set([urls.page, urls.bff, urls.seam].map((u) => new URL(u).origin)).size, 3);
+
+  otherServer = createServer((_, res) => {
+    res.writeHead(200, { "Content-Type": "text/html" }).end("<!doctype html><title>elsewhere</title>");
+  });
+  otherServer.listen(0, "127.0.0.1");
+  await once(otherServer, "listening");
+  otherOrigin = `http://127.0.0.1:${otherServer.address().port}`;
+
+  // `launch` gives every run a fresh, empty profile (user-data dir) of its own.
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  otherServer?.close();
+  if (stack && stack.exitCode === null) {
+    stack.kill("SIGTERM");
+    await once(stack, "exit");
+  }
+});
+
+/** The demo's one JSON line of addresses; fails if it exits first. */
+async function addresses(child) {
+  const exited = once(child, "exit").then(([code]) => {
+    throw new Error(`the demo exited (${code}) before it was ready`);
+  });
+  const ready = (async () => {
+    for await (const line of createInterface({ input: child.stdout })) {
+      if (line.startsWith("{")) return JSON.parse(line);
+    }
+    throw new Error("the demo closed its output before it was ready");
+  })();
+  return Promise.race([ready, exited]);
+}
+
+/** A new browser context whose page errors fail the test. */
+async function newPage(t) {
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  page.on("pageerror", (error) => assert.fail(`page error: ${error.message}`));
+  return page;
+}
+
+/** Signs `user` in on the example page and waits for the first handshake's answer. */
+async function signIn(page, user, mode) {
+  await page.goto(urls.page);
+  await page.selectOption("select[name=user]", user);
+  await page.check(`input[name=mode][value=${mode}]`);
+  const handshake = page.waitForResponse(
+    (r) => r.url() === `${urls.bff}/v1/client-session` && r.request().method() === "POST",
+  );
+  await page.click("button[type=submit]");
+  const response = await handshake;
+  await page.locator("#session").waitFor({ state: "visible" });
+  return response;
+}
+
+async function shown(page) {
+  return {
+    devices: (await page.locator("#devices li").allTextContents()).sort(),
+    clientSessionId: await page.locator("#client-session-id").textContent(),
+    expiresAt: await page.locator("#expires-at").textContent(),
+    handshakes: Number(await page.locator("#handshakes").textContent()),
+    error: await page.locator("#error").isVisible(),
+  };
+}
+
+/** A login token from the demo app, as its page would get it in bearer mode. */
+async function loginToken(user) {
+  const response = await fetch(`${urls.page}/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user, mode: "bearer" }),
+  });
+  assert.equal(response.status, 200);
+  return (await response.json()).token;
+}
+
+test("bearer mode: the handshake crosses origins and the user sees exactly their devices", async (t) => {
+  const page = await newPage(t);
+  const handshake = await signIn(page, "alice", "bearer");
+
+  assert.equal(handshake.status(), 200);
+  const headers = handshake.headers();
+  assert.equal(headers["access-control-allow-origin"], urls.page);
+  assert.equal(headers["cache-control"], "no-store");
+  const seen = await shown(page);
+  assert.deepEqual(seen.devices, ALICE_DEVICES);
+  assert.equal(seen.error, false);
+  assert.equal(seen.handshakes, 1);
+});
+
+test("cookie mode sends credentials and the CSRF header; a second user is isolated", async (t) => {
+  const alicePage = await newPage(t);
+  await signIn(alicePage, "alice", "bearer");
+  const bobPage = await newPage(t);
+  const handshake = await signIn(bobPage, "bob", "cookie");
+
+  const request = handshake.request();
+  assert.equal(await request.headerValue("x-csrf"), "1");
+  assert.match((await request.headerValue("cookie")) ?? "", new RegExp(`${urls.cookie_name}=`));
+  assert.equal(await request.headerValue("authorization"), null);
+  assert.equal(handshake.headers()["access-control-allow-credentials"], "true");
+
+  const bob = await shown(bobPage);
+  const alice = await shown(alicePage);
+  assert.deepEqual(bob.devices, BOB_DEVICES);
+  assert.deepEqual(alice.devices, ALICE_DEVICES);
+  assert.notEqual(bob.clientSessionId, alice.clientSessionId);
+  // The login cookie lives in bob's context only, and the page's script cannot read it.
+  const bobCookies = await bobPage.context().cookies(urls.bff);
+  assert.deepEqual(
+    bobCookies.map((c) => [c.name, c.httpOnly]),
+    [[urls.cookie_name, true]],
+  );
+  assert.deepEqual(await alicePage.context().cookies(urls.bff), []);
+  assert.equal(await bobPage.evaluate(() => document.cookie), "");
+});
+
+test("a cookie request without the CSRF header is refused", async (t) => {
+  const page = await newPage(t);
+  await signIn(page, "alice", "cookie");
+  const refused = await page.evaluate(async (bff) => {
+    const response = await fetch(`${bff}/v1/client-session`, {
+      method: "POST",
+      credentials: "include",
+    });
+    return { status: response.status, body: await response.json() };
+  }, urls.bff);
+  assert.equal(refused.status, 403);
+  assert.equal(refused.body.error.code, "csrf_rejected");
+  assert.equal(JSON.stringify(refused.body).includes("seam_cst"), false);
+});
+
+test("a page on an origin that is not allowed cannot read a handshake", async (t) => {
+  const page = await newPage(t);
+  const token = await loginToken("alice");
+  await page.context().addCookies([{ name: urls.cookie_name, value: token, url: urls.bff }]);
+  await page.goto(otherOrigin);
+
+  const attempts = await page.evaluate(
+    async ({ bff, token }) => {
+      const attempt = (init) =>
+        fetch(`${bff}/v1/client-session`, { method: "POST", ...init }).then(
+          (response) => `read ${response.status}`,
+          (error) => error.name,
+        );
+      return {
+        bearer: await attempt({ headers: { Authorization: `Bearer ${token}` } }),
+        cookieWithCsrf: await attempt({ credentials: "include", headers: { "X-CSRF": "1" } }),
+        cookieWithoutCsrf: await attempt({ credentials: "include" }),
+      };
+    },
+    { bff: urls.bff, token },
+  );
+  assert.deepEqual(attempts, {
+    bearer: "TypeError",
+    cookieWithCsrf: "TypeError",
+    cookieWithoutCsrf: "TypeError",
+  });
+
+  // The refusal is the service's CORS answer, not a network failure: the same login from the
+  // allowed origin is let through, from the other one it is not.
+  const preflight = (origin) =>
+    fetch(`${urls.bff}/v1/client-session`, {
+      method: "OPTIONS",
+      headers: {
+        Origin: origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization",
+      },
+    });
+  const allowed = await preflight(urls.page);
+  assert.equal(allowed.headers.get("access-control-allow-origin"), urls.page);
+  const other = await preflight(otherOrigin);
+  assert.equal(other.headers.get("access-control-allow-origin"), null);
+});
+
+test("the page renews its token at refresh_after without a visible failure", async (t) => {
+  const page = await newPage(t);
+  await signIn(page, "alice", "bearer");
+  const first = await shown(page);
+  // Record any moment at which the user would have seen a failure or lost the device list.
+  await page.evaluate(() => {
+    window.failures = [];
+    new MutationObserver(() => {
+      if (!document.getElementById("error").hidden) window.failures.push("error shown");
+      if (document.querySelectorAll("#devices li").length === 0) window.failures.push("no devices");
+      if (document.getElementById("session").hidden) window.failures.push("signed out");
+    }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+  });
+
+  // The page's next handshakes start at refresh_after; one of them gets the renewed session.
+  await page.waitForFunction(
+    (before) => document.getElementById("expires-at").textContent !== before,
+    first.expiresAt,
+    { timeout: 30_000 },
+  );
+
+  const renewed = await shown(page);
+  assert.deepEqual(await page.evaluate(() => window.failures), []);
+  assert.equal(renewed.error, false);
+  assert.ok(renewed.handshakes > first.handshakes);
+  assert.deepEqual(renewed.devices, ALICE_DEVICES);
+  assert.ok(
+    Date.parse(renewed.expiresAt) > Date.parse(first.expiresAt),
+    `${renewed.expiresAt} after ${first.expiresAt}`,
+  );
+});

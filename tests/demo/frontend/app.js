@@ -1,0 +1,141 @@
+// The example frontend for seam-bff: the app's login goes in, a Seam client session token comes
+// out; the token is renewed at `refresh_after` and used to call Seam directly. Plain browser
+// JavaScript, no build step: copy what you need.
+
+const { bff, seam } = await (await fetch("/config.json")).json();
+
+/** A failed call, with the service's stable error code when it sent one. */
+class CallError extends Error {
+  constructor(status, code) {
+    super(code ?? `http_${status}`);
+    this.status = status;
+  }
+}
+
+/**
+ * A request to seam-bff as `login`. Bearer mode sends the app's login token; cookie mode lets
+ * the browser send the login cookie (`credentials: "include"`) and proves it is no cross-site
+ * form with `X-CSRF: 1`.
+ */
+function asLogin(login, method) {
+  return login.mode === "bearer"
+    ? { method, headers: { Authorization: `Bearer ${login.token}` } }
+    : { method, credentials: "include", headers: { "X-CSRF": "1" } };
+}
+
+/** The handshake: `{ token, expires_at, refresh_after, client_session_id, ... }`. */
+async function getClientSession(login) {
+  const response = await fetch(`${bff}/v1/client-session`, asLogin(login, "POST"));
+  if (!response.ok) {
+    const body = await response.json().catch(() => null);
+    throw new CallError(response.status, body?.error?.code);
+  }
+  return response.json();
+}
+
+/** Seam itself, called with the client session token: it sees only this user's devices. */
+async function listDevices(token) {
+  const response = await fetch(`${seam}/devices/list`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: "{}",
+  });
+  if (!response.ok) throw new CallError(response.status);
+  return (await response.json()).devices;
+}
+
+let login = null; // { user, mode: "bearer", token } or { user, mode: "cookie" }
+let session = null; // the last handshake's answer
+let handshakes = 0;
+let timer = null;
+
+async function handshake() {
+  try {
+    const fresh = await getClientSession(login);
+    handshakes += 1;
+    const devices = await listDevices(fresh.token);
+    session = fresh;
+    render(devices);
+    schedule(Date.parse(fresh.refresh_after) - Date.now());
+  } catch (error) {
+    // A login the service refuses ends the sign-in. Anything else (Seam or the network having a
+    // bad minute) is retried while the token in hand is still valid, without bothering the user.
+    const stillValid = session && Date.parse(session.expires_at) > Date.now();
+    if (error instanceof CallError && error.status === 401) {
+      signedOut(`Please sign in again (${error.message}).`);
+    } else if (stillValid) {
+      schedule(5000);
+    } else {
+      showError(`Could not get a Seam session: ${error.message}`);
+      schedule(5000);
+    }
+  }
+}
+
+/** The next handshake, never sooner than a second: a clock a little ahead must not spin. */
+function schedule(delayMs) {
+  clearTimeout(timer);
+  timer = setTimeout(handshake, Math.max(delayMs, 1000));
+}
+
+function render(devices) {
+  const $ = (id) => document.getElementById(id);
+  $("user").textContent = login.user;
+  $("mode").textContent = login.mode;
+  $("client-session-id").textContent = session.client_session_id;
+  $("expires-at").textContent = session.expires_at;
+  $("expires-at").dateTime = session.expires_at;
+  $("refresh-after").textContent = session.refresh_after;
+  $("refresh-after").dateTime = session.refresh_after;
+  $("handshakes").textContent = String(handshakes);
+  $("devices").replaceChildren(
+    ...devices.map((device) => {
+      const item = document.createElement("li");
+      item.textContent = device.display_name;
+      return item;
+    }),
+  );
+  $("error").hidden = true;
+  $("session").hidden = false;
+  $("sign-in").hidden = true;
+}
+
+function showError(message) {
+  const error = document.getElementById("error");
+  error.textContent = message;
+  error.hidden = false;
+}
+
+function signedOut(message) {
+  clearTimeout(timer);
+  login = session = null;
+  handshakes = 0;
+  document.getElementById("session").hidden = true;
+  document.getElementById("sign-in").hidden = false;
+  if (message) showError(message);
+}
+
+document.getElementById("sign-in").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const user = form.get("user");
+  const mode = form.get("mode");
+  // The app's own sign-in (here the demo's stand-in identity provider). In cookie mode the
+  // token stays in an HttpOnly cookie that this script never sees.
+  const response = await fetch("/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user, mode }),
+  });
+  if (!response.ok) return showError(`Sign-in failed (${response.status})`);
+  const { token } = await response.json(); // bearer mode only
+  login = mode === "bearer" ? { user, mode, token } : { user, mode };
+  await handshake();
+});
+
+document.getElementById("sign-out").addEventListener("click", async () => {
+  // Revokes the user's Seam session (on every device: Seam keeps one per user), then the app's.
+  await fetch(`${bff}/v1/client-session`, asLogin(login, "DELETE")).catch(() => {});
+  await fetch("/logout", { method: "POST" });
+  signedOut();
+});
