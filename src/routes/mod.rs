@@ -1,10 +1,11 @@
-//! The HTTP surface: one module per endpoint. The public listener serves the handshake and
-//! the probes; the management listener serves the admin API.
+//! The HTTP surface: one module per endpoint. The public listener serves the handshake, the
+//! probes and its own OpenAPI description; the management listener serves the admin API.
 
 pub(crate) mod admin;
 mod client_session;
 mod health;
 mod metrics;
+mod openapi;
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,6 +23,7 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/healthz").route(web::get().to(health::healthz)))
     .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+    .service(web::resource("/openapi.json").route(web::get().to(openapi::describe)))
     .default_service(web::to(not_found));
 }
 

@@ -40,6 +40,7 @@ pub struct TestApp {
     /// Shared with replicas (see `replica`).
     pub seam: Rc<StandIn>,
     pub clock: Arc<ManualClock>,
+    /// Checks every answer from `address` against the OpenAPI description.
     pub http: awc::Client,
     _config_dir: tempfile::TempDir,
 }
@@ -167,15 +168,14 @@ async fn spawn_with_seam(seam: Rc<StandIn>, options: Options) -> TestApp {
     let app = Application::build_with_clock(&settings, clock.clone()).expect("app builds");
     let address = format!("http://{}", app.address());
     let management = format!("http://{}", app.management_address());
+    let http = crate::contract::checked_client(&address);
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address,
         management,
         seam,
         clock,
-        http: awc::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .finish(),
+        http,
         _config_dir: dir,
     }
 }

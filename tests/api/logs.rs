@@ -20,7 +20,7 @@ async fn logs_carry_request_fields_and_never_a_secret() {
     )
     .expect("write");
     let service = Running::start(&config, &[], &[("RUST_LOG", "trace")]);
-    let http = awc::Client::default();
+    let http = crate::contract::checked_client(&service.address);
     let url = format!("{}/v1/client-session", service.address);
 
     let alice = login("alice");

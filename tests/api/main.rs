@@ -3,6 +3,7 @@
 mod accounts;
 mod browser;
 mod config;
+mod contract;
 mod handshake;
 mod health;
 mod helpers;
@@ -10,6 +11,7 @@ mod idp;
 mod jwks;
 mod login;
 mod logs;
+mod openapi;
 mod operations;
 mod operators;
 mod process;

@@ -148,10 +148,8 @@ async fn sigterm_finishes_in_flight_handshakes_and_refuses_new_connections() {
     let address = service.address.trim_start_matches("http://").to_owned();
     seam.set_latency(Duration::from_millis(800));
 
+    let client = crate::contract::checked_client(&service.address);
     let in_flight = actix_web::rt::spawn(async move {
-        let client = awc::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .finish();
         let mut response = client
             .post(url)
             .bearer_auth(login("alice"))

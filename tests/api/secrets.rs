@@ -102,7 +102,7 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
     let public = format!("{}/v1/client-session", service.address);
     let management = service.management_address.clone();
     let mut d = Driver {
-        http: awc::Client::default(),
+        http: crate::contract::checked_client(&service.address),
         exchanges: Vec::new(),
         jwts: Vec::new(),
     };
