@@ -1,18 +1,17 @@
-//! A bounded cache that serves an entry only while it is fresh, and lets exactly one caller per
-//! key refresh it while the others wait for that result. Errors are not cached; when a refresh
-//! fails, an older entry that the caller still accepts is served instead ("stale").
+//! One cached value with single-flight refresh: served while fresh, refreshed by exactly one
+//! caller at a time while the others wait for that result. Errors are not kept; when a refresh
+//! fails, an older value that the caller still accepts is served instead ("stale").
 //!
-//! Freshness is judged by the caller (against `clock::Clock`), not by moka's timers, so that
-//! it can be tested without waiting; moka only bounds the size, evicting the least useful
-//! entries first (no per-entry timers: they cost memory on every entry and decide nothing).
+//! Freshness is judged by the caller (against `clock::Clock`), so that it can be tested
+//! without waiting. Slots live inside the per-user cache entries of `users`, so a cached user
+//! costs one bounded moka entry, not one per kind of thing kept about them.
 
 use std::fmt::Display;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use moka::future::Cache;
-use moka::notification::RemovalCause;
-use moka::ops::compute::{CompResult, Op};
+use prometheus::IntCounter;
 
 use crate::metrics::Metrics;
 
@@ -25,9 +24,11 @@ pub(crate) enum Outcome {
     Miss,
     /// Another caller was already refreshing it; this one waited for that result.
     Shared,
-    /// The refresh failed and an older entry was served.
+    /// The refresh failed and an older value was served.
     Stale,
 }
+
+const OUTCOMES: [Outcome; 4] = [Outcome::Hit, Outcome::Miss, Outcome::Shared, Outcome::Stale];
 
 impl Outcome {
     pub(crate) fn as_str(self) -> &'static str {
@@ -40,139 +41,141 @@ impl Outcome {
     }
 }
 
-/// What a lookup found: the value, how it was obtained, and the entry it replaced, if any.
+/// What a lookup found, and how.
 pub(crate) struct Found<V> {
     pub(crate) value: V,
     pub(crate) outcome: Outcome,
-    pub(crate) replaced: Option<V>,
 }
 
-pub(crate) struct FreshCache<V> {
+/// The lookup counters of one kind of cached value, resolved once: a label lookup on every
+/// request shows in profiles of the hot path.
+pub(crate) struct Lookups {
     name: &'static str,
-    entries: Cache<String, V>,
-    metrics: Arc<Metrics>,
+    by_outcome: [IntCounter; 4],
 }
 
-impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
-    pub(crate) fn new(name: &'static str, max_entries: u64, metrics: Arc<Metrics>) -> Self {
-        let evictions = metrics.cache_evictions.with_label_values(&[name]);
+impl Lookups {
+    pub(crate) fn new(name: &'static str, metrics: &Metrics) -> Self {
         Self {
             name,
-            entries: Cache::builder()
-                .max_capacity(max_entries)
-                .eviction_listener(move |_, _, cause| {
-                    if cause == RemovalCause::Size {
-                        evictions.inc();
-                    }
-                })
-                .build(),
-            metrics,
+            by_outcome: OUTCOMES.map(|outcome| {
+                metrics
+                    .cache_lookups
+                    .with_label_values(&[name, outcome.as_str()])
+            }),
         }
     }
 
-    /// The cached value for `key` if `is_fresh` accepts it, otherwise the result of `refresh`,
-    /// which runs at most once at a time per key. If `refresh` fails and the cached value
-    /// passes `usable_stale`, that value is served.
+    pub(crate) fn count(&self, outcome: Outcome) {
+        self.by_outcome[outcome as usize].inc();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn by_outcome_count(&self, outcome: Outcome) -> u64 {
+        self.by_outcome[outcome as usize].get()
+    }
+}
+
+/// The flight lock is the caller's, shared by the slots of one cache entry (one lock per
+/// entry, not per slot, to keep entries small): held while a refresh runs, so that concurrent
+/// callers wait for it instead of repeating it, and a `clear` waits for it instead of being
+/// undone by it.
+pub(crate) type Flight = tokio::sync::Mutex<()>;
+
+pub(crate) struct Slot<V> {
+    value: Mutex<Option<V>>,
+    /// Set once a background refresh of the current value has started; a new value clears it.
+    background: AtomicBool,
+}
+
+impl<V: Clone> Slot<V> {
+    pub(crate) fn new() -> Self {
+        Self {
+            value: Mutex::new(None),
+            background: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<V>> {
+        self.value.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value held now, fresh or not.
+    pub(crate) fn current(&self) -> Option<V> {
+        self.lock().clone()
+    }
+
+    /// The value if `is_fresh` accepts it, otherwise the result of `refresh`, which runs at
+    /// most once at a time. If `refresh` fails and the held value passes `usable_stale`, that
+    /// value is served.
     pub(crate) async fn get_or_refresh<E, Fut>(
         &self,
-        key: &str,
+        flight: &Flight,
+        lookups: &Lookups,
         is_fresh: impl Fn(&V) -> bool,
         usable_stale: impl Fn(&V) -> bool,
         refresh: impl FnOnce() -> Fut,
     ) -> Result<Found<V>, E>
     where
-        E: Display + Send + Sync + 'static,
+        E: Display,
         Fut: Future<Output = Result<V, E>>,
     {
-        let result = self.lookup(key, is_fresh, usable_stale, refresh).await;
-        if let Ok(found) = &result {
-            self.metrics
-                .cache_lookups
-                .with_label_values(&[self.name, found.outcome.as_str()])
-                .inc();
+        let found = self
+            .lookup(flight, lookups.name, is_fresh, usable_stale, refresh)
+            .await;
+        if let Ok(found) = &found {
+            lookups.count(found.outcome);
         }
-        result
+        found
     }
 
     async fn lookup<E, Fut>(
         &self,
-        key: &str,
+        flight: &Flight,
+        name: &str,
         is_fresh: impl Fn(&V) -> bool,
         usable_stale: impl Fn(&V) -> bool,
         refresh: impl FnOnce() -> Fut,
     ) -> Result<Found<V>, E>
     where
-        E: Display + Send + Sync + 'static,
+        E: Display,
         Fut: Future<Output = Result<V, E>>,
     {
-        if let Some(value) = self.entries.get(key).await
-            && is_fresh(&value)
-        {
-            return Ok(Found {
-                value,
-                outcome: Outcome::Hit,
-                replaced: None,
-            });
+        let found = |value, outcome| Ok(Found { value, outcome });
+        if let Some(value) = self.current().filter(&is_fresh) {
+            return found(value, Outcome::Hit);
         }
-        let mut stale = false;
-        let mut replaced = None;
-        // moka runs compute operations on one key one at a time, so concurrent misses queue
-        // here and find the first one's value fresh.
-        let computed = self
-            .entries
-            .entry_by_ref(key)
-            .and_try_compute_with(|current| async {
-                match current {
-                    Some(entry) if is_fresh(entry.value()) => Ok(Op::Nop),
-                    current => match refresh().await {
-                        Ok(value) => {
-                            replaced = current.map(|entry| entry.into_value());
-                            Ok(Op::Put(value))
-                        }
-                        Err(error) if current.as_ref().is_some_and(|e| usable_stale(e.value())) => {
-                            tracing::warn!(cache = self.name, %error, "refresh failed; serving the previous entry");
-                            stale = true;
-                            Ok(Op::Nop)
-                        }
-                        Err(error) => Err(error),
-                    },
+        let _flight = flight.lock().await;
+        // Whoever held the flight before us may have refreshed it meanwhile.
+        let current = self.current();
+        if let Some(value) = current.clone().filter(&is_fresh) {
+            return found(value, Outcome::Shared);
+        }
+        match refresh().await {
+            Ok(value) => {
+                *self.lock() = Some(value.clone());
+                self.background.store(false, Ordering::Relaxed);
+                found(value, Outcome::Miss)
+            }
+            Err(error) => match current.filter(usable_stale) {
+                Some(value) => {
+                    tracing::warn!(cache = name, %error, "refresh failed; serving the previous value");
+                    found(value, Outcome::Stale)
                 }
-            })
-            .await?;
-        let (value, outcome) = match computed {
-            CompResult::Inserted(entry) | CompResult::ReplacedWith(entry) => {
-                (entry.into_value(), Outcome::Miss)
-            }
-            CompResult::Unchanged(entry) if stale => (entry.into_value(), Outcome::Stale),
-            CompResult::Unchanged(entry) => (entry.into_value(), Outcome::Shared),
-            CompResult::StillNone(_) | CompResult::Removed(_) => {
-                unreachable!("the compute closure only puts or keeps an entry")
-            }
-        };
-        Ok(Found {
-            value,
-            outcome,
-            replaced,
-        })
+                None => Err(error),
+            },
+        }
     }
 
-    /// Counts a hit served from a memo of this cache's entries (see `sessions::Memo`).
-    pub(crate) fn count_hit(&self) {
-        self.metrics
-            .cache_lookups
-            .with_label_values(&[self.name, Outcome::Hit.as_str()])
-            .inc();
+    /// Claims the one background refresh of the current value: `false` if it was claimed.
+    pub(crate) fn claim_background_refresh(&self) -> bool {
+        !self.background.swap(true, Ordering::Relaxed)
     }
 
-    /// Removes the entry for `key`, returning it.
-    pub(crate) async fn remove(&self, key: &str) -> Option<V> {
-        self.entries.remove(key).await
-    }
-
-    /// Entries held, once moka has applied its pending bookkeeping.
-    pub(crate) async fn len(&self) -> u64 {
-        self.entries.run_pending_tasks().await;
-        self.entries.entry_count()
+    /// Drops the value, after any refresh in flight, which would otherwise put one back.
+    pub(crate) async fn clear(&self, flight: &Flight) -> Option<V> {
+        let _flight = flight.lock().await;
+        self.lock().take()
     }
 }
 
@@ -180,7 +183,7 @@ impl<V: Clone + Send + Sync + 'static> FreshCache<V> {
 mod tests {
     use super::*;
     use futures_util::future::join_all;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     impl<V> Found<V> {
         fn pair(self) -> (V, Outcome) {
@@ -188,13 +191,17 @@ mod tests {
         }
     }
 
-    fn cache() -> FreshCache<u32> {
-        FreshCache::new("test", 10, Arc::new(Metrics::new()))
+    fn lookups() -> Lookups {
+        Lookups::new("test", &Metrics::new())
+    }
+
+    fn flight() -> Flight {
+        Flight::new(())
     }
 
     #[actix_web::test]
     async fn concurrent_misses_share_one_refresh_and_errors_are_not_kept() {
-        let cache = cache();
+        let (slot, lookups, flight) = (Slot::new(), lookups(), flight());
         let refreshes = AtomicUsize::new(0);
         let refresh = || async {
             refreshes.fetch_add(1, Ordering::SeqCst);
@@ -202,67 +209,94 @@ mod tests {
             Ok::<_, String>(7)
         };
         // join_all polls them together, so they really overlap.
-        let results =
-            join_all((0..50).map(|_| cache.get_or_refresh("k", |_| true, |_| false, refresh)))
-                .await;
-        assert!(
-            results
-                .iter()
-                .all(|r| matches!(r, Ok(Found { value: 7, .. })))
-        );
+        let results = join_all(
+            (0..50).map(|_| slot.get_or_refresh(&flight, &lookups, |_| true, |_| false, refresh)),
+        )
+        .await;
+        let outcomes: Vec<Outcome> = results
+            .into_iter()
+            .map(|r| r.expect("refreshed").outcome)
+            .collect();
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+        assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Miss).count(), 1);
+        assert!(outcomes.iter().all(|o| *o != Outcome::Stale));
 
-        let failed = cache
-            .get_or_refresh("e", |_| true, |_| true, || async { Err::<u32, _>("down") })
+        let empty = Slot::<u32>::new();
+        let failed = empty
+            .get_or_refresh(
+                &flight,
+                &lookups,
+                |_| true,
+                |_| true,
+                || async { Err::<u32, _>("down") },
+            )
             .await
             .map(Found::pair);
         assert_eq!(failed, Err("down"), "nothing stale to fall back on");
-        let recovered = cache
-            .get_or_refresh("e", |_| true, |_| false, || async { Ok::<_, &str>(1) })
+        let recovered = empty
+            .get_or_refresh(
+                &flight,
+                &lookups,
+                |_| true,
+                |_| false,
+                || async { Ok::<_, &str>(1) },
+            )
             .await
             .map(Found::pair);
         assert_eq!(recovered, Ok((1, Outcome::Miss)));
     }
 
     #[actix_web::test]
-    async fn stale_entries_are_refreshed_or_served_when_refreshing_fails() {
-        let cache = cache();
+    async fn stale_values_are_refreshed_or_served_when_refreshing_fails() {
+        let (slot, lookups, flight) = (Slot::new(), lookups(), flight());
         let ok = |v| move || async move { Ok::<_, &str>(v) };
+        let get = |is_fresh: fn(&u32) -> bool, stale_ok: bool, refresh| {
+            slot.get_or_refresh(&flight, &lookups, is_fresh, move |_| stale_ok, refresh)
+        };
         assert_eq!(
-            cache
-                .get_or_refresh("k", |_| true, |_| false, ok(1))
-                .await
-                .map(Found::pair),
+            get(|_| true, false, ok(1)).await.map(Found::pair),
             Ok((1, Outcome::Miss))
         );
         assert_eq!(
-            cache
-                .get_or_refresh("k", |v| *v == 1, |_| false, ok(2))
-                .await
-                .map(Found::pair),
+            get(|v| *v == 1, false, ok(2)).await.map(Found::pair),
             Ok((1, Outcome::Hit))
         );
         assert_eq!(
-            cache
-                .get_or_refresh("k", |v| *v == 2, |_| false, ok(2))
-                .await
-                .map(Found::pair),
+            get(|v| *v == 2, false, ok(2)).await.map(Found::pair),
             Ok((2, Outcome::Miss))
         );
         let down = || async { Err::<u32, _>("down") };
         assert_eq!(
-            cache
-                .get_or_refresh("k", |_| false, |_| true, down)
+            slot.get_or_refresh(&flight, &lookups, |_| false, |_| true, down)
                 .await
                 .map(Found::pair),
             Ok((2, Outcome::Stale))
         );
         assert_eq!(
-            cache
-                .get_or_refresh("k", |_| false, |_| false, down)
+            slot.get_or_refresh(&flight, &lookups, |_| false, |_| false, down)
                 .await
                 .map(Found::pair),
             Err("down")
+        );
+        assert_eq!(slot.clear(&flight).await, Some(2));
+        assert_eq!(slot.current(), None);
+    }
+
+    #[actix_web::test]
+    async fn one_background_refresh_per_value() {
+        let (slot, lookups, flight) = (Slot::new(), lookups(), flight());
+        let ok = |v| move || async move { Ok::<_, &str>(v) };
+        slot.get_or_refresh(&flight, &lookups, |_| false, |_| false, ok(1))
+            .await
+            .ok();
+        assert!(slot.claim_background_refresh());
+        assert!(!slot.claim_background_refresh(), "already claimed");
+        slot.get_or_refresh(&flight, &lookups, |_| false, |_| false, ok(2))
+            .await
+            .ok();
+        assert!(
+            slot.claim_background_refresh(),
+            "a new value can be refreshed again"
         );
     }
 }

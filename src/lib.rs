@@ -1,9 +1,9 @@
 //! seam-bff: exchanges an app's own login (a JWT) for a Seam client session token limited to
 //! that user's connected accounts. The Seam API key never leaves the service.
 //!
-//! A request's path through the service: `routes` → `auth` (who is this?) → `identity`
-//! (their Seam key) → `accounts` (what do they own?) → `sessions` (a token granting exactly
-//! that, cached) → `seam` (the upstream client).
+//! A request's path through the service: `routes` → `auth` (who is this?) → `users` (what is
+//! kept about them, with their Seam key from `identity`) → `accounts` (what do they own?) →
+//! `sessions` (a token granting exactly that) → `seam` (the upstream client).
 
 mod accounts;
 mod auth;
@@ -24,3 +24,4 @@ mod seam;
 mod sessions;
 pub mod startup;
 pub mod telemetry;
+mod users;

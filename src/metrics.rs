@@ -47,7 +47,7 @@ impl Metrics {
         );
         let cache_lookups = counter(
             "cache_lookups_total",
-            "Cache lookups by cache (session, accounts) and outcome (hit, miss, shared, stale).",
+            "Cache lookups by cache (login, accounts, session, readiness) and outcome (hit, miss, shared, stale).",
             &["cache", "outcome"],
         );
         let cache_evictions = counter(

@@ -6,12 +6,10 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::cache::FreshCache;
+use crate::cache::{Flight, Lookups, Slot};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::seam::{SeamClient, SeamError};
-
-const KEY: &str = "seam";
 
 #[derive(Clone)]
 struct Check {
@@ -21,15 +19,19 @@ struct Check {
 }
 
 pub(crate) struct Readiness {
-    last: FreshCache<Check>,
+    last: Slot<Check>,
+    flight: Flight,
+    lookups: Lookups,
     max_age: time::Duration,
     clock: Arc<dyn Clock>,
 }
 
 impl Readiness {
-    pub(crate) fn new(max_age_secs: u64, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(max_age_secs: u64, clock: Arc<dyn Clock>, metrics: &Metrics) -> Self {
         Self {
-            last: FreshCache::new("readiness", 1, metrics),
+            last: Slot::new(),
+            flight: Flight::new(()),
+            lookups: Lookups::new("readiness", metrics),
             max_age: time::Duration::seconds(max_age_secs as i64),
             clock,
         }
@@ -41,7 +43,8 @@ impl Readiness {
         let checked = self
             .last
             .get_or_refresh(
-                KEY,
+                &self.flight,
+                &self.lookups,
                 |check| now < check.checked_at + self.max_age,
                 |_| false,
                 || async {

@@ -24,6 +24,7 @@ use crate::request_log::log_request;
 use crate::routes::{self, admin::AdminToken};
 use crate::seam::{SeamClient, SeamConfig};
 use crate::sessions::SessionBroker;
+use crate::users::Users;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -43,7 +44,7 @@ struct Components {
     bounds: Data<RequestBounds>,
     verifier: Data<Verifier>,
     browser: Data<BrowserRules>,
-    identity: Data<Identity>,
+    users: Data<Users>,
     limits: Data<RateLimits>,
     accounts: Data<AccountDirectory>,
     sessions: Data<SessionBroker>,
@@ -62,6 +63,11 @@ impl Components {
             ));
         }
         let metrics = Arc::new(Metrics::new());
+        let users = Arc::new(Users::new(
+            Identity::from_settings(&settings.identity)?,
+            settings.sessions.max_entries,
+            &metrics,
+        ));
         Ok(Self {
             bounds: Data::new(RequestBounds::from_settings(&settings.server)?),
             verifier: Data::new(Verifier::from_settings(
@@ -70,11 +76,12 @@ impl Components {
                 (settings.accounts.source == AccountSourceKind::Claim)
                     .then_some(settings.accounts.claim.as_deref())
                     .flatten(),
+                users.clone(),
                 clock.clone(),
                 metrics.clone(),
             )?),
             browser: Data::new(browser_rules(settings)?),
-            identity: Data::new(Identity::from_settings(&settings.identity)?),
+            users: Data::from(users),
             limits: Data::new(RateLimits::from_settings(
                 &settings.rate_limit,
                 &settings.server,
@@ -82,19 +89,18 @@ impl Components {
             seam: SeamConfig::from_settings(&settings.seam, clock.clone(), metrics.clone())?,
             accounts: Data::new(AccountDirectory::from_settings(
                 &settings.accounts,
-                settings.sessions.max_entries,
                 clock.clone(),
-                metrics.clone(),
+                &metrics,
             )?),
             sessions: Data::new(SessionBroker::from_settings(
                 &settings.sessions,
                 clock.clone(),
-                metrics.clone(),
+                &metrics,
             )?),
             readiness: Data::new(Readiness::new(
                 settings.health.readiness_cache_secs,
                 clock,
-                metrics.clone(),
+                &metrics,
             )),
             metrics: Data::from(metrics),
             admin: admin_token(settings)?.map(Data::new),
@@ -188,7 +194,6 @@ impl Application {
                 .app_data(c.bounds.clone())
                 .app_data(c.verifier.clone())
                 .app_data(c.browser.clone())
-                .app_data(c.identity.clone())
                 .app_data(c.limits.clone())
                 .app_data(c.accounts.clone())
                 .app_data(c.sessions.clone())
@@ -218,9 +223,8 @@ impl Application {
                 .wrap(from_fn(json_envelope))
                 .wrap(from_fn(log_request))
                 .app_data(c.metrics.clone())
-                .app_data(c.identity.clone())
+                .app_data(c.users.clone())
                 .app_data(c.sessions.clone())
-                .app_data(c.accounts.clone())
                 .app_data(Data::new(SeamClient::new(c.seam.clone())));
             if let Some(token) = &c.admin {
                 app = app.app_data(token.clone());

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::web::Data;
 
@@ -17,12 +16,13 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::auth::{AuthError, Login};
-use crate::cache::{Found, FreshCache, Outcome};
+use crate::cache::{Found, Lookups, Outcome};
 use crate::clock::Clock;
 use crate::config::{AccountSourceKind, AccountsSettings, ConfigError};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::seam::{AccountFilter, SeamClient, SeamError};
+use crate::users::User;
 
 /// A user's connected account ids, sorted and without duplicates, so that two sets compare
 /// equal exactly when they grant the same accounts.
@@ -42,16 +42,16 @@ enum Source {
     Static(HashMap<String, AccountSet>),
 }
 
-struct Lookup {
+/// A user's accounts as Seam listed them, kept in the user's cache entry.
+#[derive(Clone)]
+pub(crate) struct Lookup {
     accounts: AccountSet,
     fetched_at: OffsetDateTime,
-    /// Set once a background refresh of this lookup has started.
-    refreshing: AtomicBool,
 }
 
 pub(crate) struct AccountDirectory {
     source: Source,
-    cache: FreshCache<Arc<Lookup>>,
+    lookups: Lookups,
     ttl: time::Duration,
     /// Lookups older than this are refreshed in the background when used.
     refresh_ahead_after: time::Duration,
@@ -66,23 +66,19 @@ pub(crate) struct Owned {
     pub(crate) outcome: Option<Outcome>,
     /// A background refresh that is now due.
     pub(crate) refresh: Option<AccountsRefresh>,
-    /// Until when this answer needs no look at all (`None`: for as long as the login lasts,
-    /// as with the `claim` and `static` sources).
-    pub(crate) settled_until: Option<OffsetDateTime>,
 }
 
 /// A background refresh of one user's lookup, due because it was used late in its window.
 pub(crate) struct AccountsRefresh {
-    user_identifier_key: String,
+    user: Arc<User>,
     user_id: String,
 }
 
 impl AccountDirectory {
     pub(crate) fn from_settings(
         settings: &AccountsSettings,
-        max_entries: u64,
         clock: Arc<dyn Clock>,
-        metrics: Arc<Metrics>,
+        metrics: &Metrics,
     ) -> Result<Self, ConfigError> {
         let required = |key: &str, value: &Option<String>| {
             value.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
@@ -112,7 +108,7 @@ impl AccountDirectory {
         let serve_stale = time::Duration::seconds(settings.serve_stale_secs as i64);
         Ok(Self {
             source,
-            cache: FreshCache::new("accounts", max_entries, metrics),
+            lookups: Lookups::new("accounts", metrics),
             ttl,
             refresh_ahead_after: ttl * 3 / 4,
             serve_stale,
@@ -120,90 +116,69 @@ impl AccountDirectory {
         })
     }
 
-    /// The accounts `login` owns; `user_identifier_key` is its Seam key. Also says whether a
-    /// background refresh is due.
+    /// The accounts `login` owns, and whether a background refresh is due.
     pub(crate) async fn accounts_for(
         &self,
         login: &Login,
-        user_identifier_key: &str,
         seam: &SeamClient,
     ) -> Result<Owned, ApiError> {
         let settled = |accounts| Owned {
             accounts,
             outcome: None,
             refresh: None,
-            settled_until: None,
         };
+        let user = &login.user;
         let filter = match &self.source {
             Source::Static(map) => {
                 let accounts = map.get(&login.user_id).cloned();
                 return Ok(settled(accounts.unwrap_or_else(|| account_set([]))));
             }
             Source::Claim { claim } => return Ok(settled(from_claim(login, claim)?)),
-            Source::Seam => AccountFilter::UserIdentifierKey(user_identifier_key),
+            Source::Seam => AccountFilter::UserIdentifierKey(&user.user_identifier_key),
             Source::SeamMetadata { key } => AccountFilter::CustomMetadataHas(key, &login.user_id),
         };
         let now = self.clock.now();
         let found = self
-            .lookup(user_identifier_key, filter, seam, |l| {
-                now < l.fetched_at + self.ttl
-            })
+            .lookup(user, filter, seam, |l| now < l.fetched_at + self.ttl)
             .await?;
         let lookup = found.value;
-        let refresh_point = lookup.fetched_at + self.refresh_ahead_after;
         let due = found.outcome == Outcome::Hit
-            && now >= refresh_point
-            && !lookup.refreshing.swap(true, Ordering::Relaxed);
+            && now >= lookup.fetched_at + self.refresh_ahead_after
+            && user.accounts.claim_background_refresh();
         let refresh = due.then(|| AccountsRefresh {
-            user_identifier_key: user_identifier_key.to_owned(),
+            user: user.clone(),
             user_id: login.user_id.clone(),
         });
         Ok(Owned {
-            accounts: lookup.accounts.clone(),
+            accounts: lookup.accounts,
             outcome: Some(found.outcome),
             refresh,
-            // Until the point where a refresh would start; a stale answer settles nothing.
-            settled_until: Some(if found.outcome == Outcome::Stale {
-                now
-            } else {
-                refresh_point
-            }),
         })
     }
 
     async fn lookup(
         &self,
-        user_identifier_key: &str,
+        user: &User,
         filter: AccountFilter<'_>,
         seam: &SeamClient,
         is_fresh: impl Fn(&Lookup) -> bool,
-    ) -> Result<Found<Arc<Lookup>>, SeamError> {
+    ) -> Result<Found<Lookup>, SeamError> {
         let now = self.clock.now();
-        self.cache
+        user.accounts
             .get_or_refresh(
-                user_identifier_key,
-                |lookup| is_fresh(lookup),
+                &user.flight,
+                &self.lookups,
+                is_fresh,
                 |lookup| now < lookup.fetched_at + self.serve_stale,
                 || async {
                     let ids = seam.connected_account_ids(filter).await?;
-                    Ok(Arc::new(Lookup {
+                    Ok(Lookup {
                         accounts: account_set(ids),
                         fetched_at: self.clock.now(),
-                        refreshing: AtomicBool::new(false),
-                    }))
+                    })
                 },
             )
             .await
-    }
-
-    /// Entries held, for the metrics.
-    pub(crate) async fn cached(&self) -> u64 {
-        self.cache.len().await
-    }
-
-    /// Drops the cached lookup for a user, so that the next handshake asks Seam again.
-    pub(crate) async fn forget(&self, user_identifier_key: &str) {
-        self.cache.remove(user_identifier_key).await;
     }
 }
 
@@ -215,15 +190,13 @@ impl AccountsRefresh {
                 Source::SeamMetadata { key } => {
                     AccountFilter::CustomMetadataHas(key, &self.user_id)
                 }
-                _ => AccountFilter::UserIdentifierKey(&self.user_identifier_key),
+                _ => AccountFilter::UserIdentifierKey(&self.user.user_identifier_key),
             };
             let now = directory.clock.now();
             let ahead = directory.refresh_ahead_after;
             // Anything past the refresh point counts as due; a concurrent refresh wins.
             let _ = directory
-                .lookup(&self.user_identifier_key, filter, &seam, |l| {
-                    now < l.fetched_at + ahead
-                })
+                .lookup(&self.user, filter, &seam, |l| now < l.fetched_at + ahead)
                 .await;
         });
     }

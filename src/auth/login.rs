@@ -10,37 +10,25 @@ use actix_web::dev::Payload;
 use actix_web::http::header::{AUTHORIZATION, ORIGIN};
 use actix_web::{FromRequest, HttpRequest, web::Data};
 use futures_util::future::LocalBoxFuture;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::{AuthError, IdpClient, Verifier};
 use crate::error::ApiError;
-use crate::sessions::Memo;
+use crate::users::User;
 
 /// Header a cookie-authenticated request must carry, with value `1`.
 pub(crate) const CSRF_HEADER: &str = "x-csrf";
 
-/// A user whose login token verified (shared with the verified-token cache).
-pub(crate) struct Login(pub(super) Arc<LoginData>);
-
-/// What a verified login says, as far as the service uses it.
-pub(crate) struct LoginData {
+/// A user whose login token verified.
+pub(crate) struct Login {
     /// The app's user id, from the configured identity claim.
     pub(crate) user_id: String,
+    /// Everything cached about the user.
+    pub(crate) user: Arc<User>,
     /// The `accounts.claim` claim, when the `claim` account source is configured.
     pub(crate) accounts_claim: Option<Value>,
-    /// The session last handed out for this token (the hot path, see `sessions::Memo`).
-    pub(crate) memo: Memo,
-}
-
-impl Deref for Login {
-    type Target = LoginData;
-
-    fn deref(&self) -> &LoginData {
-        &self.0
-    }
 }
 
 /// Where a browser's login may come from, and from which pages.

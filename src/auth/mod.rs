@@ -18,16 +18,17 @@ use jsonwebtoken::{Header, decode_header};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::cache::{Lookups, Outcome};
 use crate::clock::Clock;
 use crate::config::{AuthSettings, ConfigError, IdentitySettings};
 use crate::metrics::Metrics;
-use crate::sessions::Memo;
+use crate::users::Users;
 
 pub(crate) use issuer::IdpClient;
 use issuer::Issuer;
 pub(crate) use keys::MIN_SECRET_BYTES;
-pub(crate) use login::{BrowserRules, CSRF_HEADER, Login, LoginData};
-use verified::VerifiedTokens;
+pub(crate) use login::{BrowserRules, CSRF_HEADER, Login};
+pub(crate) use verified::VerifiedTokens;
 
 /// Tokens longer than this are refused before any parsing: no identity provider issues them,
 /// and parsing attacker-sized input is a cost we need not pay.
@@ -63,7 +64,17 @@ pub(crate) struct Verifier {
     identity_claim: String,
     /// The claim holding connected account ids, kept for the `claim` account source.
     accounts_claim: Option<String>,
-    verified: Option<VerifiedTokens>,
+    /// Tokens remembered per user after one signature check (`auth.verified_tokens_per_user`).
+    remember: usize,
+    leeway: u64,
+    users: Arc<Users>,
+    lookups: Lookups,
+}
+
+/// What a verified token says, as far as the service uses it.
+struct Claims {
+    user_id: String,
+    accounts_claim: Option<Value>,
 }
 
 impl Verifier {
@@ -71,8 +82,9 @@ impl Verifier {
         auth: &AuthSettings,
         identity: &IdentitySettings,
         accounts_claim: Option<&str>,
-        clock: std::sync::Arc<dyn Clock>,
-        metrics: std::sync::Arc<Metrics>,
+        users: Arc<Users>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, ConfigError> {
         if identity.claim.is_empty() {
             return Err(ConfigError::new(
@@ -80,14 +92,17 @@ impl Verifier {
                 "must name the token claim holding the user id, e.g. \"sub\"",
             ));
         }
+        let lookups = Lookups::new("login", &metrics);
         let issuers = issuer::from_settings(auth, clock, metrics)?;
         Ok(Self {
             issuers,
             required_typ: auth.required_typ.clone().filter(|t| !t.is_empty()),
             identity_claim: identity.claim.clone(),
             accounts_claim: accounts_claim.map(str::to_owned),
-            verified: (auth.verified_tokens_max_entries > 0)
-                .then(|| VerifiedTokens::new(auth.verified_tokens_max_entries, auth.leeway_secs)),
+            remember: auth.verified_tokens_per_user,
+            leeway: auth.leeway_secs,
+            users,
+            lookups,
         })
     }
 
@@ -96,37 +111,59 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLarge);
         }
-        let Some(verified) = &self.verified else {
-            return Ok(Login(Arc::new(self.verify_signed(token, http).await?.0)));
-        };
-        let key = verified::key(token);
-        if let Some(login) = verified.get(&key).await {
-            return Ok(Login(login));
+        let digest = verified::digest(token);
+        if self.remember > 0
+            && let Some(login) = self.remembered(token, &digest).await
+        {
+            self.lookups.count(Outcome::Hit);
+            return Ok(login);
         }
-        let (login, exp) = self.verify_signed(token, http).await?;
-        let login = Arc::new(login);
-        verified.insert(key, login.clone(), exp).await;
-        Ok(Login(login))
+        let (claims, exp) = self.verify_signed(token, http).await?;
+        self.lookups.count(Outcome::Miss);
+        let user = self.users.get_or_insert(&claims.user_id).await;
+        if self.remember > 0 {
+            let now = jsonwebtoken::get_current_timestamp();
+            user.tokens
+                .remember(digest, exp, now, self.leeway, self.remember);
+        }
+        Ok(Login {
+            user_id: claims.user_id,
+            user,
+            accounts_claim: claims.accounts_claim,
+        })
     }
 
-    /// Checks the signature and every claim rule; returns the user and the token's `exp`.
+    /// The login of a token that verified before and has not expired since, found through
+    /// the user id its unverified claims name (trusted only once the digest matches).
+    async fn remembered(&self, token: &str, digest: &verified::Digest) -> Option<Login> {
+        let claims = verified::unverified_claims(
+            token,
+            &self.identity_claim,
+            self.accounts_claim.as_deref(),
+        )?;
+        let user_id = user_id(claims.identity)?;
+        let user = self.users.get(&user_id).await?;
+        let now = jsonwebtoken::get_current_timestamp();
+        user.tokens.knows(digest, now, self.leeway).then(|| Login {
+            user_id,
+            user,
+            accounts_claim: claims.accounts,
+        })
+    }
+
+    /// Checks the signature and every claim rule; returns the claims used and the `exp`.
     async fn verify_signed(
         &self,
         token: &str,
         http: &IdpClient,
-    ) -> Result<(LoginData, u64), AuthError> {
+    ) -> Result<(Claims, u64), AuthError> {
         let header =
             decode_header(token).map_err(|_| AuthError::Rejected("malformed token".into()))?;
         self.check_typ(&header)?;
         let issuer = self.issuer_for(token)?;
         let mut claims = issuer.decode(token, &header, http).await?;
-        let user_id = match claims.get(&self.identity_claim) {
-            Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_USER_ID_BYTES => {
-                id.clone()
-            }
-            Some(Value::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
-            _ => return Err(AuthError::BadClaim(self.identity_claim.clone())),
-        };
+        let user_id = user_id(claims.remove(&self.identity_claim))
+            .ok_or_else(|| AuthError::BadClaim(self.identity_claim.clone()))?;
         // `exp` is required and was checked; only what later steps need is kept.
         let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
         let accounts_claim = self
@@ -134,10 +171,9 @@ impl Verifier {
             .as_ref()
             .and_then(|name| claims.remove(name));
         Ok((
-            LoginData {
+            Claims {
                 user_id,
                 accounts_claim,
-                memo: Memo::default(),
             },
             exp,
         ))
@@ -178,6 +214,15 @@ impl Verifier {
             .iter()
             .find(|issuer| issuer.name() == Some(iss.as_str()))
             .ok_or_else(|| AuthError::Rejected("untrusted issuer".into()))
+    }
+}
+
+/// The user id in the identity claim: a non-empty string of bounded length, or an integer.
+fn user_id(claim: Option<Value>) -> Option<String> {
+    match claim? {
+        Value::String(id) if !id.is_empty() && id.len() <= MAX_USER_ID_BYTES => Some(id),
+        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+        _ => None,
     }
 }
 

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::*;
 use crate::clock::SystemClock;
 use crate::config::IssuerSettings;
+use crate::identity::Identity;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
@@ -22,7 +23,7 @@ fn settings(issuer: Option<&str>, audience: Option<&str>) -> (AuthSettings, Iden
             leeway_secs: 0,
             required_typ: None,
             cookie_name: None,
-            verified_tokens_max_entries: 100,
+            verified_tokens_per_user: 4,
             issuers: Vec::new(),
         },
         IdentitySettings {
@@ -34,11 +35,17 @@ fn settings(issuer: Option<&str>, audience: Option<&str>) -> (AuthSettings, Iden
     )
 }
 
+fn users(identity: &IdentitySettings) -> Arc<Users> {
+    let identity = Identity::from_settings(identity).expect("identity builds");
+    Arc::new(Users::new(identity, 100, &Metrics::new()))
+}
+
 fn verifier(auth: &AuthSettings, identity: &IdentitySettings) -> Verifier {
     Verifier::from_settings(
         auth,
         identity,
         None,
+        users(identity),
         Arc::new(SystemClock),
         Arc::new(Metrics::new()),
     )
@@ -183,6 +190,7 @@ fn several_issuers_need_distinct_names() {
         &auth,
         &identity,
         None,
+        users(&identity),
         Arc::new(SystemClock),
         Arc::new(Metrics::new()),
     )
@@ -195,29 +203,61 @@ fn several_issuers_need_distinct_names() {
 async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_text() {
     let (auth, identity) = settings(None, None);
     let verifier = verifier(&auth, &identity);
+    let login = |token: String| {
+        let verifier = &verifier;
+        async move { verifier.verify(&token, &IdpClient::new()).await.ok() }
+    };
+    let lookups = |outcome: Outcome| verifier.lookups.by_outcome_count(outcome);
     let good = token(json!({"sub": "u", "exp": exp()}));
-    assert_eq!(user(&verifier, &good).await, Ok("u".into()));
+    assert!(login(good.clone()).await.is_some());
+    assert_eq!((lookups(Outcome::Miss), lookups(Outcome::Hit)), (1, 0));
+    let again = login(good.clone()).await.expect("remembered");
+    assert_eq!(again.user_id, "u");
     assert_eq!(
-        user(&verifier, &good).await,
-        Ok("u".into()),
-        "from the cache"
+        (lookups(Outcome::Miss), lookups(Outcome::Hit)),
+        (1, 1),
+        "no second check"
     );
+
     // Same header and payload, different signature: not the remembered token.
     let forged = format!("{}x", &good[..good.len() - 1]);
-    assert!(user(&verifier, &forged).await.is_err());
+    assert!(login(forged).await.is_none());
+    // Claims naming a remembered user do not make an unverified token that user's.
+    let unsigned = format!("{}.", good.rsplit_once('.').expect("three parts").0);
+    assert!(login(unsigned).await.is_none());
+
     // An expired token that verified once is not served from memory.
-    let cache = verifier.verified.as_ref().expect("cache on");
-    let key = verified::key(&good);
-    cache
-        .insert(
-            key,
-            Arc::new(LoginData {
-                user_id: "u".into(),
-                accounts_claim: None,
-                memo: Default::default(),
-            }),
-            1,
-        )
-        .await;
-    assert!(cache.get(&key).await.is_none());
+    let user = verifier.users.get("u").await.expect("cached");
+    let key = verified::digest(&good);
+    let now = jsonwebtoken::get_current_timestamp();
+    assert!(user.tokens.knows(&key, now, 0));
+    user.tokens.remember(key, 1, now, 0, 4);
+    assert!(!user.tokens.knows(&key, now, 0));
+}
+
+#[test]
+fn each_user_keeps_its_newest_tokens() {
+    let tokens = VerifiedTokens::new();
+    let now = 1_000;
+    for n in 0..5u8 {
+        tokens.remember([n; 32], now + 60, now, 0, 4);
+    }
+    assert!(!tokens.knows(&[0; 32], now, 0), "the oldest went first");
+    assert!((1..5u8).all(|n| tokens.knows(&[n; 32], now, 0)));
+    // An expired one goes before any live one.
+    tokens.remember([9; 32], now - 1, now - 2, 0, 4);
+    tokens.remember([8; 32], now + 60, now, 0, 4);
+    assert!(!tokens.knows(&[9; 32], now, 0));
+    assert!((2..5u8).chain([8]).all(|n| tokens.knows(&[n; 32], now, 0)));
+}
+
+#[test]
+fn unverified_claims_pick_the_configured_ones() {
+    let token = token(json!({"sub": "u", "accounts": ["a"], "exp": 1, "sub2": "x"}));
+    let picked = verified::unverified_claims(&token, "sub", Some("accounts")).expect("picked");
+    assert_eq!(picked.identity, Some(json!("u")));
+    assert_eq!(picked.accounts, Some(json!(["a"])));
+    let picked = verified::unverified_claims(&token, "email", None).expect("picked");
+    assert_eq!((picked.identity, picked.accounts), (None, None));
+    assert!(verified::unverified_claims("not a token", "sub", None).is_none());
 }

@@ -88,8 +88,8 @@ pub struct AuthSettings {
     pub required_typ: Option<String>,
     /// Cookie that may carry the login when there is no `Authorization` header.
     pub cookie_name: Option<String>,
-    /// Tokens remembered after one verification (0: verify every request).
-    pub verified_tokens_max_entries: u64,
+    /// Tokens remembered per user after one verification (0: verify every request).
+    pub verified_tokens_per_user: usize,
     #[serde(default)]
     pub issuers: Vec<IssuerSettings>,
 }

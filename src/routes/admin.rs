@@ -12,9 +12,9 @@ use std::future::{Ready, ready};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
-use crate::identity::Identity;
 use crate::seam::{ClientSession, SeamClient};
 use crate::sessions::SessionBroker;
+use crate::users::Users;
 
 /// The admin bearer token.
 pub(crate) struct AdminToken(pub(crate) SecretString);
@@ -141,6 +141,7 @@ async fn delete(
     id: web::Path<String>,
     seam: web::Data<SeamClient>,
     sessions: web::Data<SessionBroker>,
+    users: web::Data<Users>,
 ) -> Result<HttpResponse, ApiError> {
     let session = seam
         .get_session(&id)
@@ -148,7 +149,7 @@ async fn delete(
         .ok_or(ApiError::SessionNotFound)?;
     seam.delete_session(&session.client_session_id).await?;
     if let Some(key) = &session.user_identifier_key {
-        sessions.forget(key).await;
+        sessions.forget(&users, key).await;
     }
     Ok(no_store(HttpResponse::NoContent()).finish())
 }
@@ -156,12 +157,13 @@ async fn delete(
 async fn revoke_user(
     _: Admin,
     user_id: web::Path<String>,
-    identity: web::Data<Identity>,
+    users: web::Data<Users>,
     seam: web::Data<SeamClient>,
     sessions: web::Data<SessionBroker>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = identity.user_identifier_key(&user_id);
-    let revoked = sessions.revoke_user(&key, &seam).await?;
+    let key = users.user_identifier_key(&user_id);
+    let cached = users.get(&user_id).await;
+    let revoked = sessions.revoke_user(&key, cached.as_deref(), &seam).await?;
     Ok(no_store(HttpResponse::Ok()).json(json!({
         "user_identifier_key": key,
         "revoked": revoked,

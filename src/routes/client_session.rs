@@ -12,49 +12,40 @@ use crate::accounts::AccountDirectory;
 use crate::auth::Login;
 use crate::cache::Outcome;
 use crate::error::ApiError;
-use crate::identity::Identity;
 use crate::ratelimit::RateLimits;
 use crate::request_log::CacheReport;
 use crate::seam::SeamClient;
 use crate::sessions::{IssuedSession, SessionBroker};
 
+/// A repeat handshake is the hot path: one cache lookup found the user (in the extractor),
+/// and the account list and session are read from their entry without waiting on anything.
 pub(super) async fn create(
     login: Login,
     request: HttpRequest,
-    identity: Data<Identity>,
     limits: Data<RateLimits>,
     accounts: Data<AccountDirectory>,
     sessions: Data<SessionBroker>,
     seam: Data<SeamClient>,
 ) -> Result<HttpResponse, ApiError> {
     limits.check_user(&login.user_id)?;
-    // The hot path: this very token was answered a moment ago and nothing needs checking,
-    // not even the user's Seam key (an HMAC when `identity.key_hmac_secret` is set).
-    if let Some(session) = sessions.remembered(&login.memo) {
-        return Ok(respond(&request, &session, None, Outcome::Hit));
-    }
-    let user_identifier_key = identity.user_identifier_key(&login.user_id);
-    let owned = accounts
-        .accounts_for(&login, &user_identifier_key, &seam)
-        .await?;
+    let owned = accounts.accounts_for(&login, &seam).await?;
     if let Some(refresh) = owned.refresh {
         refresh.spawn(accounts.clone(), seam.clone());
     }
     let result = sessions
-        .session_for(&user_identifier_key, &owned.accounts, &seam)
+        .session_for(&login.user, &owned.accounts, &seam)
         .await;
     let (session, session_outcome, renewal) = match result {
         Ok(found) => found,
         Err(error) => {
             // The account list may be what Seam refused (an account deleted meanwhile):
             // look it up afresh next time rather than repeat the failure for a whole TTL.
-            accounts.forget(&user_identifier_key).await;
+            login.user.accounts.clear(&login.user.flight).await;
             return Err(error.into());
         }
     };
-    match renewal {
-        Some(renewal) => renewal.spawn(sessions.clone(), seam.clone()),
-        None => sessions.remember(&login.memo, &session, owned.settled_until),
+    if let Some(renewal) = renewal {
+        renewal.spawn(sessions.clone(), seam.clone());
     }
     Ok(respond(&request, &session, owned.outcome, session_outcome))
 }
@@ -72,18 +63,19 @@ fn respond(
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header((CONTENT_TYPE, "application/json"))
-        .body(session.body.clone())
+        .body(session.body())
 }
 
 /// Seam keeps one session per user, so this signs the user out of Seam on every device.
 pub(super) async fn delete(
     login: Login,
-    identity: Data<Identity>,
     sessions: Data<SessionBroker>,
     seam: Data<SeamClient>,
 ) -> Result<HttpResponse, ApiError> {
-    let user_identifier_key = identity.user_identifier_key(&login.user_id);
-    sessions.revoke_user(&user_identifier_key, &seam).await?;
+    let user = &login.user;
+    sessions
+        .revoke_user(&user.user_identifier_key, Some(user), &seam)
+        .await?;
     Ok(HttpResponse::NoContent()
         .insert_header((CACHE_CONTROL, "no-store"))
         .finish())

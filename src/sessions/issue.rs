@@ -5,12 +5,6 @@
 //! accounts are granted, and a session holding an account the user no longer owns is deleted
 //! and created afresh, never handed out.
 
-use std::sync::atomic::AtomicBool;
-
-use secrecy::ExposeSecret;
-use serde::Serialize;
-use time::OffsetDateTime;
-
 use super::{IssuedSession, SessionBroker};
 use crate::accounts::AccountSet;
 use crate::seam::{ClientSession, SeamClient, SeamError};
@@ -49,14 +43,19 @@ pub(super) async fn issue(
         seam.grant_access(&session.client_session_id, &missing)
             .await?;
     }
-    let refresh_after = session.expires_at - broker.min_remaining;
-    Ok(IssuedSession {
-        body: response_body(&session, refresh_after, wanted)?,
+    let issued = IssuedSession {
         accounts: wanted.clone(),
-        refresh_after,
-        renewing: AtomicBool::new(false),
-        retired: AtomicBool::new(false),
-    })
+        expires_at: session.expires_at,
+        refresh_after: session.expires_at - broker.min_remaining,
+        token: session.token,
+        client_session_id: session.client_session_id.into(),
+    };
+    match issued.try_body() {
+        Ok(_) => Ok(issued),
+        Err(_) => Err(SeamError::UnusableSession(
+            "its fields cannot be written as JSON",
+        )),
+    }
 }
 
 /// Why `session` must not be handed out, if it must not.
@@ -79,32 +78,4 @@ fn holds_unwanted(session: &ClientSession, wanted: &AccountSet) -> bool {
         .connected_account_ids
         .iter()
         .any(|id| wanted.binary_search(id).is_err())
-}
-
-/// The handshake's JSON body (see `routes::client_session`).
-#[derive(Serialize)]
-struct Body<'a> {
-    token: &'a str,
-    #[serde(with = "time::serde::rfc3339")]
-    expires_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    refresh_after: OffsetDateTime,
-    client_session_id: &'a str,
-    connected_account_ids: &'a [String],
-}
-
-fn response_body(
-    session: &ClientSession,
-    refresh_after: OffsetDateTime,
-    accounts: &AccountSet,
-) -> Result<actix_web::web::Bytes, SeamError> {
-    serde_json::to_vec(&Body {
-        token: session.token.expose_secret(),
-        expires_at: session.expires_at,
-        refresh_after,
-        client_session_id: &session.client_session_id,
-        connected_account_ids: accounts,
-    })
-    .map(Into::into)
-    .map_err(|_| SeamError::UnusableSession("its fields cannot be written as JSON"))
 }

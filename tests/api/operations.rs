@@ -56,7 +56,7 @@ async fn metrics_are_served_on_the_management_listener_only() {
         "seam_bff_handshake_duration_seconds_count 3",
         r#"seam_bff_cache_lookups_total{cache="session",outcome="hit"} 1"#,
         r#"seam_bff_cache_lookups_total{cache="session",outcome="miss"} 1"#,
-        r#"seam_bff_cache_entries{cache="session"} 1"#,
+        r#"seam_bff_cache_entries{cache="users"} 1"#,
         r#"seam_bff_upstream_requests_total{endpoint="/client_sessions/get_or_create",status="200"} 1"#,
         r#"seam_bff_upstream_duration_seconds_count{endpoint="/connected_accounts/list"} 1"#,
         "seam_bff_breaker_state 0",

@@ -177,7 +177,6 @@ api_key = "{key}"
 issuer = "https://hs.bench"
 algorithms = ["HS256"]
 hs256_secret = "{HS_SECRET}"
-verified_tokens_max_entries = {capacity}
 [[auth.issuers]]
 issuer = "https://rs.bench"
 algorithms = ["RS256"]

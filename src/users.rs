@@ -1,0 +1,104 @@
+//! Everything the service keeps about a user, in one bounded cache entry keyed by the app's
+//! user id: the login tokens that verified, the account lookup and the Seam session.
+//!
+//! One moka entry per user, not one per kind of thing kept: moka spends about 350 bytes on
+//! each entry, and a repeat handshake then costs one cache lookup. When the cache is full the
+//! least useful users go first, with everything kept about them.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use moka::future::Cache;
+use moka::notification::RemovalCause;
+
+use crate::accounts::Lookup;
+use crate::auth::VerifiedTokens;
+use crate::cache::Slot;
+use crate::identity::Identity;
+use crate::metrics::Metrics;
+use crate::sessions::IssuedSession;
+
+/// The name in the cache metrics.
+pub(crate) const CACHE_NAME: &str = "users";
+
+pub(crate) struct User {
+    /// The user's Seam key, derived once (an HMAC when `identity.key_hmac_secret` is set).
+    /// Without prefix or HMAC it is the user id, and shares the cache key's allocation.
+    pub(crate) user_identifier_key: Arc<str>,
+    pub(crate) tokens: VerifiedTokens,
+    /// Held while the user's account list or session is fetched from Seam: concurrent
+    /// handshakes of one user wait for that answer instead of repeating the call.
+    pub(crate) flight: tokio::sync::Mutex<()>,
+    pub(crate) accounts: Slot<Lookup>,
+    pub(crate) session: Slot<Arc<IssuedSession>>,
+}
+
+pub(crate) struct Users {
+    entries: Cache<Arc<str>, Arc<User>>,
+    identity: Identity,
+}
+
+impl Users {
+    pub(crate) fn new(identity: Identity, max_entries: u64, metrics: &Metrics) -> Self {
+        let evictions = metrics.cache_evictions.with_label_values(&[CACHE_NAME]);
+        Self {
+            entries: Cache::builder()
+                .max_capacity(max_entries)
+                .eviction_listener(move |_, _, cause| {
+                    if cause == RemovalCause::Size {
+                        evictions.inc();
+                    }
+                })
+                .build(),
+            identity,
+        }
+    }
+
+    pub(crate) async fn get(&self, user_id: &str) -> Option<Arc<User>> {
+        self.entries.get(user_id).await
+    }
+
+    /// The user's entry, created empty the first time.
+    pub(crate) async fn get_or_insert(&self, user_id: &str) -> Arc<User> {
+        if let Some(user) = self.get(user_id).await {
+            return user;
+        }
+        let key: Arc<str> = user_id.into();
+        let user_identifier_key = match self.identity.user_identifier_key(user_id) {
+            Cow::Borrowed(_) => key.clone(),
+            Cow::Owned(derived) => derived.into(),
+        };
+        self.entries
+            .entry(key)
+            .or_insert_with(async {
+                Arc::new(User {
+                    user_identifier_key,
+                    tokens: VerifiedTokens::new(),
+                    flight: tokio::sync::Mutex::new(()),
+                    accounts: Slot::new(),
+                    session: Slot::new(),
+                })
+            })
+            .await
+            .into_value()
+    }
+
+    /// The Seam key of any user id, cached or not.
+    pub(crate) fn user_identifier_key(&self, user_id: &str) -> String {
+        self.identity.user_identifier_key(user_id).into_owned()
+    }
+
+    /// The cached user whose Seam key this is. A scan: for the admin API, not the hot path.
+    pub(crate) fn with_key(&self, user_identifier_key: &str) -> Option<Arc<User>> {
+        self.entries
+            .iter()
+            .find(|(_, user)| &*user.user_identifier_key == user_identifier_key)
+            .map(|(_, user)| user)
+    }
+
+    /// Users held, once moka has applied its pending bookkeeping.
+    pub(crate) async fn len(&self) -> u64 {
+        self.entries.run_pending_tasks().await;
+        self.entries.entry_count()
+    }
+}
