@@ -200,7 +200,8 @@ impl ResponseError for ApiError {
 }
 
 /// Gives the errors that actix and its middleware answer by themselves (a refused CORS
-/// preflight, an oversized header, a malformed request) the same JSON envelope as ours.
+/// preflight, an unreadable body) the same JSON envelope as ours, and no caching. (A request
+/// head over actix-http's limit or a malformed request is answered before the app runs.)
 pub(crate) async fn json_envelope(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -225,6 +226,8 @@ pub(crate) async fn json_envelope(
     Ok(response.map_body(|head, _| {
         head.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        head.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         let body = serde_json::to_string(&Envelope {
             error: Body { code, message },
         })

@@ -13,7 +13,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, web::Data};
@@ -173,14 +173,23 @@ impl RateLimits {
 }
 
 /// Middleware for the handshake routes: the per-client limit, before any login is verified.
-pub(crate) async fn limit_clients(
+/// A refusal is answered as a response, not returned as an error, so that CORS and the request
+/// log around the route treat it like any other answer: a page can read the 429 and its
+/// `Retry-After`, and it is logged and counted.
+pub(crate) async fn limit_clients<B: MessageBody>(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(limits) = req.app_data::<Data<RateLimits>>() {
-        limits.check_client(req.request()).map_err(ApiError::from)?;
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    if let Some(limits) = req.app_data::<Data<RateLimits>>()
+        && let Err(limited) = limits.check_client(req.request())
+    {
+        return Ok(req
+            .error_response(ApiError::from(limited))
+            .map_into_right_body());
     }
-    next.call(req).await
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 #[cfg(test)]

@@ -184,10 +184,11 @@ impl Application {
         let public = HttpServer::new(move || {
             let c = &shared;
             App::new()
-                // Outermost last: the credentials rule sees what actix-cors added.
+                // Outermost last. A refused body gets CORS headers like any answer; the
+                // credentials rule sees what actix-cors added.
+                .wrap(from_fn(request_bounds::limit_body))
                 .wrap(cors::middleware(&cors_settings))
                 .wrap(from_fn(cors::credentials_only_with_origin))
-                .wrap(from_fn(request_bounds::bound))
                 .wrap(from_fn(json_envelope))
                 .wrap(from_fn(log_request))
                 .app_data(c.metrics.clone())

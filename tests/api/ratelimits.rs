@@ -102,3 +102,45 @@ async fn the_off_switch_turns_limits_off() {
         assert_eq!(app.handshake("alice").await.status, 200);
     }
 }
+
+#[actix_web::test]
+async fn a_page_can_read_a_client_refusal_and_it_is_logged_and_counted() {
+    const ORIGIN: &str = "https://app.example.com";
+    let app = limited_app(&[
+        ("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "1"),
+        ("SEAM_BFF__CORS__ALLOWED_ORIGINS", ORIGIN),
+    ])
+    .await;
+    assert_eq!(handshake_from(&app, "forged", None).await, 401);
+    let refused = app
+        .http
+        .post(format!("{}/v1/client-session", app.address))
+        .insert_header(("origin", ORIGIN))
+        .bearer_auth(login("alice"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refused.status().as_u16(), 429);
+    let header = |name: &str| {
+        refused
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header("access-control-allow-origin").as_deref(),
+        Some(ORIGIN)
+    );
+    let exposed = header("access-control-expose-headers").unwrap_or_default();
+    assert!(
+        exposed.to_ascii_lowercase().contains("retry-after"),
+        "{exposed}"
+    );
+    assert!(header("x-request-id").is_some());
+    assert!(
+        app.metrics()
+            .await
+            .contains(r#"seam_bff_http_requests_total{route="/v1/client-session",status="429"} 1"#)
+    );
+}
