@@ -13,7 +13,7 @@ use moka::notification::RemovalCause;
 
 use crate::accounts::Lookup;
 use crate::auth::VerifiedTokens;
-use crate::cache::Slot;
+use crate::cache::{Flight, Slot};
 use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::sessions::IssuedSession;
@@ -28,7 +28,7 @@ pub(crate) struct User {
     pub(crate) tokens: VerifiedTokens,
     /// Held while the user's account list or session is fetched from Seam: concurrent
     /// handshakes of one user wait for that answer instead of repeating the call.
-    pub(crate) flight: tokio::sync::Mutex<()>,
+    pub(crate) flight: Flight,
     pub(crate) accounts: Slot<Lookup>,
     pub(crate) session: Slot<Arc<IssuedSession>>,
 }
@@ -74,7 +74,7 @@ impl Users {
                 Arc::new(User {
                     user_identifier_key,
                     tokens: VerifiedTokens::new(),
-                    flight: tokio::sync::Mutex::new(()),
+                    flight: Flight::new(()),
                     accounts: Slot::new(),
                     session: Slot::new(),
                 })
