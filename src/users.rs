@@ -3,13 +3,14 @@
 //!
 //! One moka entry per user, not one per kind of thing kept: moka spends about 350 bytes on
 //! each entry, and a repeat handshake then costs one cache lookup. When the cache is full the
-//! least useful users go first, with everything kept about them.
+//! least useful users go first, with everything kept about them. moka's `sync` cache: nothing
+//! here waits, and its lookups add no future to every handshake's.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use moka::future::Cache;
 use moka::notification::RemovalCause;
+use moka::sync::Cache;
 
 use crate::accounts::Lookup;
 use crate::auth::VerifiedTokens;
@@ -54,13 +55,13 @@ impl Users {
         }
     }
 
-    pub(crate) async fn get(&self, user_id: &str) -> Option<Arc<User>> {
-        self.entries.get(user_id).await
+    pub(crate) fn get(&self, user_id: &str) -> Option<Arc<User>> {
+        self.entries.get(user_id)
     }
 
     /// The user's entry, created empty the first time.
-    pub(crate) async fn get_or_insert(&self, user_id: &str) -> Arc<User> {
-        if let Some(user) = self.get(user_id).await {
+    pub(crate) fn get_or_insert(&self, user_id: &str) -> Arc<User> {
+        if let Some(user) = self.get(user_id) {
             return user;
         }
         let key: Arc<str> = user_id.into();
@@ -70,7 +71,7 @@ impl Users {
         };
         self.entries
             .entry(key)
-            .or_insert_with(async {
+            .or_insert_with(|| {
                 Arc::new(User {
                     user_identifier_key,
                     tokens: VerifiedTokens::new(),
@@ -79,7 +80,6 @@ impl Users {
                     session: Slot::new(),
                 })
             })
-            .await
             .into_value()
     }
 
@@ -97,8 +97,8 @@ impl Users {
     }
 
     /// Users held, once moka has applied its pending bookkeeping.
-    pub(crate) async fn len(&self) -> u64 {
-        self.entries.run_pending_tasks().await;
+    pub(crate) fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
         self.entries.entry_count()
     }
 }

@@ -113,14 +113,16 @@ impl Verifier {
         }
         let digest = verified::digest(token);
         if self.remember > 0
-            && let Some(login) = self.remembered(token, &digest).await
+            && let Some(login) = self.remembered(token, &digest)
         {
             self.lookups.count(Outcome::Hit);
             return Ok(login);
         }
-        let (claims, exp) = self.verify_signed(token, http).await?;
+        // The first sight of a token, boxed: its future is large, and inline it would make
+        // every repeat handshake's future too large for the allocator's fast path.
+        let (claims, exp) = Box::pin(self.verify_signed(token, http)).await?;
         self.lookups.count(Outcome::Miss);
-        let user = self.users.get_or_insert(&claims.user_id).await;
+        let user = self.users.get_or_insert(&claims.user_id);
         if self.remember > 0 {
             let now = jsonwebtoken::get_current_timestamp();
             user.tokens
@@ -135,14 +137,14 @@ impl Verifier {
 
     /// The login of a token that verified before and has not expired since, found through
     /// the user id its unverified claims name (trusted only once the digest matches).
-    async fn remembered(&self, token: &str, digest: &verified::Digest) -> Option<Login> {
+    fn remembered(&self, token: &str, digest: &verified::Digest) -> Option<Login> {
         let claims = verified::unverified_claims(
             token,
             &self.identity_claim,
             self.accounts_claim.as_deref(),
         )?;
         let user_id = user_id(claims.identity)?;
-        let user = self.users.get(&user_id).await?;
+        let user = self.users.get(&user_id)?;
         let now = jsonwebtoken::get_current_timestamp();
         user.tokens.knows(digest, now, self.leeway).then(|| Login {
             user_id,

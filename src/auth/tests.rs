@@ -227,7 +227,7 @@ async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_
     assert!(login(unsigned).await.is_none());
 
     // An expired token that verified once is not served from memory.
-    let user = verifier.users.get("u").await.expect("cached");
+    let user = verifier.users.get("u").expect("cached");
     let key = verified::digest(&good);
     let now = jsonwebtoken::get_current_timestamp();
     assert!(user.tokens.knows(&key, now, 0));

@@ -162,7 +162,7 @@ async fn revoke_user(
     sessions: web::Data<SessionBroker>,
 ) -> Result<HttpResponse, ApiError> {
     let key = users.user_identifier_key(&user_id);
-    let cached = users.get(&user_id).await;
+    let cached = users.get(&user_id);
     let revoked = sessions.revoke_user(&key, cached.as_deref(), &seam).await?;
     Ok(no_store(HttpResponse::Ok()).json(json!({
         "user_identifier_key": key,

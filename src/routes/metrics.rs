@@ -11,7 +11,7 @@ pub(super) async fn render(metrics: Data<Metrics>, users: Data<Users>) -> HttpRe
     metrics
         .cache_entries
         .with_label_values(&[users::CACHE_NAME])
-        .set(i64::try_from(users.len().await).unwrap_or(i64::MAX));
+        .set(i64::try_from(users.len()).unwrap_or(i64::MAX));
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4"))
         .body(metrics.render())
