@@ -157,22 +157,8 @@ impl Signer {
 fn config(seam: &StandIn, dir: &Path, options: &Options) -> PathBuf {
     let path = dir.join("bench.toml");
     let capacity = (options.users + options.memory_users) * 2;
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[server]
-bind = "127.0.0.1:0"
-[management]
-bind = "127.0.0.1:0"
-[log]
-format = "json"
-# One client address drives all the load here.
-[rate_limit]
-enabled = false
-[seam]
-endpoint = "{endpoint}"
-api_key = "{key}"
+    let rest = format!(
+        r#"
 [auth]
 issuer = "https://hs.bench"
 algorithms = ["HS256"]
@@ -190,12 +176,9 @@ public_key_file = "{FIXTURES}/ec_public.pem"
 cache_ttl_secs = 3600
 [sessions]
 max_entries = {capacity}
-"#,
-            endpoint = seam.url(),
-            key = seam.api_key(),
-        ),
-    )
-    .expect("write config");
+"#
+    );
+    std::fs::write(&path, server::config(seam, "", &rest)).expect("write config");
     path
 }
 

@@ -67,23 +67,8 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("seam-bff-soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = dir.join("soak.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-bind = "127.0.0.1:0"
-[management]
-bind = "127.0.0.1:0"
-[log]
-format = "json"
-[rate_limit]
-enabled = false
-[seam]
-endpoint = "{endpoint}"
-api_key = "{key}"
-timeout_ms = 1000
-deadline_ms = 2500
+    let rest = format!(
+        r#"
 [auth]
 algorithms = ["HS256"]
 hs256_secret = "{SECRET}"
@@ -94,10 +79,11 @@ cache_ttl_secs = 30
 ttl_secs = 75
 min_remaining_secs = 60
 refresh_ahead_secs = 5
-"#,
-            endpoint = seam.url(),
-            key = seam.api_key()
-        ),
+"#
+    );
+    std::fs::write(
+        &config,
+        server::config(&seam, "timeout_ms = 1000\ndeadline_ms = 2500", &rest),
     )
     .expect("write config");
 

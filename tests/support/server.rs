@@ -1,5 +1,6 @@
-//! A server process started by the benchmark and the soak test: its logged addresses, its
-//! resident memory, and its end when dropped (also when the run fails half-way).
+//! A server process started by the benchmark and the soak test: the settings they share, its
+//! logged addresses, its resident memory, and its end when dropped (also when the run fails
+//! half-way).
 
 use std::process::{Child, Command, Stdio};
 
@@ -66,4 +67,28 @@ pub fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// The settings both runs share: both listeners on loopback port 0, JSON logs (the addresses
+/// are read from them), no rate limits (one client address drives all the load), and the
+/// stand-in Seam. `seam_extra` adds keys to the `[seam]` table; `rest` follows it.
+pub fn config(seam: &seam_stand_in::StandIn, seam_extra: &str, rest: &str) -> String {
+    format!(
+        r#"
+[server]
+bind = "127.0.0.1:0"
+[management]
+bind = "127.0.0.1:0"
+[log]
+format = "json"
+[rate_limit]
+enabled = false
+[seam]
+endpoint = "{endpoint}"
+api_key = "{key}"
+{seam_extra}
+{rest}"#,
+        endpoint = seam.url(),
+        key = seam.api_key(),
+    )
 }
