@@ -120,16 +120,26 @@ impl<V: Clone> Slot<V> {
         E: Display,
         Fut: Future<Output = Result<V, E>>,
     {
-        let found = self
-            .lookup(flight, lookups.name, is_fresh, usable_stale, refresh)
-            .await;
+        let found = match self.current().filter(&is_fresh) {
+            Some(value) => Ok(Found {
+                value,
+                outcome: Outcome::Hit,
+            }),
+            // Boxed: waiting for the flight and for `refresh` takes a large future (Seam calls),
+            // which inline would be part of every hit's, and of every handler's that awaits one.
+            None => {
+                let refreshed = self.refresh(flight, lookups.name, is_fresh, usable_stale, refresh);
+                Box::pin(refreshed).await
+            }
+        };
         if let Ok(found) = &found {
             lookups.count(found.outcome);
         }
         found
     }
 
-    async fn lookup<E, Fut>(
+    /// The miss path: waits for the flight, then refreshes unless the holder before did.
+    async fn refresh<E, Fut>(
         &self,
         flight: &Flight,
         name: &str,
@@ -142,9 +152,6 @@ impl<V: Clone> Slot<V> {
         Fut: Future<Output = Result<V, E>>,
     {
         let found = |value, outcome| Ok(Found { value, outcome });
-        if let Some(value) = self.current().filter(&is_fresh) {
-            return found(value, Outcome::Hit);
-        }
         let _flight = flight.lock().await;
         // Whoever held the flight before us may have refreshed it meanwhile.
         let current = self.current();

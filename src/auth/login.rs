@@ -9,12 +9,14 @@
 use actix_web::dev::Payload;
 use actix_web::http::header::{AUTHORIZATION, ORIGIN};
 use actix_web::{FromRequest, HttpRequest, web::Data};
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{Either, LocalBoxFuture};
+use std::borrow::Cow;
+use std::future::{Ready, ready};
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{AuthError, IdpClient, Verifier};
+use super::{AuthError, IdpClient, Recalled, Verifier};
 use crate::error::ApiError;
 use crate::users::User;
 
@@ -39,28 +41,39 @@ pub(crate) struct BrowserRules {
 
 impl FromRequest for Login {
     type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    type Future =
+        Either<Ready<Result<Self, ApiError>>, LocalBoxFuture<'static, Result<Self, ApiError>>>;
 
+    /// A token that verified before is answered at once: a repeat handshake allocates no
+    /// future here. Only the first sight of a token waits (for its signature check and,
+    /// with a JWKS, for keys).
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let verifier = req
-                .app_data::<Data<Verifier>>()
-                .expect("Verifier is registered by startup");
-            let http = req
-                .app_data::<Data<IdpClient>>()
-                .expect("IdpClient is registered by startup");
-            let rules = req
-                .app_data::<Data<BrowserRules>>()
-                .expect("BrowserRules are registered by startup");
-            let token = credential(&req, rules)?;
-            Ok(verifier.verify(&token, http).await?)
-        })
+        let verifier = req
+            .app_data::<Data<Verifier>>()
+            .expect("Verifier is registered by startup");
+        let rules = req
+            .app_data::<Data<BrowserRules>>()
+            .expect("BrowserRules are registered by startup");
+        let recalled =
+            credential(req, rules).and_then(|token| Ok((verifier.recall(&token)?, token)));
+        let (unseen, token) = match recalled {
+            Ok((Recalled::Known(login), _)) => return Either::Left(ready(Ok(login))),
+            Ok((Recalled::Unseen(unseen), token)) => (unseen, token.into_owned()),
+            Err(error) => return Either::Left(ready(Err(error.into()))),
+        };
+        let verifier = verifier.clone();
+        let http = req
+            .app_data::<Data<IdpClient>>()
+            .expect("IdpClient is registered by startup")
+            .clone();
+        Either::Right(Box::pin(async move {
+            Ok(verifier.verify_unseen(&token, unseen, &http).await?)
+        }))
     }
 }
 
 /// The login token of this request: the bearer header, else the login cookie (CSRF-checked).
-fn credential(req: &HttpRequest, rules: &BrowserRules) -> Result<String, AuthError> {
+fn credential<'r>(req: &'r HttpRequest, rules: &BrowserRules) -> Result<Cow<'r, str>, AuthError> {
     if let Some(header) = req.headers().get(AUTHORIZATION) {
         let value = header.to_str().map_err(|_| AuthError::Malformed)?;
         let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
@@ -68,7 +81,7 @@ fn credential(req: &HttpRequest, rules: &BrowserRules) -> Result<String, AuthErr
         if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
             return Err(AuthError::Malformed);
         }
-        return Ok(token.to_owned());
+        return Ok(Cow::Borrowed(token));
     }
     let cookie = rules
         .cookie_name
@@ -86,5 +99,5 @@ fn credential(req: &HttpRequest, rules: &BrowserRules) -> Result<String, AuthErr
             return Err(AuthError::Csrf("origin not allowed"));
         }
     }
-    Ok(cookie.value().to_owned())
+    Ok(Cow::Owned(cookie.value().to_owned()))
 }

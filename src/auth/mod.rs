@@ -71,6 +71,17 @@ pub(crate) struct Verifier {
     lookups: Lookups,
 }
 
+/// What `Verifier::recall` found.
+pub(crate) enum Recalled {
+    /// The token verified before.
+    Known(Login),
+    /// The token must be verified.
+    Unseen(Unseen),
+}
+
+/// A token `Verifier::recall` did not know: its digest, for `Verifier::verify_unseen`.
+pub(crate) struct Unseen(verified::Digest);
+
 /// What a verified token says, as far as the service uses it.
 struct Claims {
     user_id: String,
@@ -106,8 +117,9 @@ impl Verifier {
         })
     }
 
-    /// Verifies `token` (or finds that it verified before) and returns the user it names.
-    pub(crate) async fn verify(&self, token: &str, http: &IdpClient) -> Result<Login, AuthError> {
+    /// Without waiting on anything: the login of a token that verified before and has not
+    /// expired since, else what `verify_unseen` needs to check it.
+    pub(crate) fn recall(&self, token: &str) -> Result<Recalled, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLarge);
         }
@@ -116,11 +128,19 @@ impl Verifier {
             && let Some(login) = self.remembered(token, &digest)
         {
             self.lookups.count(Outcome::Hit);
-            return Ok(login);
+            return Ok(Recalled::Known(login));
         }
-        // The first sight of a token, boxed: its future is large, and inline it would make
-        // every repeat handshake's future too large for the allocator's fast path.
-        let (claims, exp) = Box::pin(self.verify_signed(token, http)).await?;
+        Ok(Recalled::Unseen(Unseen(digest)))
+    }
+
+    /// Verifies a token that `recall` did not know, and returns the user it names.
+    pub(crate) async fn verify_unseen(
+        &self,
+        token: &str,
+        Unseen(digest): Unseen,
+        http: &IdpClient,
+    ) -> Result<Login, AuthError> {
+        let (claims, exp) = self.verify_signed(token, http).await?;
         self.lookups.count(Outcome::Miss);
         let user = self.users.get_or_insert(&claims.user_id);
         if self.remember > 0 {

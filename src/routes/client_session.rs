@@ -6,14 +6,14 @@
 //! "connected_account_ids"}` with `Cache-Control: no-store`.
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web::Data};
+use actix_web::{HttpResponse, web::Data};
 
 use crate::accounts::AccountDirectory;
 use crate::auth::Login;
 use crate::cache::Outcome;
 use crate::error::ApiError;
 use crate::ratelimit::RateLimits;
-use crate::request_log::CacheReport;
+use crate::request_log::{CacheReport, report_cache};
 use crate::seam::SeamClient;
 use crate::sessions::{IssuedSession, SessionBroker};
 
@@ -21,7 +21,6 @@ use crate::sessions::{IssuedSession, SessionBroker};
 /// and the account list and session are read from their entry without waiting on anything.
 pub(super) async fn create(
     login: Login,
-    request: HttpRequest,
     limits: Data<RateLimits>,
     accounts: Data<AccountDirectory>,
     sessions: Data<SessionBroker>,
@@ -47,16 +46,15 @@ pub(super) async fn create(
     if let Some(renewal) = renewal {
         renewal.spawn(sessions.clone(), seam.clone());
     }
-    Ok(respond(&request, &session, owned.outcome, session_outcome))
+    Ok(respond(&session, owned.outcome, session_outcome))
 }
 
 fn respond(
-    request: &HttpRequest,
     session: &IssuedSession,
     accounts: Option<Outcome>,
     session_outcome: Outcome,
 ) -> HttpResponse {
-    request.extensions_mut().insert(CacheReport {
+    report_cache(CacheReport {
         accounts,
         session: session_outcome,
     });

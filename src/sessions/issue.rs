@@ -43,19 +43,13 @@ pub(super) async fn issue(
         seam.grant_access(&session.client_session_id, &missing)
             .await?;
     }
-    let issued = IssuedSession {
-        accounts: wanted.clone(),
-        expires_at: session.expires_at,
-        refresh_after: session.expires_at - broker.min_remaining,
-        token: session.token,
-        client_session_id: session.client_session_id.into(),
-    };
-    match issued.try_body() {
-        Ok(_) => Ok(issued),
-        Err(_) => Err(SeamError::UnusableSession(
-            "its fields cannot be written as JSON",
-        )),
-    }
+    IssuedSession::new(
+        wanted.clone(),
+        session.expires_at,
+        session.expires_at - broker.min_remaining,
+        session.token,
+        session.client_session_id,
+    )
 }
 
 /// Why `session` must not be handed out, if it must not.

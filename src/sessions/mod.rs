@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use actix_web::web::{Bytes, Data};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::accounts::AccountSet;
 use crate::cache::{Found, Lookups, Outcome};
@@ -35,42 +35,101 @@ pub(crate) struct IssuedSession {
     client_session_id: Box<str>,
 }
 
-/// The handshake's JSON body (see `routes::client_session`).
-#[derive(Serialize)]
-struct Body<'a> {
-    token: &'a str,
-    #[serde(with = "time::serde::rfc3339")]
-    expires_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    refresh_after: OffsetDateTime,
-    client_session_id: &'a str,
-    connected_account_ids: &'a [String],
-}
-
 impl IssuedSession {
-    /// The response body. Written per request rather than kept: the few hundred bytes would
-    /// be a third of what a cached user costs, and writing them takes well under a microsecond.
-    pub(crate) fn body(&self) -> Bytes {
-        self.try_body()
-            .expect("checked when the session was issued")
-            .into()
+    /// Checks what `body` relies on: the token and the session id need no JSON escaping
+    /// (Seam's are ASCII letters, digits and `_`), and both times can be written in RFC 3339
+    /// (a year past 9999 cannot).
+    fn new(
+        accounts: AccountSet,
+        expires_at: OffsetDateTime,
+        refresh_after: OffsetDateTime,
+        token: SecretString,
+        client_session_id: String,
+    ) -> Result<Self, SeamError> {
+        let writable = !needs_escaping(token.expose_secret())
+            && !needs_escaping(&client_session_id)
+            && rfc3339(expires_at).is_some()
+            && rfc3339(refresh_after).is_some();
+        if !writable {
+            return Err(SeamError::UnusableSession(
+                "its fields cannot be written as JSON",
+            ));
+        }
+        Ok(Self {
+            accounts,
+            expires_at,
+            refresh_after,
+            token,
+            client_session_id: client_session_id.into(),
+        })
     }
 
-    /// Fails only for a time that RFC 3339 cannot write (a year past 9999).
-    fn try_body(&self) -> serde_json::Result<Vec<u8>> {
-        // Room for the usual body at once: growing a Vec from empty copies it several times.
-        let mut body = Vec::with_capacity(256 + 40 * self.accounts.len());
-        serde_json::to_writer(
-            &mut body,
-            &Body {
-                token: self.token.expose_secret(),
-                expires_at: self.expires_at,
-                refresh_after: self.refresh_after,
-                client_session_id: &self.client_session_id,
-                connected_account_ids: &self.accounts,
-            },
-        )?;
-        Ok(body)
+    /// The response body (see `routes::client_session`). Written per request rather than
+    /// kept: the few hundred bytes would be a third of what a cached user costs. Written by
+    /// hand into one buffer of exactly its size, as a repeat handshake's largest cost after
+    /// the network was serializing it: only the account ids may need escaping.
+    pub(crate) fn body(&self) -> Bytes {
+        let times = rfc3339(self.expires_at).zip(rfc3339(self.refresh_after));
+        let (expires_at, refresh_after) = times.expect("checked when the session was issued");
+        let (token, id) = (self.token.expose_secret(), &*self.client_session_id);
+        let accounts: usize = self.accounts.iter().map(|a| a.len() + 3).sum();
+        let mut body = Vec::with_capacity(
+            BODY_FRAME.iter().map(|part| part.len()).sum::<usize>()
+                + token.len()
+                + expires_at.as_ref().len()
+                + refresh_after.as_ref().len()
+                + id.len()
+                + accounts.saturating_sub(1),
+        );
+        let values = [
+            token.as_bytes(),
+            expires_at.as_ref(),
+            refresh_after.as_ref(),
+            id.as_bytes(),
+        ];
+        for (frame, value) in BODY_FRAME.iter().zip(values) {
+            body.extend_from_slice(frame.as_bytes());
+            body.extend_from_slice(value);
+        }
+        body.extend_from_slice(BODY_FRAME[4].as_bytes());
+        serde_json::to_writer(&mut body, &*self.accounts).expect("strings serialize into memory");
+        body.extend_from_slice(BODY_FRAME[5].as_bytes());
+        // Exactly full (unless an id needed escaping): no copy and no second allocation here.
+        Bytes::from(body)
+    }
+}
+
+/// The body's fixed text around its values, in order.
+const BODY_FRAME: [&str; 6] = [
+    r#"{"token":""#,
+    r#"","expires_at":""#,
+    r#"","refresh_after":""#,
+    r#"","client_session_id":""#,
+    r#"","connected_account_ids":"#,
+    "}",
+];
+
+/// Whether `value` needs escaping inside a JSON string.
+fn needs_escaping(value: &str) -> bool {
+    value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+/// A time in RFC 3339, on the stack (at most 35 bytes with nanoseconds and an offset).
+fn rfc3339(at: OffsetDateTime) -> Option<Rfc3339Text> {
+    let mut buffer = [0; 35];
+    let mut unwritten = &mut buffer[..];
+    // The length is what the writes used up: `format_into`'s own count leaves out the
+    // fraction's digits (time 0.3.55).
+    at.format_into(&mut unwritten, &Rfc3339).ok()?;
+    let len = 35 - unwritten.len();
+    Some(Rfc3339Text(buffer, len))
+}
+
+struct Rfc3339Text([u8; 35], usize);
+
+impl AsRef<[u8]> for Rfc3339Text {
+    fn as_ref(&self) -> &[u8] {
+        &self.0[..self.1]
     }
 }
 
@@ -208,5 +267,60 @@ impl SessionRenewal {
                 tracing::warn!(%error, "background session renewal failed; a handshake after refresh_after retries");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::account_set;
+    use serde_json::{Value, json};
+    use time::macros::datetime;
+
+    fn session(token: &str, id: &str, accounts: &[&str]) -> Result<IssuedSession, SeamError> {
+        IssuedSession::new(
+            account_set(accounts.iter().map(|a| a.to_string())),
+            datetime!(2026-11-28 10:00:00.25 UTC),
+            datetime!(2026-11-28 09:55:00 UTC),
+            SecretString::from(token),
+            id.to_owned(),
+        )
+    }
+
+    #[test]
+    fn the_body_is_the_session_as_json_and_escapes_what_it_must() {
+        let issued = session("seam_cst1abc", "cs-1", &["acct-b", r#"acct "a"\"#])
+            .expect("a writable session");
+        let body = issued.body();
+        let parsed: Value = serde_json::from_slice(&body).expect("valid JSON");
+        assert_eq!(
+            parsed,
+            json!({
+                "token": "seam_cst1abc",
+                "expires_at": "2026-11-28T10:00:00.25Z",
+                "refresh_after": "2026-11-28T09:55:00Z",
+                "client_session_id": "cs-1",
+                "connected_account_ids": [r#"acct "a"\"#, "acct-b"],
+            })
+        );
+        let no_accounts = session("seam_cst1abc", "cs-1", &[])
+            .expect("a writable session")
+            .body();
+        let parsed: Value = serde_json::from_slice(&no_accounts).expect("valid JSON");
+        assert_eq!(parsed["connected_account_ids"], json!([]));
+    }
+
+    #[test]
+    fn a_session_whose_token_or_id_would_need_escaping_is_refused() {
+        for (token, id) in [
+            ("seam_\"cst", "cs-1"),
+            ("seam_cst", "cs\\1"),
+            ("seam\ncst", "cs"),
+        ] {
+            assert!(matches!(
+                session(token, id, &["acct"]),
+                Err(SeamError::UnusableSession(_))
+            ));
+        }
     }
 }

@@ -38,7 +38,9 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 struct Options {
     binary: PathBuf,
     users: usize,
+    /// Seconds per run; (a) and (b) run `rounds` times each, interleaved.
     seconds: u64,
+    rounds: usize,
     memory_users: usize,
     first_seen: usize,
     connections: usize,
@@ -50,7 +52,8 @@ fn options() -> Options {
     let mut options = Options {
         binary: PathBuf::from("target/release/seam-bff"),
         users: 10_000,
-        seconds: 10,
+        seconds: 6,
+        rounds: 3,
         memory_users: 100_000,
         first_seen: 20_000,
         connections: 64,
@@ -68,6 +71,7 @@ fn options() -> Options {
             "--binary" => options.binary = PathBuf::from(&value),
             "--users" => options.users = number(),
             "--seconds" => options.seconds = number() as u64,
+            "--rounds" => options.rounds = number().max(1),
             "--memory-users" => options.memory_users = number(),
             "--first-seen" => options.first_seen = number(),
             "--set" => {
@@ -201,6 +205,27 @@ struct Row {
     scenario: String,
     stats: Stats,
     upstream_calls: usize,
+    /// Throughput as a share of (a)'s; for (b) one per round, against that round's (a).
+    ratios: Vec<f64>,
+}
+
+impl Row {
+    fn new(scenario: String, stats: Stats, upstream_calls: usize, ceiling: f64) -> Self {
+        Self {
+            ratios: vec![stats.rps() / ceiling],
+            scenario,
+            stats,
+            upstream_calls,
+        }
+    }
+
+    /// The median of `ratios`.
+    fn ratio(&self) -> f64 {
+        let mut ratios = self.ratios.clone();
+        ratios.sort_by(f64::total_cmp);
+        let n = ratios.len();
+        (ratios[(n - 1) / 2] + ratios[n / 2]) / 2.0
+    }
 }
 
 async fn bench(options: Options) {
@@ -254,33 +279,58 @@ async fn bench(options: Options) {
         assert_eq!(warm.errors, 0, "warm-up failed: {:?}", warm.statuses);
     }
 
-    let mut rows = Vec::new();
-    let bare_stats = run_load(
-        &format!("http://{bare_address}/"),
-        vec![String::new()],
-        connections,
-        load::Stop::After(seconds),
-    )
-    .await;
-    rows.push(Row {
-        scenario: "(a) bare actix-web route".into(),
-        stats: bare_stats,
-        upstream_calls: 0,
-    });
-    for (signer, tokens) in signers.iter().zip(&cached_tokens) {
-        let before = total_calls();
-        let stats = run_load(
-            &handshake,
-            tokens.clone(),
+    // (a) and (b) in rounds, each (b) run right after its round's (a), and each round's ratio
+    // taken against that round's ceiling: on a shared machine throughput drifts by a tenth
+    // within minutes, and a ceiling measured once would move every ratio with it.
+    let mut bare_rounds = Vec::new();
+    let mut cached_rounds: Vec<Vec<(Stats, usize)>> = signers.iter().map(|_| Vec::new()).collect();
+    for round in 0..options.rounds {
+        let bare = run_load(
+            &format!("http://{bare_address}/"),
+            vec![String::new()],
             connections,
             load::Stop::After(seconds),
         )
         .await;
-        rows.push(Row {
-            scenario: format!("(b) cached handshake, {}", signer.name),
+        // Each round starts with the next algorithm, so that none is always first after (a).
+        for signer in (0..signers.len()).map(|i| (i + round) % signers.len()) {
+            let before = total_calls();
+            let stats = run_load(
+                &handshake,
+                cached_tokens[signer].clone(),
+                connections,
+                load::Stop::After(seconds),
+            )
+            .await;
+            cached_rounds[signer].push((stats, total_calls() - before));
+        }
+        bare_rounds.push(bare);
+    }
+    let ceilings: Vec<f64> = bare_rounds.iter().map(Stats::rps).collect();
+    let bare_stats = Stats::combine(bare_rounds);
+    let ceiling = bare_stats.rps();
+    let mut rows = vec![Row::new(
+        "(a) bare actix-web route".into(),
+        bare_stats,
+        0,
+        ceiling,
+    )];
+    for (signer, rounds) in signers.iter().zip(cached_rounds) {
+        let ratios: Vec<f64> = rounds
+            .iter()
+            .zip(&ceilings)
+            .map(|((stats, _), ceiling)| stats.rps() / ceiling)
+            .collect();
+        let upstream_calls = rounds.iter().map(|(_, calls)| calls).sum();
+        let stats = Stats::combine(rounds.into_iter().map(|(stats, _)| stats));
+        let mut row = Row::new(
+            format!("(b) cached handshake, {}", signer.name),
             stats,
-            upstream_calls: total_calls() - before,
-        });
+            upstream_calls,
+            ceiling,
+        );
+        row.ratios = ratios;
+        rows.push(row);
     }
     for signer in &signers {
         let count = if signer.algorithm == Algorithm::RS256 {
@@ -291,11 +341,12 @@ async fn bench(options: Options) {
         let fresh = signer.mint((0..count).map(|i| users[i % users.len()].clone()), true);
         let before = total_calls();
         let stats = run_load(&handshake, fresh, connections, load::Stop::AfterEach).await;
-        rows.push(Row {
-            scenario: format!("(c) first-seen token, {}", signer.name),
+        rows.push(Row::new(
+            format!("(c) first-seen token, {}", signer.name),
             stats,
-            upstream_calls: total_calls() - before,
-        });
+            total_calls() - before,
+            ceiling,
+        ));
     }
 
     // (d) Cache misses against a Seam that takes 20 ms per call.
@@ -317,11 +368,12 @@ async fn bench(options: Options) {
     // work); what the service adds is measured against the wait the service itself timed.
     let seam_wait_ms = upstream_wait * 1000.0 / cold.requests as f64;
     let added_ms = cold.p50_ms() - seam_wait_ms;
-    rows.push(Row {
-        scenario: "(d) cold handshake, Seam at 20 ms".into(),
-        stats: cold,
-        upstream_calls: cold_calls,
-    });
+    rows.push(Row::new(
+        "(d) cold handshake, Seam at 20 ms".into(),
+        cold,
+        cold_calls,
+        ceiling,
+    ));
 
     // (e) 1,000 concurrent first handshakes for one user.
     seam.add_connected_account(AccountSpec::owned_by("herd"));
@@ -343,11 +395,12 @@ async fn bench(options: Options) {
     let herd_get_or_create = seam.calls("/client_sessions/get_or_create") - get_or_create;
     let herd_lookups = seam.calls("/connected_accounts/list") - lookups;
     seam.set_latency(Duration::ZERO);
-    rows.push(Row {
-        scenario: "(e) herd: 1,000 first handshakes, one user".into(),
-        stats: herd,
-        upstream_calls: herd_get_or_create + herd_lookups,
-    });
+    rows.push(Row::new(
+        "(e) herd: 1,000 first handshakes, one user".into(),
+        herd,
+        herd_get_or_create + herd_lookups,
+        ceiling,
+    ));
 
     // Memory: resident growth per cached user.
     let memory_users: Vec<String> = (0..options.memory_users)
@@ -397,18 +450,36 @@ fn report(
     memory_warm: &Stats,
     options: &Options,
 ) {
-    let ceiling = rows[0].stats.rps();
     println!(
-        "\n{:<44} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}",
-        "scenario", "req/s", "of (a)", "p50 ms", "p99 ms", "p99.9 ms", "upstream", "errors"
+        "\n{:<44} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>9} {:>7}",
+        "scenario",
+        "req/s",
+        "of (a)",
+        "rounds",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "upstream",
+        "errors"
     );
     for row in rows {
         let s = &row.stats;
+        let percent = |ratios: &[f64]| {
+            let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = ratios.iter().copied().fold(0.0, f64::max);
+            format!("{:.0}–{:.0}%", 100.0 * min, 100.0 * max)
+        };
+        let rounds = if row.ratios.len() > 1 {
+            percent(&row.ratios)
+        } else {
+            String::new()
+        };
         println!(
-            "{:<44} {:>10.0} {:>7.0}% {:>8.3} {:>8.3} {:>8.3} {:>9} {:>7}",
+            "{:<44} {:>10.0} {:>7.0}% {:>10} {:>8.3} {:>8.3} {:>8.3} {:>9} {:>7}",
             row.scenario,
             s.rps(),
-            100.0 * s.rps() / ceiling,
+            100.0 * row.ratio(),
+            rounds,
             s.p50_ms(),
             s.percentile_ms(0.99),
             s.percentile_ms(0.999),
@@ -428,13 +499,15 @@ fn report(
     );
     let json = json!({
         "connections": options.connections,
-        "seconds_per_scenario": options.seconds,
+        "seconds_per_run": options.seconds,
+        "rounds": options.rounds,
         "users": options.users,
         "scenarios": rows.iter().map(|row| json!({
             "scenario": row.scenario,
             "requests": row.stats.requests,
             "requests_per_second": row.stats.rps(),
-            "ratio_to_bare": row.stats.rps() / ceiling,
+            "ratio_to_bare": row.ratio(),
+            "ratio_to_bare_by_round": row.ratios,
             "p50_ms": row.stats.p50_ms(),
             "p99_ms": row.stats.percentile_ms(0.99),
             "p999_ms": row.stats.percentile_ms(0.999),

@@ -43,6 +43,27 @@ impl Stats {
     pub fn p50_ms(&self) -> f64 {
         self.percentile_ms(0.5)
     }
+
+    /// Several runs of one scenario as one: their requests over their summed time.
+    pub fn combine(runs: impl IntoIterator<Item = Stats>) -> Stats {
+        let mut total = Stats::default();
+        for run in runs {
+            total.elapsed += run.elapsed;
+            total.absorb(run);
+        }
+        total.latencies_us.sort_unstable();
+        total
+    }
+
+    /// Adds the counts and latencies of a run that went on at the same time (not its time).
+    fn absorb(&mut self, other: Stats) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.latencies_us.extend(other.latencies_us);
+        for (status, count) in other.statuses {
+            *self.statuses.entry(status).or_default() += count;
+        }
+    }
 }
 
 /// Sends POSTs to `url`, each with the next token as a bearer (none when empty), over
@@ -79,12 +100,7 @@ pub fn run_load(url: &str, tokens: Vec<String>, connections: usize, stop: Stop) 
         ..Stats::default()
     };
     for stats in per_thread {
-        total.requests += stats.requests;
-        total.errors += stats.errors;
-        total.latencies_us.extend(stats.latencies_us);
-        for (status, count) in stats.statuses {
-            *total.statuses.entry(status).or_default() += count;
-        }
+        total.absorb(stats);
     }
     total.latencies_us.sort_unstable();
     total
@@ -142,13 +158,7 @@ async fn client(
         .collect();
     let mut stats = Stats::default();
     for handle in loops {
-        let part = handle.await.expect("load task");
-        stats.requests += part.requests;
-        stats.errors += part.errors;
-        stats.latencies_us.extend(part.latencies_us);
-        for (status, count) in part.statuses {
-            *stats.statuses.entry(status).or_default() += count;
-        }
+        stats.absorb(handle.await.expect("load task"));
     }
     stats
 }
