@@ -68,14 +68,14 @@ pub(crate) async fn limit_time<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error> {
-    let Some(bounds) = req.app_data::<Data<RequestBounds>>().cloned() else {
+    let Some(limit) = req.app_data::<Data<RequestBounds>>().map(|b| b.timeout) else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     };
     let request = req.request().clone();
-    match timeout(bounds.timeout, next.call(req)).await {
+    match timeout(limit, next.call(req)).await {
         Ok(answered) => answered.map(ServiceResponse::map_into_left_body),
         Err(_) => {
             Ok(ServiceResponse::from_err(ApiError::RequestTimeout, request).map_into_right_body())

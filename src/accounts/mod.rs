@@ -163,13 +163,13 @@ impl AccountDirectory {
         seam: &SeamClient,
         is_fresh: impl Fn(&Lookup) -> bool,
     ) -> Result<Found<Lookup>, SeamError> {
-        let now = self.clock.now();
         user.accounts
             .get_or_refresh(
                 &user.flight,
                 &self.lookups,
                 is_fresh,
-                |lookup| now < lookup.fetched_at + self.serve_stale,
+                // Judged when the refresh has failed, which may be long after it started.
+                |lookup| self.clock.now() < lookup.fetched_at + self.serve_stale,
                 || async {
                     let ids = seam.connected_account_ids(filter).await?;
                     Ok(Lookup {

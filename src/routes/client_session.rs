@@ -6,7 +6,7 @@
 //! "connected_account_ids"}` with `Cache-Control: no-store`.
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{HttpResponse, web::Data};
+use actix_web::{HttpRequest, HttpResponse, web::Data};
 
 use crate::accounts::AccountDirectory;
 use crate::auth::Login;
@@ -19,20 +19,21 @@ use crate::sessions::{IssuedSession, SessionBroker};
 
 /// A repeat handshake is the hot path: one cache lookup found the user (in the extractor),
 /// and the account list and session are read from their entry without waiting on anything.
-pub(super) async fn create(
-    login: Login,
-    limits: Data<RateLimits>,
-    accounts: Data<AccountDirectory>,
-    sessions: Data<SessionBroker>,
-    seam: Data<SeamClient>,
-) -> Result<HttpResponse, ApiError> {
+/// The components are borrowed from the request, not extracted as `Data`: each `Data`
+/// extractor clones an `Arc` whose count every worker shares, and those contended counts
+/// showed in profiles of the hot path.
+pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let limits = component::<RateLimits>(&request);
+    let accounts = component::<AccountDirectory>(&request);
+    let sessions = component::<SessionBroker>(&request);
+    let seam = component::<SeamClient>(&request);
     limits.check_user(&login.user_id)?;
-    let owned = accounts.accounts_for(&login, &seam).await?;
+    let owned = accounts.accounts_for(&login, seam).await?;
     if let Some(refresh) = owned.refresh {
         refresh.spawn(accounts.clone(), seam.clone());
     }
     let result = sessions
-        .session_for(&login.user, &owned.accounts, &seam)
+        .session_for(&login.user, &owned.accounts, seam)
         .await;
     let (session, session_outcome, renewal) = match result {
         Ok(found) => found,
@@ -47,6 +48,12 @@ pub(super) async fn create(
         renewal.spawn(sessions.clone(), seam.clone());
     }
     Ok(respond(&session, owned.outcome, session_outcome))
+}
+
+fn component<T: 'static>(request: &HttpRequest) -> &Data<T> {
+    request
+        .app_data::<Data<T>>()
+        .expect("registered by startup")
 }
 
 fn respond(
