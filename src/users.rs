@@ -23,6 +23,8 @@ use crate::sessions::IssuedSession;
 pub(crate) const CACHE_NAME: &str = "users";
 
 pub(crate) struct User {
+    /// The app's user id, from the configured identity claim (the cache key's allocation).
+    pub(crate) user_id: Arc<str>,
     /// The user's Seam key, derived once (an HMAC when `identity.key_hmac_secret` is set).
     /// Without prefix or HMAC it is the user id, and shares the cache key's allocation.
     pub(crate) user_identifier_key: Arc<str>,
@@ -70,9 +72,10 @@ impl Users {
             Cow::Owned(derived) => derived.into(),
         };
         self.entries
-            .entry(key)
+            .entry(key.clone())
             .or_insert_with(|| {
                 Arc::new(User {
+                    user_id: key,
                     user_identifier_key,
                     tokens: VerifiedTokens::new(),
                     flight: Flight::new(()),

@@ -71,7 +71,6 @@ pub(crate) struct Owned {
 /// A background refresh of one user's lookup, due because it was used late in its window.
 pub(crate) struct AccountsRefresh {
     user: Arc<User>,
-    user_id: String,
 }
 
 impl AccountDirectory {
@@ -130,12 +129,12 @@ impl AccountDirectory {
         let user = &login.user;
         let filter = match &self.source {
             Source::Static(map) => {
-                let accounts = map.get(&login.user_id).cloned();
+                let accounts = map.get(login.user_id()).cloned();
                 return Ok(settled(accounts.unwrap_or_else(|| account_set([]))));
             }
             Source::Claim { claim } => return Ok(settled(from_claim(login, claim)?)),
             Source::Seam => AccountFilter::UserIdentifierKey(&user.user_identifier_key),
-            Source::SeamMetadata { key } => AccountFilter::CustomMetadataHas(key, &login.user_id),
+            Source::SeamMetadata { key } => AccountFilter::CustomMetadataHas(key, login.user_id()),
         };
         let now = self.clock.now();
         let found = self
@@ -145,10 +144,7 @@ impl AccountDirectory {
         let due = found.outcome == Outcome::Hit
             && now >= lookup.fetched_at + self.refresh_ahead_after
             && user.accounts.claim_background_refresh();
-        let refresh = due.then(|| AccountsRefresh {
-            user: user.clone(),
-            user_id: login.user_id.clone(),
-        });
+        let refresh = due.then(|| AccountsRefresh { user: user.clone() });
         Ok(Owned {
             accounts: lookup.accounts,
             outcome: Some(found.outcome),
@@ -188,7 +184,7 @@ impl AccountsRefresh {
         actix_web::rt::spawn(async move {
             let filter = match &directory.source {
                 Source::SeamMetadata { key } => {
-                    AccountFilter::CustomMetadataHas(key, &self.user_id)
+                    AccountFilter::CustomMetadataHas(key, &self.user.user_id)
                 }
                 _ => AccountFilter::UserIdentifierKey(&self.user.user_identifier_key),
             };

@@ -25,12 +25,17 @@ pub(crate) const CSRF_HEADER: &str = "x-csrf";
 
 /// A user whose login token verified.
 pub(crate) struct Login {
-    /// The app's user id, from the configured identity claim.
-    pub(crate) user_id: String,
-    /// Everything cached about the user.
+    /// Everything cached about the user, their id included.
     pub(crate) user: Arc<User>,
     /// The `accounts.claim` claim, when the `claim` account source is configured.
     pub(crate) accounts_claim: Option<Value>,
+}
+
+impl Login {
+    /// The app's user id, from the configured identity claim.
+    pub(crate) fn user_id(&self) -> &str {
+        &self.user.user_id
+    }
 }
 
 /// Where a browser's login may come from, and from which pages.

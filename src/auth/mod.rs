@@ -149,7 +149,6 @@ impl Verifier {
                 .remember(digest, exp, now, self.leeway, self.remember);
         }
         Ok(Login {
-            user_id: claims.user_id,
             user,
             accounts_claim: claims.accounts_claim,
         })
@@ -158,16 +157,17 @@ impl Verifier {
     /// The login of a token that verified before and has not expired since, found through
     /// the user id its unverified claims name (trusted only once the digest matches).
     fn remembered(&self, token: &str, digest: &verified::Digest) -> Option<Login> {
+        let mut payload: verified::PayloadBuffer = [0; 2048];
         let claims = verified::unverified_claims(
             token,
+            &mut payload,
             &self.identity_claim,
             self.accounts_claim.as_deref(),
         )?;
-        let user_id = user_id(claims.identity)?;
+        let user_id = claims.identity.filter(|id| usable_user_id(id))?;
         let user = self.users.get(&user_id)?;
         let now = jsonwebtoken::get_current_timestamp();
         user.tokens.knows(digest, now, self.leeway).then(|| Login {
-            user_id,
             user,
             accounts_claim: claims.accounts,
         })
@@ -239,13 +239,19 @@ impl Verifier {
     }
 }
 
-/// The user id in the identity claim: a non-empty string of bounded length, or an integer.
+/// The user id in the identity claim: a string, or an integer in decimal, that
+/// `usable_user_id` accepts.
 fn user_id(claim: Option<Value>) -> Option<String> {
-    match claim? {
-        Value::String(id) if !id.is_empty() && id.len() <= MAX_USER_ID_BYTES => Some(id),
-        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
-        _ => None,
-    }
+    let id = match claim? {
+        Value::String(id) => id,
+        Value::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
+        _ => return None,
+    };
+    usable_user_id(&id).then_some(id)
+}
+
+fn usable_user_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_USER_ID_BYTES
 }
 
 #[cfg(test)]

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use jsonwebtoken::{EncodingKey, Header, encode};
@@ -82,7 +83,9 @@ async fn verify(verifier: &Verifier, token: &str) -> Result<Login, AuthError> {
 }
 
 async fn user(verifier: &Verifier, token: &str) -> Result<String, AuthError> {
-    verify(verifier, token).await.map(|login| login.user_id)
+    verify(verifier, token)
+        .await
+        .map(|login| login.user_id().to_owned())
 }
 
 #[actix_web::test]
@@ -221,7 +224,7 @@ async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_
     assert!(login(good.clone()).await.is_some());
     assert_eq!((lookups(Outcome::Miss), lookups(Outcome::Hit)), (1, 0));
     let again = login(good.clone()).await.expect("remembered");
-    assert_eq!(again.user_id, "u");
+    assert_eq!(again.user_id(), "u");
     assert_eq!(
         (lookups(Outcome::Miss), lookups(Outcome::Hit)),
         (1, 1),
@@ -262,11 +265,30 @@ fn each_user_keeps_its_newest_tokens() {
 
 #[test]
 fn unverified_claims_pick_the_configured_ones() {
+    let mut buffer = [0; 2048];
     let token = token(json!({"sub": "u", "accounts": ["a"], "exp": 1, "sub2": "x"}));
-    let picked = verified::unverified_claims(&token, "sub", Some("accounts")).expect("picked");
-    assert_eq!(picked.identity, Some(json!("u")));
+    let picked = verified::unverified_claims(&token, &mut buffer, "sub", Some("accounts"));
+    let picked = picked.expect("picked");
+    assert!(matches!(picked.identity, Some(Cow::Borrowed("u"))));
     assert_eq!(picked.accounts, Some(json!(["a"])));
-    let picked = verified::unverified_claims(&token, "email", None).expect("picked");
+    let picked = verified::unverified_claims(&token, &mut buffer, "email", None).expect("picked");
     assert_eq!((picked.identity, picked.accounts), (None, None));
-    assert!(verified::unverified_claims("not a token", "sub", None).is_none());
+    assert!(verified::unverified_claims("not a token", &mut buffer, "sub", None).is_none());
+}
+
+#[test]
+fn unverified_user_ids_read_as_the_verification_reads_them() {
+    let mut buffer = [0; 2048];
+    for (claim, id) in [
+        (json!(42), Some("42")),
+        (json!(-7), Some("-7")),
+        (json!("a\"b"), Some("a\"b")),
+        (json!(4.5), None),
+        (json!(["u"]), None),
+    ] {
+        let token = token(json!({ "sub": claim.clone(), "exp": exp() }));
+        let picked = verified::unverified_claims(&token, &mut buffer, "sub", None);
+        assert_eq!(picked.and_then(|p| p.identity).as_deref(), id, "{claim}");
+        assert_eq!(user_id(Some(claim.clone())).as_deref(), id, "{claim}");
+    }
 }

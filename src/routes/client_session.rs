@@ -27,7 +27,7 @@ pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpRes
     let accounts = component::<AccountDirectory>(&request);
     let sessions = component::<SessionBroker>(&request);
     let seam = component::<SeamClient>(&request);
-    limits.check_user(&login.user_id)?;
+    limits.check_user(login.user_id())?;
     let owned = accounts.accounts_for(&login, seam).await?;
     if let Some(refresh) = owned.refresh {
         refresh.spawn(accounts.clone(), seam.clone());
