@@ -65,49 +65,40 @@ impl IssuedSession {
     }
 
     /// The response body (see `routes::client_session`). Written per request rather than
-    /// kept: the few hundred bytes would be a third of what a cached user costs. Written by
-    /// hand into one buffer of exactly its size, as a repeat handshake's largest cost after
-    /// the network was serializing it: only the account ids may need escaping.
+    /// kept: the few hundred bytes would be a third of what a cached user costs.
     pub(crate) fn body(&self) -> Bytes {
+        Bytes::from(self.write_body())
+    }
+
+    /// Written by hand into one buffer of exactly its size (so that it becomes `Bytes` without
+    /// another allocation): serializing it was a repeat handshake's largest cost after the
+    /// network. Only the account ids may need escaping.
+    fn write_body(&self) -> Vec<u8> {
         let times = rfc3339(self.expires_at).zip(rfc3339(self.refresh_after));
         let (expires_at, refresh_after) = times.expect("checked when the session was issued");
-        let (token, id) = (self.token.expose_secret(), &*self.client_session_id);
-        let accounts: usize = self.accounts.iter().map(|a| a.len() + 3).sum();
-        let mut body = Vec::with_capacity(
-            BODY_FRAME.iter().map(|part| part.len()).sum::<usize>()
-                + token.len()
-                + expires_at.as_ref().len()
-                + refresh_after.as_ref().len()
-                + id.len()
-                + accounts.saturating_sub(1),
-        );
-        let values = [
-            token.as_bytes(),
+        let parts: [&[u8]; 9] = [
+            br#"{"token":""#,
+            self.token.expose_secret().as_bytes(),
+            br#"","expires_at":""#,
             expires_at.as_ref(),
+            br#"","refresh_after":""#,
             refresh_after.as_ref(),
-            id.as_bytes(),
+            br#"","client_session_id":""#,
+            self.client_session_id.as_bytes(),
+            br#"","connected_account_ids":"#,
         ];
-        for (frame, value) in BODY_FRAME.iter().zip(values) {
-            body.extend_from_slice(frame.as_bytes());
-            body.extend_from_slice(value);
+        // `[`, `]`, and per id its quotes and a comma, less one comma.
+        let ids: usize = self.accounts.iter().map(|id| id.len() + 3).sum();
+        let ids = ids.max(1) + 1;
+        let mut body = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + ids + 1);
+        for part in parts {
+            body.extend_from_slice(part);
         }
-        body.extend_from_slice(BODY_FRAME[4].as_bytes());
         serde_json::to_writer(&mut body, &*self.accounts).expect("strings serialize into memory");
-        body.extend_from_slice(BODY_FRAME[5].as_bytes());
-        // Exactly full (unless an id needed escaping): no copy and no second allocation here.
-        Bytes::from(body)
+        body.push(b'}');
+        body
     }
 }
-
-/// The body's fixed text around its values, in order.
-const BODY_FRAME: [&str; 6] = [
-    r#"{"token":""#,
-    r#"","expires_at":""#,
-    r#"","refresh_after":""#,
-    r#"","client_session_id":""#,
-    r#"","connected_account_ids":"#,
-    "}",
-];
 
 /// Whether `value` needs escaping inside a JSON string.
 fn needs_escaping(value: &str) -> bool {
@@ -308,6 +299,16 @@ mod tests {
             .body();
         let parsed: Value = serde_json::from_slice(&no_accounts).expect("valid JSON");
         assert_eq!(parsed["connected_account_ids"], json!([]));
+    }
+
+    #[test]
+    fn the_body_is_sized_exactly_when_no_id_needs_escaping() {
+        for accounts in [&[][..], &["acct-1"], &["acct-1", "acct-22", "acct-333"]] {
+            let body = session("seam_cst1abc", "cs-1", accounts)
+                .expect("a writable session")
+                .write_body();
+            assert_eq!(body.len(), body.capacity(), "{accounts:?}");
+        }
     }
 
     #[test]

@@ -52,8 +52,8 @@ fn options() -> Options {
     let mut options = Options {
         binary: PathBuf::from("target/release/seam-bff"),
         users: 10_000,
-        seconds: 6,
-        rounds: 3,
+        seconds: 3,
+        rounds: 7,
         memory_users: 100_000,
         first_seen: 20_000,
         connections: 64,
