@@ -5,6 +5,8 @@
 //! patterns, status codes, Seam endpoint names, cache names.
 
 use actix_web::http::StatusCode;
+
+use crate::routes::HANDSHAKE_ROUTE;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -14,9 +16,6 @@ use prometheus::{
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-
-/// The handshake's route pattern, whose latency has its own histogram.
-pub(crate) const HANDSHAKE_ROUTE: &str = "/v1/client-session";
 
 pub(crate) struct Metrics {
     registry: Registry,

@@ -19,7 +19,8 @@ use actix_web::web::Data;
 use tracing::Instrument;
 
 use crate::cache::Outcome;
-use crate::metrics::{HANDSHAKE_ROUTE, Metrics};
+use crate::metrics::Metrics;
+use crate::routes::HANDSHAKE_ROUTE;
 
 /// Response header that echoes the request id, so a user's report can be matched to a log line.
 pub(crate) const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web::Data};
+use actix_web::{App, HttpRequest, HttpServer, web::Data};
 use futures_util::future::{join_all, try_join};
 
 use crate::accounts::AccountDirectory;
@@ -131,6 +131,14 @@ fn admin_token(settings: &Settings) -> Result<Option<AdminToken>, ConfigError> {
         }
         token => Ok(token.map(AdminToken)),
     }
+}
+
+/// A component this module registers on every app, borrowed from the request: handlers on
+/// the hot path borrow rather than extract `Data`, whose clone bumps a count every worker
+/// shares (it showed in profiles of the cached handshake).
+pub(crate) fn registered<T: 'static>(req: &HttpRequest) -> &Data<T> {
+    req.app_data::<Data<T>>()
+        .unwrap_or_else(|| panic!("{} is registered by startup", std::any::type_name::<T>()))
 }
 
 /// Checks every setting as start-up would, without binding or calling anything.

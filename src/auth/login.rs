@@ -8,7 +8,7 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{AUTHORIZATION, ORIGIN};
-use actix_web::{FromRequest, HttpRequest, web::Data};
+use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::{Either, LocalBoxFuture};
 use std::borrow::Cow;
 use std::future::{Ready, ready};
@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::{AuthError, IdpClient, Recalled, Verifier};
 use crate::error::ApiError;
+use crate::startup::registered;
 use crate::users::User;
 
 /// Header a cookie-authenticated request must carry, with value `1`.
@@ -53,12 +54,8 @@ impl FromRequest for Login {
     /// future here. Only the first sight of a token waits (for its signature check and,
     /// with a JWKS, for keys).
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let verifier = req
-            .app_data::<Data<Verifier>>()
-            .expect("Verifier is registered by startup");
-        let rules = req
-            .app_data::<Data<BrowserRules>>()
-            .expect("BrowserRules are registered by startup");
+        let verifier = registered::<Verifier>(req);
+        let rules = registered::<BrowserRules>(req);
         let recalled =
             credential(req, rules).and_then(|token| Ok((verifier.recall(&token)?, token)));
         let (unseen, token) = match recalled {
@@ -67,10 +64,7 @@ impl FromRequest for Login {
             Err(error) => return Either::Left(ready(Err(error.into()))),
         };
         let verifier = verifier.clone();
-        let http = req
-            .app_data::<Data<IdpClient>>()
-            .expect("IdpClient is registered by startup")
-            .clone();
+        let http = registered::<IdpClient>(req).clone();
         Either::Right(Box::pin(async move {
             Ok(verifier.verify_unseen(&token, unseen, &http).await?)
         }))

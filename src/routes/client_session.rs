@@ -16,17 +16,16 @@ use crate::ratelimit::RateLimits;
 use crate::request_log::{CacheReport, report_cache};
 use crate::seam::SeamClient;
 use crate::sessions::{IssuedSession, SessionBroker};
+use crate::startup::registered;
 
 /// A repeat handshake is the hot path: one cache lookup found the user (in the extractor),
 /// and the account list and session are read from their entry without waiting on anything.
-/// The components are borrowed from the request, not extracted as `Data`: each `Data`
-/// extractor clones an `Arc` whose count every worker shares, and those contended counts
-/// showed in profiles of the hot path.
+/// The components are borrowed (`startup::registered`), not extracted as `Data`.
 pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let limits = component::<RateLimits>(&request);
-    let accounts = component::<AccountDirectory>(&request);
-    let sessions = component::<SessionBroker>(&request);
-    let seam = component::<SeamClient>(&request);
+    let limits = registered::<RateLimits>(&request);
+    let accounts = registered::<AccountDirectory>(&request);
+    let sessions = registered::<SessionBroker>(&request);
+    let seam = registered::<SeamClient>(&request);
     limits.check_user(login.user_id())?;
     let owned = accounts.accounts_for(&login, seam).await?;
     if let Some(refresh) = owned.refresh {
@@ -48,12 +47,6 @@ pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpRes
         renewal.spawn(sessions.clone(), seam.clone());
     }
     Ok(respond(&session, owned.outcome, session_outcome))
-}
-
-fn component<T: 'static>(request: &HttpRequest) -> &Data<T> {
-    request
-        .app_data::<Data<T>>()
-        .expect("registered by startup")
 }
 
 fn respond(

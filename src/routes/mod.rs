@@ -8,15 +8,19 @@ mod metrics;
 mod openapi;
 
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
 
 use crate::error::ApiError;
 use crate::ratelimit::limit_clients;
 use crate::request_bounds::limit_time;
 
+/// The handshake's route pattern: its latency has its own histogram, and its usual answer
+/// its own pre-resolved counter (`metrics`).
+pub(crate) const HANDSHAKE_ROUTE: &str = "/v1/client-session";
+
 pub(crate) fn public(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/v1/client-session")
+        web::resource(HANDSHAKE_ROUTE)
             // Inner first: the time limit also covers a wait for the client's turn.
             .wrap(from_fn(limit_clients))
             .wrap(from_fn(limit_time))
@@ -24,23 +28,22 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(client_session::delete))
             .default_service(web::to(method_not_allowed)),
     )
-    .service(
-        web::resource("/healthz")
-            .route(web::get().to(health::healthz))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/readyz")
-            .wrap(from_fn(limit_time))
-            .route(web::get().to(health::readyz))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/openapi.json")
-            .route(web::get().to(openapi::describe))
-            .default_service(web::to(method_not_allowed)),
-    )
+    .service(get_only("/healthz", health::healthz))
+    .service(get_only("/readyz", health::readyz).wrap(from_fn(limit_time)))
+    .service(get_only("/openapi.json", openapi::describe))
     .default_service(web::to(not_found));
+}
+
+/// A resource answering GET with `handler`, and any other method with a JSON 405.
+fn get_only<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(method_not_allowed))
 }
 
 pub(crate) fn management(cfg: &mut web::ServiceConfig, with_admin: bool) {
