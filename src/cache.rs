@@ -3,8 +3,9 @@
 //! fails, an older value that the caller still accepts is served instead ("stale").
 //!
 //! Freshness is judged by the caller (against `clock::Clock`), so that it can be tested
-//! without waiting. Slots live inside the per-user cache entries of `users`, so a cached user
-//! costs one bounded moka entry, not one per kind of thing kept about them.
+//! without waiting. Slots live inside the per-user cache entries of `sessions::users` (and the
+//! readiness check's), so a cached user costs one bounded moka entry, not one per kind of thing
+//! kept about them.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -28,8 +29,6 @@ pub(crate) enum Outcome {
     Stale,
 }
 
-const OUTCOMES: [Outcome; 4] = [Outcome::Hit, Outcome::Miss, Outcome::Shared, Outcome::Stale];
-
 impl Outcome {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -48,31 +47,48 @@ pub(crate) struct Found<V> {
 }
 
 /// The lookup counters of one kind of cached value, resolved once: a label lookup on every
-/// request shows in profiles of the hot path.
+/// request shows in profiles of the hot path. One named counter per outcome, so that a new
+/// outcome cannot compile without its counter.
 pub(crate) struct Lookups {
     name: &'static str,
-    by_outcome: [IntCounter; 4],
+    hit: IntCounter,
+    miss: IntCounter,
+    shared: IntCounter,
+    stale: IntCounter,
 }
 
 impl Lookups {
     pub(crate) fn new(name: &'static str, metrics: &Metrics) -> Self {
+        let counter = |outcome: Outcome| {
+            metrics
+                .cache_lookups
+                .with_label_values(&[name, outcome.as_str()])
+        };
         Self {
             name,
-            by_outcome: OUTCOMES.map(|outcome| {
-                metrics
-                    .cache_lookups
-                    .with_label_values(&[name, outcome.as_str()])
-            }),
+            hit: counter(Outcome::Hit),
+            miss: counter(Outcome::Miss),
+            shared: counter(Outcome::Shared),
+            stale: counter(Outcome::Stale),
+        }
+    }
+
+    fn counter(&self, outcome: Outcome) -> &IntCounter {
+        match outcome {
+            Outcome::Hit => &self.hit,
+            Outcome::Miss => &self.miss,
+            Outcome::Shared => &self.shared,
+            Outcome::Stale => &self.stale,
         }
     }
 
     pub(crate) fn count(&self, outcome: Outcome) {
-        self.by_outcome[outcome as usize].inc();
+        self.counter(outcome).inc();
     }
 
     #[cfg(test)]
     pub(crate) fn by_outcome_count(&self, outcome: Outcome) -> u64 {
-        self.by_outcome[outcome as usize].get()
+        self.counter(outcome).get()
     }
 }
 
@@ -199,7 +215,7 @@ mod tests {
     }
 
     fn lookups() -> Lookups {
-        Lookups::new("test", &Metrics::new())
+        Lookups::new("test", &Metrics::new("/"))
     }
 
     fn flight() -> Flight {

@@ -18,8 +18,9 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::auth::AuthError;
-use crate::ratelimit::Limited;
+use crate::middleware::ratelimit::Limited;
 use crate::seam::SeamError;
+use crate::sessions::{BadAccountsClaim, HandshakeError};
 
 /// Suggested wait before retrying when Seam is unavailable and did not say how long.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -141,6 +142,19 @@ impl ApiError {
             ),
             _ if self.status_code() == StatusCode::SERVICE_UNAVAILABLE => Some(DEFAULT_RETRY_AFTER),
             _ => None,
+        }
+    }
+}
+
+/// A handshake's failure answers as the same failure anywhere else: a bad accounts claim is a
+/// bad login.
+impl From<HandshakeError> for ApiError {
+    fn from(error: HandshakeError) -> Self {
+        match error {
+            HandshakeError::Accounts(BadAccountsClaim(claim)) => {
+                ApiError::Auth(AuthError::BadClaim(claim))
+            }
+            HandshakeError::Seam(error) => ApiError::Seam(error),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use seam_bff::config::{LogFormat, Settings};
-use seam_bff::healthcheck;
+use seam_bff::readyz_probe;
 use seam_bff::startup::{Application, check_settings};
 use seam_bff::telemetry;
 
@@ -60,8 +60,8 @@ async fn main() -> ExitCode {
         }
         Some(Command::Healthcheck { address }) => {
             let address =
-                address.unwrap_or_else(|| healthcheck::local_address(&settings.server.bind));
-            return match healthcheck::probe(&address).await {
+                address.unwrap_or_else(|| readyz_probe::local_address(&settings.server.bind));
+            return match readyz_probe::probe(&address).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(reason) => fail(&reason),
             };

@@ -4,9 +4,7 @@
 //! process, as in the tests, keep their own counts. Labels take only bounded values: route
 //! patterns, status codes, Seam endpoint names, cache names.
 
-use actix_web::http::StatusCode;
-
-use crate::routes::HANDSHAKE_ROUTE;
+use actix_web::http::{Method, StatusCode};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -20,10 +18,13 @@ const LATENCY_BUCKETS: &[f64] = &[
 pub(crate) struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
+    /// The handshake's route pattern (told by whoever wires the routes): its POST latency has
+    /// its own histogram, and its usual answer its own counter.
+    handshake_route: &'static str,
     /// `http_requests` for the handshake's usual answer, resolved once: a label lookup on
     /// every request shows in profiles of the hot path.
     handshakes_ok: IntCounter,
-    pub(crate) handshake_seconds: Histogram,
+    handshake_seconds: Histogram,
     pub(crate) cache_lookups: IntCounterVec,
     pub(crate) cache_evictions: IntCounterVec,
     pub(crate) cache_entries: IntGaugeVec,
@@ -36,7 +37,7 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(handshake_route: &'static str) -> Self {
         let registry =
             Registry::new_custom(Some("seam_bff".into()), None).expect("a fixed prefix is valid");
         let counter = |name: &str, help: &str, labels: &[&str]| {
@@ -119,7 +120,8 @@ impl Metrics {
         }
         Self {
             registry,
-            handshakes_ok: http_requests.with_label_values(&[HANDSHAKE_ROUTE, "200"]),
+            handshake_route,
+            handshakes_ok: http_requests.with_label_values(&[handshake_route, "200"]),
             http_requests,
             handshake_seconds,
             cache_lookups,
@@ -134,9 +136,19 @@ impl Metrics {
         }
     }
 
-    /// Counts an answered request by route pattern and status.
-    pub(crate) fn count_request(&self, route: &str, status: StatusCode) {
-        if route == HANDSHAKE_ROUTE && status == StatusCode::OK {
+    /// Counts an answered request by route pattern and status, and times the handshake.
+    pub(crate) fn observe_request(
+        &self,
+        route: &str,
+        method: &Method,
+        status: StatusCode,
+        seconds: f64,
+    ) {
+        let handshake = route == self.handshake_route;
+        if handshake && method == Method::POST {
+            self.handshake_seconds.observe(seconds);
+        }
+        if handshake && status == StatusCode::OK {
             self.handshakes_ok.inc();
         } else {
             self.http_requests

@@ -6,25 +6,21 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpRequest, HttpServer, web::Data};
+use actix_web::{App, HttpServer, web::Data};
 use futures_util::future::{join_all, try_join};
 
-use crate::accounts::AccountDirectory;
-use crate::auth::{BrowserRules, IdpClient, MIN_SECRET_BYTES, Verifier};
+use crate::auth::{IdpClient, MIN_SECRET_BYTES, Verifier};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AccountSourceKind, ConfigError, Settings, secret_from};
-use crate::cors;
 use crate::error::json_envelope;
-use crate::identity::Identity;
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimits;
-use crate::readiness::Readiness;
-use crate::request_bounds::{self, RequestBounds};
-use crate::request_log::log_request;
-use crate::routes::{self, admin::AdminToken};
-use crate::seam::{SeamClient, SeamConfig};
-use crate::sessions::SessionBroker;
-use crate::users::Users;
+use crate::middleware::cors::{self, BrowserRules};
+use crate::middleware::ratelimit::RateLimits;
+use crate::middleware::request_bounds::{self, RequestBounds};
+use crate::middleware::request_log::log_request;
+use crate::routes::{self, HANDSHAKE_ROUTE, admin::AdminToken};
+use crate::seam::{ApiKeyCheck, SeamClient, SeamConfig};
+use crate::sessions::Sessions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -44,11 +40,9 @@ struct Components {
     bounds: Data<RequestBounds>,
     verifier: Data<Verifier>,
     browser: Data<BrowserRules>,
-    users: Data<Users>,
     limits: Data<RateLimits>,
-    accounts: Data<AccountDirectory>,
-    sessions: Data<SessionBroker>,
-    readiness: Data<Readiness>,
+    sessions: Data<Sessions>,
+    key_check: Data<ApiKeyCheck>,
     admin: Option<Data<AdminToken>>,
     seam: SeamConfig,
 }
@@ -62,42 +56,27 @@ impl Components {
                  before the request does",
             ));
         }
-        let metrics = Arc::new(Metrics::new());
-        let users = Arc::new(Users::new(
-            Identity::from_settings(&settings.identity)?,
-            settings.sessions.max_entries,
-            &metrics,
-        ));
+        let metrics = Arc::new(Metrics::new(HANDSHAKE_ROUTE));
+        let accounts_claim = (settings.accounts.source == AccountSourceKind::Claim)
+            .then_some(settings.accounts.claim.as_deref())
+            .flatten();
         Ok(Self {
             bounds: Data::new(RequestBounds::from_settings(&settings.server)?),
             verifier: Data::new(Verifier::from_settings(
                 &settings.auth,
-                &settings.identity,
-                (settings.accounts.source == AccountSourceKind::Claim)
-                    .then_some(settings.accounts.claim.as_deref())
-                    .flatten(),
-                users.clone(),
+                &settings.identity.claim,
+                accounts_claim,
                 clock.clone(),
                 metrics.clone(),
             )?),
-            browser: Data::new(browser_rules(settings)?),
-            users: Data::from(users),
+            browser: Data::new(BrowserRules::from_settings(&settings.auth, &settings.cors)?),
             limits: Data::new(RateLimits::from_settings(
                 &settings.rate_limit,
                 &settings.server,
             )?),
             seam: SeamConfig::from_settings(&settings.seam, clock.clone(), metrics.clone())?,
-            accounts: Data::new(AccountDirectory::from_settings(
-                &settings.accounts,
-                clock.clone(),
-                &metrics,
-            )?),
-            sessions: Data::new(SessionBroker::from_settings(
-                &settings.sessions,
-                clock.clone(),
-                &metrics,
-            )?),
-            readiness: Data::new(Readiness::new(
+            sessions: Data::new(Sessions::from_settings(settings, clock.clone(), &metrics)?),
+            key_check: Data::new(ApiKeyCheck::new(
                 settings.health.readiness_cache_secs,
                 clock,
                 &metrics,
@@ -106,14 +85,6 @@ impl Components {
             admin: admin_token(settings)?.map(Data::new),
         })
     }
-}
-
-fn browser_rules(settings: &Settings) -> Result<BrowserRules, ConfigError> {
-    cors::check_origins(&settings.cors)?;
-    Ok(BrowserRules {
-        cookie_name: settings.auth.cookie_name.clone().filter(|n| !n.is_empty()),
-        allowed_origins: settings.cors.allowed_origins.clone(),
-    })
 }
 
 fn admin_token(settings: &Settings) -> Result<Option<AdminToken>, ConfigError> {
@@ -131,14 +102,6 @@ fn admin_token(settings: &Settings) -> Result<Option<AdminToken>, ConfigError> {
         }
         token => Ok(token.map(AdminToken)),
     }
-}
-
-/// A component this module registers on every app, borrowed from the request: handlers on
-/// the hot path borrow rather than extract `Data`, whose clone bumps a count every worker
-/// shares (it showed in profiles of the cached handshake).
-pub(crate) fn registered<T: 'static>(req: &HttpRequest) -> &Data<T> {
-    req.app_data::<Data<T>>()
-        .unwrap_or_else(|| panic!("{} is registered by startup", std::any::type_name::<T>()))
 }
 
 /// Checks every setting as start-up would, without binding or calling anything.
@@ -204,9 +167,8 @@ impl Application {
                 .app_data(c.verifier.clone())
                 .app_data(c.browser.clone())
                 .app_data(c.limits.clone())
-                .app_data(c.accounts.clone())
                 .app_data(c.sessions.clone())
-                .app_data(c.readiness.clone())
+                .app_data(c.key_check.clone())
                 // One client each per worker: awc is not `Send`.
                 .app_data(Data::new(SeamClient::new(c.seam.clone())))
                 .app_data(Data::new(IdpClient::new()))
@@ -232,7 +194,6 @@ impl Application {
                 .wrap(from_fn(json_envelope))
                 .wrap(from_fn(log_request))
                 .app_data(c.metrics.clone())
-                .app_data(c.users.clone())
                 .app_data(c.sessions.clone())
                 .app_data(Data::new(SeamClient::new(c.seam.clone())));
             if let Some(token) = &c.admin {

@@ -13,8 +13,7 @@ use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::seam::{ClientSession, SeamClient};
-use crate::sessions::SessionBroker;
-use crate::users::Users;
+use crate::sessions::Sessions;
 
 /// The admin bearer token.
 pub(crate) struct AdminToken(pub(crate) SecretString);
@@ -140,8 +139,7 @@ async fn delete(
     _: Admin,
     id: web::Path<String>,
     seam: web::Data<SeamClient>,
-    sessions: web::Data<SessionBroker>,
-    users: web::Data<Users>,
+    sessions: web::Data<Sessions>,
 ) -> Result<HttpResponse, ApiError> {
     let session = seam
         .get_session(&id)
@@ -149,7 +147,7 @@ async fn delete(
         .ok_or(ApiError::SessionNotFound)?;
     seam.delete_session(&session.client_session_id).await?;
     if let Some(key) = &session.user_identifier_key {
-        sessions.forget(&users, key).await;
+        sessions.forget(key).await;
     }
     Ok(no_store(HttpResponse::NoContent()).finish())
 }
@@ -157,13 +155,10 @@ async fn delete(
 async fn revoke_user(
     _: Admin,
     user_id: web::Path<String>,
-    users: web::Data<Users>,
     seam: web::Data<SeamClient>,
-    sessions: web::Data<SessionBroker>,
+    sessions: web::Data<Sessions>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = users.user_identifier_key(&user_id);
-    let cached = users.get(&user_id);
-    let revoked = sessions.revoke_user(&key, cached.as_deref(), &seam).await?;
+    let (key, revoked) = sessions.revoke_user(&user_id, &seam).await?;
     Ok(no_store(HttpResponse::Ok()).json(json!({
         "user_identifier_key": key,
         "revoked": revoked,

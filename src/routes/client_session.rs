@@ -3,78 +3,218 @@
 //! `DELETE /v1/client-session`: logout, revoking the user's Seam session everywhere.
 //!
 //! Response: `{"token", "expires_at", "refresh_after", "client_session_id",
-//! "connected_account_ids"}` with `Cache-Control: no-store`.
+//! "connected_account_ids"}` with `Cache-Control: no-store` (`openapi.json`: `ClientSession`).
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse, web::Data};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
-use crate::accounts::AccountDirectory;
-use crate::auth::Login;
-use crate::cache::Outcome;
+use super::registered;
 use crate::error::ApiError;
-use crate::ratelimit::RateLimits;
-use crate::request_log::{CacheReport, report_cache};
-use crate::seam::SeamClient;
-use crate::sessions::{IssuedSession, SessionBroker};
-use crate::startup::registered;
+use crate::middleware::ratelimit::RateLimits;
+use crate::middleware::request_log::{CacheReport, report_cache};
+use crate::seam::{SeamClient, SeamError};
+use crate::sessions::{IssuedSession, Login, Sessions};
 
-/// A repeat handshake is the hot path: one cache lookup found the user (in the extractor),
-/// and the account list and session are read from their entry without waiting on anything.
-/// The components are borrowed (`startup::registered`), not extracted as `Data`.
+/// Limits, handshake, answer. A repeat handshake is the hot path: the extractor found the
+/// user with one cache lookup, and the handshake reads their account list and session without
+/// waiting on anything. The components are borrowed (`registered`), not extracted as `Data`.
 pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let limits = registered::<RateLimits>(&request);
-    let accounts = registered::<AccountDirectory>(&request);
-    let sessions = registered::<SessionBroker>(&request);
-    let seam = registered::<SeamClient>(&request);
-    limits.check_user(login.user_id())?;
-    let owned = accounts.accounts_for(&login, seam).await?;
-    if let Some(refresh) = owned.refresh {
-        refresh.spawn(accounts.clone(), seam.clone());
-    }
-    let result = sessions
-        .session_for(&login.user, &owned.accounts, seam)
-        .await;
-    let (session, session_outcome, renewal) = match result {
-        Ok(found) => found,
-        Err(error) => {
-            // The account list may be what Seam refused (an account deleted meanwhile):
-            // look it up afresh next time rather than repeat the failure for a whole TTL.
-            login.user.accounts.clear(&login.user.flight).await;
-            return Err(error.into());
-        }
-    };
-    if let Some(renewal) = renewal {
-        renewal.spawn(sessions.clone(), seam.clone());
-    }
-    Ok(respond(&session, owned.outcome, session_outcome))
-}
-
-fn respond(
-    session: &IssuedSession,
-    accounts: Option<Outcome>,
-    session_outcome: Outcome,
-) -> HttpResponse {
+    registered::<RateLimits>(&request).check_user(login.user_id())?;
+    let sessions = registered::<Sessions>(&request);
+    let handed = sessions
+        .handshake(&login, registered::<SeamClient>(&request))
+        .await?;
     report_cache(CacheReport {
-        accounts,
-        session: session_outcome,
+        accounts: handed.accounts_outcome,
+        session: handed.session_outcome,
     });
-    HttpResponse::Ok()
+    let body = body(&handed.session).ok_or(ApiError::Seam(SeamError::UnusableSession(
+        "its times cannot be written in RFC 3339",
+    )))?;
+    Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header((CONTENT_TYPE, "application/json"))
-        .body(session.body())
+        .body(Bytes::from(body)))
 }
 
 /// Seam keeps one session per user, so this signs the user out of Seam on every device.
-pub(super) async fn delete(
-    login: Login,
-    sessions: Data<SessionBroker>,
-    seam: Data<SeamClient>,
-) -> Result<HttpResponse, ApiError> {
-    let user = &login.user;
-    sessions
-        .revoke_user(&user.user_identifier_key, Some(user), &seam)
+pub(super) async fn delete(login: Login, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    registered::<Sessions>(&request)
+        .logout(&login, registered::<SeamClient>(&request))
         .await?;
     Ok(HttpResponse::NoContent()
         .insert_header((CACHE_CONTROL, "no-store"))
         .finish())
+}
+
+/// The response body, written per request rather than kept (the few hundred bytes would be a
+/// third of what a cached user costs), by hand into one buffer of exactly its size, so that it
+/// becomes `Bytes` without another allocation: serializing it was a repeat handshake's largest
+/// cost after the network. `None` only for a time RFC 3339 cannot write (a year past 9999).
+fn body(session: &IssuedSession) -> Option<Vec<u8>> {
+    const PIECES: [&[u8]; 6] = [
+        br#"{"token":"#,
+        br#","expires_at":""#,
+        br#"","refresh_after":""#,
+        br#"","client_session_id":"#,
+        br#","connected_account_ids":["#,
+        b"]}",
+    ];
+    let (token, id, ids) = (
+        session.token(),
+        &*session.client_session_id,
+        &session.accounts,
+    );
+    let expires_at = rfc3339(session.expires_at)?;
+    let refresh_after = rfc3339(session.refresh_after)?;
+    let size = PIECES.iter().map(|p| p.len()).sum::<usize>()
+        + quoted_len(token)
+        + expires_at.as_ref().len()
+        + refresh_after.as_ref().len()
+        + quoted_len(id)
+        + ids.iter().map(|id| quoted_len(id)).sum::<usize>()
+        + ids.len().saturating_sub(1);
+    let mut body = Vec::with_capacity(size);
+    body.extend_from_slice(PIECES[0]);
+    quote(&mut body, token);
+    body.extend_from_slice(PIECES[1]);
+    body.extend_from_slice(expires_at.as_ref());
+    body.extend_from_slice(PIECES[2]);
+    body.extend_from_slice(refresh_after.as_ref());
+    body.extend_from_slice(PIECES[3]);
+    quote(&mut body, id);
+    body.extend_from_slice(PIECES[4]);
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        quote(&mut body, id);
+    }
+    body.extend_from_slice(PIECES[5]);
+    Some(body)
+}
+
+/// Writes `text` as a JSON string, escaped as serde_json escapes it.
+fn quote(out: &mut Vec<u8>, text: &str) {
+    if needs_escaping(text) {
+        serde_json::to_writer(out, text).expect("a string serializes into memory");
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// The length of `text` as a JSON string, quotes included (serde_json's escapes: two bytes
+/// for `"`, `\` and the five short control escapes, six for the other control characters).
+fn quoted_len(text: &str) -> usize {
+    2 + text
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\x08' | b'\x0c' | b'\n' | b'\r' | b'\t' => 2,
+            0..0x20 => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+fn needs_escaping(text: &str) -> bool {
+    text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+/// A time in RFC 3339, on the stack (at most 35 bytes with nanoseconds and an offset).
+fn rfc3339(at: OffsetDateTime) -> Option<Rfc3339Text> {
+    let mut buffer = [0; 35];
+    let mut unwritten = &mut buffer[..];
+    // The length is what the writes used up: `format_into`'s own count leaves out the
+    // fraction's digits (time 0.3.55).
+    at.format_into(&mut unwritten, &Rfc3339).ok()?;
+    let len = 35 - unwritten.len();
+    Some(Rfc3339Text(buffer, len))
+}
+
+struct Rfc3339Text([u8; 35], usize);
+
+impl AsRef<[u8]> for Rfc3339Text {
+    fn as_ref(&self) -> &[u8] {
+        &self.0[..self.1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sessions::account_set;
+    use secrecy::SecretString;
+    use serde_json::{Value, json};
+    use time::macros::datetime;
+
+    fn session(token: &str, id: &str, accounts: &[&str]) -> IssuedSession {
+        IssuedSession::new(
+            account_set(accounts.iter().map(|a| a.to_string())),
+            datetime!(2026-11-28 10:00:00.25 UTC),
+            datetime!(2026-11-28 09:55:00 UTC),
+            SecretString::from(token),
+            id.to_owned(),
+        )
+    }
+
+    fn written(session: &IssuedSession) -> (Value, Vec<u8>) {
+        let body = body(session).expect("writable");
+        let parsed = serde_json::from_slice(&body).expect("valid JSON");
+        (parsed, body)
+    }
+
+    #[test]
+    fn the_body_is_the_session_as_json_and_escapes_what_it_must() {
+        let (parsed, _) = written(&session(
+            "seam_cst1abc",
+            "cs-1",
+            &["acct-b", r#"acct "a"\"#],
+        ));
+        assert_eq!(
+            parsed,
+            json!({
+                "token": "seam_cst1abc",
+                "expires_at": "2026-11-28T10:00:00.25Z",
+                "refresh_after": "2026-11-28T09:55:00Z",
+                "client_session_id": "cs-1",
+                "connected_account_ids": [r#"acct "a"\"#, "acct-b"],
+            })
+        );
+        let (parsed, _) = written(&session("seam_cst1abc", "cs-1", &[]));
+        assert_eq!(parsed["connected_account_ids"], json!([]));
+    }
+
+    /// Seam's tokens and ids need no escaping, but one that did is written, not refused.
+    #[test]
+    fn a_token_or_id_that_needs_escaping_is_escaped() {
+        for (token, id) in [
+            ("seam_\"cst", "cs-1"),
+            ("seam_cst", "cs\\1"),
+            ("seam\ncst\u{1}", "cs\t"),
+        ] {
+            let (parsed, _) = written(&session(token, id, &["acct"]));
+            assert_eq!(parsed["token"], token);
+            assert_eq!(parsed["client_session_id"], id);
+        }
+    }
+
+    #[test]
+    fn the_body_is_sized_exactly() {
+        for (token, accounts) in [
+            ("seam_cst1abc", &[][..]),
+            ("seam_cst1abc", &["acct-1"]),
+            ("seam_cst1abc", &["acct-1", "acct-22", "acct-333"]),
+            ("seam\"\u{1}\n", &["a\\c\u{1f}t", "b"]),
+        ] {
+            let session = session(token, "cs-1", accounts);
+            let (parsed, body) = written(&session);
+            assert_eq!(body.len(), body.capacity(), "{accounts:?}");
+            assert_eq!(parsed["token"], token);
+        }
+    }
 }

@@ -118,7 +118,7 @@ mod tests {
     #[test]
     fn opens_after_the_threshold_probes_after_the_cooldown_and_recovers() {
         let clock = Arc::new(Fixed(Mutex::new(OffsetDateTime::UNIX_EPOCH)));
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new("/"));
         let breaker = Breaker::new(3, Duration::from_secs(10), clock.clone(), metrics.clone());
         for _ in 0..2 {
             assert!(breaker.admit().is_ok());

@@ -1,9 +1,12 @@
 //! The Seam API client: one per worker (awc is not `Send`), holding the API key as a
 //! sensitive header that neither `Debug` nor a log line prints. How each call is sent,
-//! retried and bounded is in `transport`; the circuit breaker is in `breaker`.
+//! retried and bounded is in `transport`; the circuit breaker is in `breaker`; the cached
+//! check that the key works, for readiness, in `key_check`. The bottom of the request's path:
+//! it imports nothing above it.
 
 mod breaker;
 mod error;
+mod key_check;
 mod transport;
 mod types;
 
@@ -22,6 +25,7 @@ use crate::metrics::Metrics;
 
 use breaker::Breaker;
 pub(crate) use error::SeamError;
+pub(crate) use key_check::ApiKeyCheck;
 use transport::Retry;
 pub(crate) use types::{AccountFilter, ClientSession};
 use types::{

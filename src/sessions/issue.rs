@@ -1,25 +1,70 @@
-//! Getting a session from Seam that grants exactly the wanted accounts.
+//! Getting a session from Seam that grants exactly the wanted accounts, and the session as it
+//! is handed out.
 //!
 //! Seam does not document what `get_or_create` does with `connected_account_ids` for a key
 //! that already has a session (replace, merge or ignore), so the answer is checked: missing
 //! accounts are granted, and a session holding an account the user no longer owns is deleted
 //! and created afresh, never handed out.
 
-use super::{IssuedSession, SessionBroker};
-use crate::accounts::AccountSet;
+use secrecy::{ExposeSecret, SecretString};
+use time::{Duration, OffsetDateTime};
+
+use super::accounts::AccountSet;
+use crate::clock::Clock;
 use crate::seam::{ClientSession, SeamClient, SeamError};
 
+/// A session as handed out, kept in the user's cache entry. Deliberately not `Debug`: it holds
+/// the token.
+pub(crate) struct IssuedSession {
+    pub(crate) accounts: AccountSet,
+    pub(crate) expires_at: OffsetDateTime,
+    /// When the frontend should ask again: `expires_at - sessions.min_remaining_secs`.
+    pub(crate) refresh_after: OffsetDateTime,
+    token: SecretString,
+    pub(crate) client_session_id: Box<str>,
+}
+
+impl IssuedSession {
+    pub(crate) fn new(
+        accounts: AccountSet,
+        expires_at: OffsetDateTime,
+        refresh_after: OffsetDateTime,
+        token: SecretString,
+        client_session_id: String,
+    ) -> Self {
+        Self {
+            accounts,
+            expires_at,
+            refresh_after,
+            token,
+            client_session_id: client_session_id.into(),
+        }
+    }
+
+    /// The client session token, for the response body only.
+    pub(crate) fn token(&self) -> &str {
+        self.token.expose_secret()
+    }
+}
+
+/// How long sessions are asked for and how long before their end they stop being handed out.
+pub(super) struct Terms {
+    pub(super) ttl: Duration,
+    pub(super) min_remaining: Duration,
+}
+
 pub(super) async fn issue(
-    broker: &SessionBroker,
+    terms: &Terms,
+    clock: &dyn Clock,
     user_identifier_key: &str,
     wanted: &AccountSet,
     seam: &SeamClient,
 ) -> Result<IssuedSession, SeamError> {
-    let expires_at = broker.clock.now() + broker.ttl;
+    let expires_at = clock.now() + terms.ttl;
     let mut session = seam
         .get_or_create_session(user_identifier_key, wanted, expires_at)
         .await?;
-    if let Some(problem) = unusable(broker, &session, wanted) {
+    if let Some(problem) = unusable(terms, clock, &session, wanted) {
         // Also covers a revoked or expired session coming back, which Seam does not rule out.
         tracing::info!(
             client_session_id = %session.client_session_id,
@@ -30,7 +75,7 @@ pub(super) async fn issue(
         session = seam
             .get_or_create_session(user_identifier_key, wanted, expires_at)
             .await?;
-        if let Some(problem) = unusable(broker, &session, wanted) {
+        if let Some(problem) = unusable(terms, clock, &session, wanted) {
             return Err(SeamError::UnusableSession(problem));
         }
     }
@@ -43,24 +88,25 @@ pub(super) async fn issue(
         seam.grant_access(&session.client_session_id, &missing)
             .await?;
     }
-    IssuedSession::new(
+    Ok(IssuedSession::new(
         wanted.clone(),
         session.expires_at,
-        session.expires_at - broker.min_remaining,
+        session.expires_at - terms.min_remaining,
         session.token,
         session.client_session_id,
-    )
+    ))
 }
 
 /// Why `session` must not be handed out, if it must not.
 fn unusable(
-    broker: &SessionBroker,
+    terms: &Terms,
+    clock: &dyn Clock,
     session: &ClientSession,
     wanted: &AccountSet,
 ) -> Option<&'static str> {
     if holds_unwanted(session, wanted) {
         Some("it holds accounts the user does not own")
-    } else if session.expires_at - broker.min_remaining <= broker.clock.now() {
+    } else if session.expires_at - terms.min_remaining <= clock.now() {
         Some("it expires within sessions.min_remaining_secs")
     } else {
         None

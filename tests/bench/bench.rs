@@ -275,7 +275,7 @@ async fn bench(options: Options) {
         .envs(options.service_env.iter().cloned())
         .env(
             "RUST_LOG",
-            "warn,seam_bff=info,seam_bff::request_log=warn,seam_bff::seam=warn",
+            "warn,seam_bff=info,seam_bff::middleware::request_log=warn,seam_bff::seam=warn",
         );
     let (service, address, management) = start(service);
     let mut bare = Command::new(std::env::current_exe().expect("own path"));

@@ -92,7 +92,7 @@ refresh_ahead_secs = 5
         .args(["--config", config.to_str().expect("utf-8"), "--log-format", "json"])
         .env(
             "RUST_LOG",
-            "warn,seam_bff=info,seam_bff::request_log=warn,seam_bff::seam=warn,seam_bff::cache=error",
+            "warn,seam_bff=info,seam_bff::middleware::request_log=warn,seam_bff::seam=warn,seam_bff::cache=error",
         );
     let (service, address, _) = start(command);
     let pid = service.pid();

@@ -1,12 +1,12 @@
-//! `GET /healthz` (the process serves) and `GET /readyz` (it can issue tokens).
+//! The probes: `GET /healthz` (liveness: the process serves) and `GET /readyz` (readiness: it
+//! can issue tokens, i.e. every issuer has keys and Seam accepts the API key).
 
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web::Data};
 use serde_json::json;
 
 use crate::auth::{IdpClient, Verifier};
-use crate::readiness::Readiness;
-use crate::seam::SeamClient;
+use crate::seam::{ApiKeyCheck, SeamClient};
 
 /// Liveness: answers while the process serves; never calls Seam.
 pub(super) async fn healthz() -> HttpResponse {
@@ -16,7 +16,7 @@ pub(super) async fn healthz() -> HttpResponse {
 }
 
 pub(super) async fn readyz(
-    readiness: Data<Readiness>,
+    key_check: Data<ApiKeyCheck>,
     verifier: Data<Verifier>,
     idp: Data<IdpClient>,
     seam: Data<SeamClient>,
@@ -24,7 +24,7 @@ pub(super) async fn readyz(
     let ready = match verifier.ready(&idp).await {
         // The breaker knows Seam is down without asking it.
         Ok(()) if seam.circuit_open() => Err("seam_circuit_open"),
-        Ok(()) => readiness.check(&seam).await,
+        Ok(()) => key_check.check(&seam).await,
         Err(reason) => Err(reason),
     };
     match ready {

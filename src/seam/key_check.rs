@@ -1,15 +1,14 @@
-//! Readiness: can the service issue tokens? Config is loaded by the time it runs, so this is
-//! whether Seam accepted the API key recently. The answer, good or bad, is reused for
-//! `health.readiness_cache_secs`, so probes never cost one upstream call each.
+//! Seam's half of readiness: did Seam accept the API key recently? The answer, good or bad, is
+//! reused for `health.readiness_cache_secs`, so probes never cost one upstream call each.
 
 use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use super::{SeamClient, SeamError};
 use crate::cache::{Flight, Lookups, Slot};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::seam::{SeamClient, SeamError};
 
 #[derive(Clone)]
 struct Check {
@@ -18,7 +17,7 @@ struct Check {
     problem: Option<&'static str>,
 }
 
-pub(crate) struct Readiness {
+pub(crate) struct ApiKeyCheck {
     last: Slot<Check>,
     flight: Flight,
     lookups: Lookups,
@@ -26,7 +25,7 @@ pub(crate) struct Readiness {
     clock: Arc<dyn Clock>,
 }
 
-impl Readiness {
+impl ApiKeyCheck {
     pub(crate) fn new(max_age_secs: u64, clock: Arc<dyn Clock>, metrics: &Metrics) -> Self {
         Self {
             last: Slot::new(),
@@ -37,7 +36,7 @@ impl Readiness {
         }
     }
 
-    /// `Ok` when ready, else the reason.
+    /// `Ok` when Seam accepts the key, else the reason (a stable code for `/readyz`).
     pub(crate) async fn check(&self, seam: &SeamClient) -> Result<(), &'static str> {
         let now = self.clock.now();
         let checked = self

@@ -1,5 +1,5 @@
-//! `seam-bff healthcheck`: asks the local service's `/readyz`, for container images that have
-//! no curl. Exit 0 when ready.
+//! The client side of `seam-bff healthcheck`: asks the local service's `/readyz` (served by
+//! `routes::probes`), for container images that have no curl. Exit 0 when ready.
 
 use std::time::Duration;
 

@@ -12,7 +12,6 @@ use std::time::Instant;
 use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web::Data;
@@ -20,7 +19,6 @@ use tracing::Instrument;
 
 use crate::cache::Outcome;
 use crate::metrics::Metrics;
-use crate::routes::HANDSHAKE_ROUTE;
 
 /// Response header that echoes the request id, so a user's report can be matched to a log line.
 pub(crate) const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -63,10 +61,7 @@ pub(crate) async fn log_request(
         .unwrap_or_else(|| "-".into());
     let status = response.status().as_u16();
     if let Some(metrics) = response.request().app_data::<Data<Metrics>>() {
-        metrics.count_request(&route, response.status());
-        if route == HANDSHAKE_ROUTE && method == Method::POST {
-            metrics.handshake_seconds.observe(latency_ms / 1000.0);
-        }
+        metrics.observe_request(&route, &method, response.status(), latency_ms / 1000.0);
     }
     let cache = report.map_or("-", |r| r.session.as_str());
     let accounts_cache = report.and_then(|r| r.accounts).map_or("-", Outcome::as_str);

@@ -1,5 +1,6 @@
 //! Everything the service keeps about a user, in one bounded cache entry keyed by the app's
-//! user id: the login tokens that verified, the account lookup and the Seam session.
+//! user id: the login tokens that verified, the account lookup and the Seam session. Only the
+//! handshake (`handshake`) and the revocations (`sessions`) fill or clear them.
 //!
 //! One moka entry per user, not one per kind of thing kept: moka spends about 350 bytes on
 //! each entry, and a repeat handshake then costs one cache lookup. When the cache is full the
@@ -11,13 +12,14 @@ use std::sync::Arc;
 
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
+use time::OffsetDateTime;
 
-use crate::accounts::Lookup;
-use crate::auth::VerifiedTokens;
+use super::accounts::AccountSet;
+use super::identity::Identity;
+use super::issue::IssuedSession;
+use super::memo::VerifiedTokens;
 use crate::cache::{Flight, Slot};
-use crate::identity::Identity;
 use crate::metrics::Metrics;
-use crate::sessions::IssuedSession;
 
 /// The name in the cache metrics.
 pub(crate) const CACHE_NAME: &str = "users";
@@ -34,6 +36,13 @@ pub(crate) struct User {
     pub(crate) flight: Flight,
     pub(crate) accounts: Slot<Lookup>,
     pub(crate) session: Slot<Arc<IssuedSession>>,
+}
+
+/// A user's accounts as Seam listed them.
+#[derive(Clone)]
+pub(crate) struct Lookup {
+    pub(crate) accounts: AccountSet,
+    pub(crate) fetched_at: OffsetDateTime,
 }
 
 pub(crate) struct Users {

@@ -1,0 +1,200 @@
+//! The one reader of a token's claims. Read *before* verification its answer is only a hint:
+//! it may be used to find a cache entry (which is then trusted only if the token's whole text
+//! matches one that verified) or to choose which issuer's keys to verify with (whose rules then
+//! require that same `iss`); it is never trusted. Read after the signature verified, the same
+//! reader gives the verified claims, so the user id is read one way wherever it is read.
+//!
+//! The payload is decoded into a caller's buffer and only the claims the service uses are
+//! picked out of it, without building the others: this runs on every repeat handshake.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
+
+/// User ids become Seam `user_identifier_key`s; Seam ids are far shorter than this.
+const MAX_USER_ID_BYTES: usize = 255;
+
+/// Room for a decoded payload on the stack, for the read on every repeat handshake; payloads are
+/// small, and a larger one is read only by the full verification.
+pub(crate) type PayloadBuffer = [u8; 2048];
+
+/// The names of the claims the service reads (`identity.claim`, `accounts.claim`).
+#[derive(Clone, Copy)]
+pub(crate) struct ClaimNames<'n> {
+    pub(crate) identity: &'n str,
+    pub(crate) accounts: Option<&'n str>,
+}
+
+/// The claims the service reads; each `None` when absent or not of the expected type.
+#[derive(Default)]
+pub(crate) struct Picked<'p> {
+    /// `iss`, borrowed from the payload when it needs no unescaping.
+    pub(crate) issuer: Option<Cow<'p, str>>,
+    /// The identity claim: a string as it is, an integer in decimal, non-empty and at most
+    /// `MAX_USER_ID_BYTES` long.
+    pub(crate) user_id: Option<Cow<'p, str>>,
+    pub(crate) accounts: Option<Value>,
+    /// `exp` and `iat` as whole Unix seconds.
+    pub(crate) expires_at: Option<u64>,
+    pub(crate) issued_at: Option<u64>,
+}
+
+/// The claims of `token`, decoded into `buffer`; `None` for anything unusual, such as a payload
+/// larger than `buffer` or one that is not a JSON object.
+pub(crate) fn claims<'p>(
+    token: &str,
+    buffer: &'p mut [u8],
+    names: ClaimNames,
+) -> Option<Picked<'p>> {
+    let payload = token.split('.').nth(1)?;
+    let len = URL_SAFE_NO_PAD.decode_slice(payload, buffer).ok()?;
+    let buffer: &'p [u8] = buffer;
+    let mut claims = serde_json::Deserializer::from_slice(&buffer[..len]);
+    let picked = Pick(names).deserialize(&mut claims).ok()?;
+    claims.end().ok()?;
+    Some(picked)
+}
+
+/// Room enough for the payload of `token`, for a read that must not fail for size.
+pub(crate) fn buffer_for(token: &str) -> Vec<u8> {
+    let payload = token.split('.').nth(1).unwrap_or("");
+    vec![0; payload.len() * 3 / 4 + 3]
+}
+
+struct Pick<'n>(ClaimNames<'n>);
+
+impl<'de> DeserializeSeed<'de> for Pick<'_> {
+    type Value = Picked<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, claims: D) -> Result<Picked<'de>, D::Error> {
+        claims.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Pick<'_> {
+    type Value = Picked<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+
+    /// A repeated claim keeps its last value, as in the map the signature check reads.
+    fn visit_map<A: MapAccess<'de>>(self, mut claims: A) -> Result<Picked<'de>, A::Error> {
+        let Pick(names) = self;
+        let mut picked = Picked::default();
+        while let Some(name) = claims.next_key_seed(Text)? {
+            // A key is a string; `Text` answers `None` only for what cannot be one.
+            let name = name.unwrap_or_default();
+            let name = name.as_ref();
+            if name == names.identity {
+                picked.user_id = claims.next_value_seed(UserId)?;
+            } else if Some(name) == names.accounts {
+                picked.accounts = Some(claims.next_value()?);
+            } else if name == "iss" {
+                picked.issuer = claims.next_value_seed(Text)?;
+            } else if name == "exp" {
+                picked.expires_at = claims.next_value_seed(Seconds)?;
+            } else if name == "iat" {
+                picked.issued_at = claims.next_value_seed(Seconds)?;
+            } else {
+                claims.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(picked)
+    }
+}
+
+/// The identity claim as a user id: a string as it is, an integer in decimal; `None` for any
+/// other value, or one that is empty or too long.
+struct UserId;
+
+impl<'de> DeserializeSeed<'de> for UserId {
+    type Value = Option<Cow<'de, str>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, claim: D) -> Result<Self::Value, D::Error> {
+        let id = claim.deserialize_any(Scalar { numbers: true })?;
+        Ok(id.filter(|id| !id.is_empty() && id.len() <= MAX_USER_ID_BYTES))
+    }
+}
+
+/// A string claim; `None` for any other value.
+struct Text;
+
+impl<'de> DeserializeSeed<'de> for Text {
+    type Value = Option<Cow<'de, str>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, claim: D) -> Result<Self::Value, D::Error> {
+        claim.deserialize_any(Scalar { numbers: false })
+    }
+}
+
+/// A string, or with `numbers` an integer in decimal; `None` for anything else.
+struct Scalar {
+    numbers: bool,
+}
+
+impl<'de> Visitor<'de> for Scalar {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a claim value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(self.numbers.then(|| Cow::Owned(n.to_string())))
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(self.numbers.then(|| Cow::Owned(n.to_string())))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+        while items.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
+        while entries.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+/// A time claim as whole Unix seconds: a non-negative integer; `None` for anything else (the
+/// signature check judges `exp` itself).
+struct Seconds;
+
+impl<'de> DeserializeSeed<'de> for Seconds {
+    type Value = Option<u64>;
+
+    fn deserialize<D: Deserializer<'de>>(self, claim: D) -> Result<Self::Value, D::Error> {
+        Ok(match Value::deserialize(claim)? {
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        })
+    }
+}

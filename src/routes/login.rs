@@ -1,0 +1,62 @@
+//! The authenticated-user extractor: handlers take a `sessions::Login`, never a raw header.
+//!
+//! The login comes from `Authorization: Bearer <token>`, or, when there is no such header, from
+//! the login cookie under the browser rules (`middleware::cors`). A token that verified before
+//! is recalled from the user cache; any other is verified (`auth`) and then remembered.
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::future::{Either, LocalBoxFuture};
+use std::borrow::Cow;
+use std::future::{Ready, ready};
+
+use super::registered;
+use crate::auth::{AuthError, IdpClient, Verifier};
+use crate::error::ApiError;
+use crate::middleware::cors::BrowserRules;
+use crate::sessions::{Login, Recalled, Sessions};
+
+impl FromRequest for Login {
+    type Error = ApiError;
+    type Future =
+        Either<Ready<Result<Self, ApiError>>, LocalBoxFuture<'static, Result<Self, ApiError>>>;
+
+    /// A token that verified before is answered at once: a repeat handshake allocates no
+    /// future here. Only the first sight of a token waits (for its signature check and,
+    /// with a JWKS, for keys).
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let sessions = registered::<Sessions>(req);
+        let verifier = registered::<Verifier>(req);
+        let recalled = credential(req, registered::<BrowserRules>(req))
+            .and_then(|token| Ok((sessions.recall(&token, verifier)?, token)));
+        let (unseen, token) = match recalled {
+            Ok((Recalled::Known(login), _)) => return Either::Left(ready(Ok(login))),
+            Ok((Recalled::Unseen(unseen), token)) => (unseen, token.into_owned()),
+            Err(error) => return Either::Left(ready(Err(error.into()))),
+        };
+        let (sessions, verifier) = (sessions.clone(), verifier.clone());
+        let http = registered::<IdpClient>(req).clone();
+        Either::Right(Box::pin(async move {
+            let claims = verifier.verify(&token, &http).await?;
+            Ok(sessions.admit(claims, unseen))
+        }))
+    }
+}
+
+/// The login token of this request: the bearer header, else the login cookie.
+fn credential<'r>(req: &'r HttpRequest, rules: &BrowserRules) -> Result<Cow<'r, str>, AuthError> {
+    if let Some(header) = req.headers().get(AUTHORIZATION) {
+        let value = header.to_str().map_err(|_| AuthError::Malformed)?;
+        let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            return Err(AuthError::Malformed);
+        }
+        return Ok(Cow::Borrowed(token));
+    }
+    rules
+        .login_cookie(req)?
+        .map(Cow::Owned)
+        .ok_or(AuthError::Missing)
+}

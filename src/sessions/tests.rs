@@ -1,0 +1,84 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::json;
+
+use super::*;
+use crate::auth::IdpClient;
+use crate::clock::SystemClock;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn parts() -> (Verifier, Sessions) {
+    let mut settings = Settings::load(None, &HashMap::new()).expect("the defaults load");
+    settings.auth.algorithms = vec!["HS256".into()];
+    settings.auth.hs256_secret = Some(SECRET.into());
+    settings.auth.leeway_secs = 0;
+    let metrics = Metrics::new("/");
+    let verifier = Verifier::from_settings(
+        &settings.auth,
+        "sub",
+        None,
+        Arc::new(SystemClock),
+        Arc::new(Metrics::new("/")),
+    )
+    .expect("verifier builds");
+    let sessions =
+        Sessions::from_settings(&settings, Arc::new(SystemClock), &metrics).expect("builds");
+    (verifier, sessions)
+}
+
+/// What the login extractor does: recall the token, else verify and admit it.
+async fn login(verifier: &Verifier, sessions: &Sessions, token: &str) -> Option<Login> {
+    match sessions.recall(token, verifier).ok()? {
+        Recalled::Known(login) => Some(login),
+        Recalled::Unseen(unseen) => {
+            let claims = verifier.verify(token, &IdpClient::new()).await.ok()?;
+            Some(sessions.admit(claims, unseen))
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_text() {
+    let (verifier, sessions) = parts();
+    let lookups = |outcome| sessions.login_lookups.by_outcome_count(outcome);
+    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
+    let good = encode(
+        &Header::default(),
+        &json!({"sub": "u", "exp": exp}),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("encodes");
+    assert!(login(&verifier, &sessions, &good).await.is_some());
+    assert_eq!((lookups(Outcome::Miss), lookups(Outcome::Hit)), (1, 0));
+    let again = login(&verifier, &sessions, &good)
+        .await
+        .expect("remembered");
+    assert_eq!(again.user_id(), "u");
+    assert_eq!(
+        (lookups(Outcome::Miss), lookups(Outcome::Hit)),
+        (1, 1),
+        "no second check"
+    );
+
+    // Same header and payload, different signature: not the remembered token.
+    let forged = format!("{}x", &good[..good.len() - 1]);
+    assert!(login(&verifier, &sessions, &forged).await.is_none());
+    // Claims naming a remembered user do not make an unverified token that user's.
+    let unsigned = format!("{}.", good.rsplit_once('.').expect("three parts").0);
+    assert!(login(&verifier, &sessions, &unsigned).await.is_none());
+    assert_eq!(lookups(Outcome::Hit), 1, "neither was recalled");
+
+    // An expired token that verified once is not served from memory.
+    let user = sessions.users.get("u").expect("cached");
+    let key = memo::digest(&good);
+    let now = jsonwebtoken::get_current_timestamp();
+    assert!(user.tokens.knows(&key, now, 0));
+    user.tokens.remember(key, 1, now, 0, 4);
+    assert!(matches!(
+        sessions.recall(&good, &verifier),
+        Ok(Recalled::Unseen(_))
+    ));
+}
