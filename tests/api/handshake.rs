@@ -163,17 +163,25 @@ async fn second_handshake_reuses_the_cached_session_without_calling_seam() {
     let app = spawn_app().await;
     app.seam
         .add_connected_account(AccountSpec::owned_by("alice"));
-    let first = app.handshake("alice").await;
+    let (first_login, second_login) = (login("alice"), login("alice"));
+    assert_ne!(first_login, second_login, "two sign-ins, two tokens");
+    let first = app.handshake_with(&first_login).await;
     assert_eq!(first.status, 200);
     let calls_after_first = app.seam.total_calls();
 
-    // A different, freshly signed login for the same user.
-    let second = app.handshake("alice").await;
+    // A different, freshly signed login for the same user: verified afresh, not remembered.
+    let second = app.handshake_with(&second_login).await;
 
     assert_eq!(second.status, 200);
     assert_eq!(second.token(), first.token());
     assert_eq!(second.body, first.body);
     assert_eq!(app.seam.total_calls(), calls_after_first);
+    let text = app.metrics().await;
+    assert!(
+        text.contains(r#"seam_bff_cache_lookups_total{cache="login",outcome="miss"} 2"#)
+            && text.contains(r#"seam_bff_cache_lookups_total{cache="login",outcome="hit"} 0"#),
+        "both logins had their signatures checked"
+    );
 }
 
 #[actix_web::test]
@@ -182,9 +190,10 @@ async fn concurrent_first_handshakes_for_one_user_make_one_get_or_create() {
     app.seam
         .add_connected_account(AccountSpec::owned_by("alice"));
     app.seam.set_latency(std::time::Duration::from_millis(50));
+    // One login sent 200 times at once (the same token text each time).
     let token = login("alice");
 
-    let replies = join_all((0..200).map(|_| app.post("/v1/client-session", Some(&token)))).await;
+    let replies = join_all((0..200).map(|_| app.handshake_with(&token))).await;
 
     assert!(replies.iter().all(|r| r.status == 200));
     let first = replies[0].token();

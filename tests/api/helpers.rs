@@ -2,7 +2,7 @@
 //! tokens, and a clock the tests move instead of waiting.
 
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use seam_bff::clock::Clock;
@@ -42,11 +42,13 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// Checks every answer from `address` against the OpenAPI description.
     pub http: awc::Client,
+    /// What this instance was started with, so that `replica` starts its twin.
+    options: Options,
     _config_dir: tempfile::TempDir,
 }
 
 /// Settings beyond the defaults of `spawn_app`: extra TOML tables and env-style overrides.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     pub extra_toml: String,
     pub env: Vec<(&'static str, String)>,
@@ -81,8 +83,34 @@ impl Options {
     }
 }
 
+/// The service on port 0 against a fresh stand-in Seam, with the test settings.
+///
+/// With the `TEST_LOG` environment variable set (to anything), the first app a test process
+/// starts installs a tracing subscriber that writes the service's logs (level from
+/// `RUST_LOG`, default `info`) to the test's captured output, so a failing test shows them:
+/// `TEST_LOG=1 cargo test --test api -- name`. Without `TEST_LOG` nothing is installed.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
+}
+
+/// `TEST_LOG` (see `spawn_app`). Not `seam_bff::telemetry::init`: that writes to the process's
+/// stdout directly, past libtest's capture, so every test's logs would be printed, interleaved,
+/// whether it failed or not; the test writer keeps each log with its test.
+fn install_test_log() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_none() {
+            return;
+        }
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // Worker threads the service starts inherit the starting test's output capture.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_test_writer()
+            .try_init();
+    });
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
@@ -136,13 +164,15 @@ pub async fn spawn_app_against(seam: StandIn, options: Options) -> TestApp {
 }
 
 impl TestApp {
-    /// A second instance with its own cache and clock, against the same stand-in Seam.
+    /// A second instance with its own cache and clock, against the same stand-in Seam, started
+    /// with the same options as this one.
     pub async fn replica(&self) -> TestApp {
-        spawn_with_seam(self.seam.clone(), Options::default()).await
+        spawn_with_seam(self.seam.clone(), self.options.clone()).await
     }
 }
 
 async fn spawn_with_seam(seam: Rc<StandIn>, options: Options) -> TestApp {
+    install_test_log();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("seam-bff.toml");
     let auth = match (&options.public_key, &options.jwks_url) {
@@ -160,8 +190,8 @@ async fn spawn_with_seam(seam: Rc<StandIn>, options: Options) -> TestApp {
     std::fs::write(&path, base_toml(&seam, &auth) + &options.extra_toml).expect("write config");
     let env = options
         .env
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect();
     let settings = Settings::load(Some(&path), &env).expect("test settings load");
     let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::now_utc())));
@@ -176,6 +206,7 @@ async fn spawn_with_seam(seam: Rc<StandIn>, options: Options) -> TestApp {
         seam,
         clock,
         http,
+        options,
         _config_dir: dir,
     }
 }
@@ -223,9 +254,16 @@ impl TestApp {
         .await
     }
 
-    /// The login handshake for `user`, with a fresh valid token.
+    /// The login handshake for `user`, with a fresh valid token: a different token on every
+    /// call (see `claims`), as after a new sign-in, so it is verified afresh.
     pub async fn handshake(&self, user: &str) -> Reply {
-        self.post("/v1/client-session", Some(&login(user))).await
+        self.handshake_with(&login(user)).await
+    }
+
+    /// The login handshake with this token; sending one token again is what a browser does
+    /// on every page load, and what the service remembers (`auth.verified_tokens_per_user`).
+    pub async fn handshake_with(&self, token: &str) -> Reply {
+        self.post("/v1/client-session", Some(token)).await
     }
 
     /// `DELETE /v1/client-session` (logout) with this login token, or none.
@@ -310,9 +348,18 @@ pub fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The standard claims of a valid login for `user`, to modify in negative tests.
+/// The standard claims of a valid login for `user`, to modify in negative tests. Each call has
+/// its own `jti`, so that no two tokens signed from them are alike (`iat` and `exp` have
+/// whole seconds): a test that means the same token again keeps one and sends it again.
 pub fn claims(user: &str) -> Value {
-    json!({"sub": user, "iss": ISSUER, "aud": AUDIENCE, "iat": now(), "exp": now() + 600})
+    json!({
+        "sub": user,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now(),
+        "exp": now() + 600,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    })
 }
 
 pub fn sign(claims: &Value) -> String {
@@ -324,6 +371,7 @@ pub fn sign(claims: &Value) -> String {
     .expect("token encodes")
 }
 
+/// A freshly signed, valid login for `user`: never the same text twice (see `claims`).
 pub fn login(user: &str) -> String {
     sign(&claims(user))
 }

@@ -78,11 +78,11 @@ async fn metrics_are_served_on_the_management_listener_only() {
     );
 }
 
-fn config_for(seam: &StandIn, dir: &tempfile::TempDir, extra: &str) -> std::path::PathBuf {
+/// The base settings for this stand-in, as a file for the binary; tests change them with
+/// typed `SEAM_BFF__…` overrides, which the service refuses when it does not know the key.
+fn config_for(seam: &StandIn, dir: &tempfile::TempDir) -> std::path::PathBuf {
     let path = dir.path().join("c.toml");
-    let toml = base_toml(seam, &(hs256_auth() + &issuer_and_audience()))
-        .replace("shutdown_timeout_secs", "unused")
-        + extra;
+    let toml = base_toml(seam, &(hs256_auth() + &issuer_and_audience()));
     std::fs::write(&path, toml).expect("write");
     path
 }
@@ -91,7 +91,7 @@ fn config_for(seam: &StandIn, dir: &tempfile::TempDir, extra: &str) -> std::path
 async fn healthcheck_exits_zero_only_for_a_ready_service() {
     let seam = StandIn::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = config_for(&seam, &dir, "");
+    let config = config_for(&seam, &dir);
     let service = Running::start(&config, &[], &[]);
     let address = service.address.trim_start_matches("http://").to_owned();
     let config_arg = config.to_str().expect("utf-8");
@@ -138,7 +138,7 @@ async fn sigterm_finishes_in_flight_handshakes_and_refuses_new_connections() {
     let seam = StandIn::start().await;
     seam.add_connected_account(AccountSpec::owned_by("alice"));
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = config_for(&seam, &dir, "");
+    let config = config_for(&seam, &dir);
     let service = Running::start(
         &config,
         &[],

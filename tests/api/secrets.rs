@@ -18,7 +18,21 @@ struct Exchange {
     label: String,
     /// Whose client session token this response may carry, if any.
     owner: Option<String>,
+    status: u16,
+    headers: actix_web::http::header::HeaderMap,
+    /// The body as JSON (`Null` when it is not JSON).
+    body: serde_json::Value,
+    /// Headers and body, as the leak checks read them.
     text: String,
+}
+
+impl Exchange {
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("<none>")
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 struct Driver {
@@ -43,22 +57,30 @@ impl Driver {
         }
         let mut response = request.send().await.expect("sent");
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let mut text = String::new();
-        for (name, value) in response.headers() {
+        for (name, value) in &headers {
             text.push_str(&format!(
                 "{name}: {}\n",
                 value.to_str().unwrap_or("<binary>")
             ));
         }
-        text.push_str(&String::from_utf8_lossy(
-            &response.body().await.expect("body"),
-        ));
+        let bytes = response.body().await.expect("body");
+        text.push_str(&String::from_utf8_lossy(&bytes));
         self.exchanges.push(Exchange {
             label: format!("{label} -> {status}"),
             owner: owner.map(str::to_owned),
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or_default(),
             text,
         });
         status
+    }
+
+    /// The exchange `send` recorded last.
+    fn last(&self) -> &Exchange {
+        self.exchanges.last().expect("an exchange was sent")
     }
 
     fn bearer(&mut self, token: String) -> (&'static str, String) {
@@ -82,21 +104,22 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("c.toml");
     let toml = base_toml(&seam, &(hs256_auth() + &issuer_and_audience()))
-        .replace(
-            "[rate_limit]\nenabled = false",
-            "[rate_limit]\nenabled = true\nuser_burst = 3\nuser_per_minute = 1",
-        )
-        .replace("timeout_ms = 1000", "timeout_ms = 300")
         + &format!(
             "[cors]\nallowed_origins = [\"{ORIGIN}\"]\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n"
         );
     std::fs::write(&config, toml).expect("write");
+    // Typed overrides of the base settings: the service refuses to start on a key it does not
+    // know, and the exchanges below show that each one took effect.
     let service = Running::start(
         &config,
         &[],
         &[
             ("RUST_LOG", "trace"),
             ("SEAM_BFF__AUTH__COOKIE_NAME", "app_session"),
+            ("SEAM_BFF__RATE_LIMIT__ENABLED", "true"),
+            ("SEAM_BFF__RATE_LIMIT__USER_BURST", "3"),
+            ("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1"),
+            ("SEAM_BFF__SEAM__TIMEOUT_MS", "300"),
         ],
     );
     let public = format!("{}/v1/client-session", service.address);
@@ -177,12 +200,28 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
     big["pad"] = json!("p".repeat(9000));
     let h = d.bearer(sign(&big));
     d.send("oversize", None, "POST", public.clone(), &[h]).await;
-    // Rate limited.
-    for _ in 0..4 {
+    // Rate limited: user_burst = 3 lets three of bob's handshakes through, not a fourth.
+    let mut statuses = Vec::new();
+    for label in [
+        "bob handshake",
+        "bob handshake",
+        "bob handshake",
+        "bob over his limit",
+    ] {
         let h = d.bearer(login("bob"));
-        d.send("bob handshake", Some("bob"), "POST", public.clone(), &[h])
-            .await;
+        statuses.push(
+            d.send(label, Some("bob"), "POST", public.clone(), &[h])
+                .await,
+        );
     }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let limited = d.last();
+    assert_eq!(limited.code(), "rate_limited");
+    let wait: u64 = limited
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
     // CORS preflights.
     for from in [ORIGIN, "http://evil.test"] {
         d.send(
@@ -202,11 +241,31 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
         .await;
     }
     // Seam failing: 5xx, garbage, a hang past the timeout.
-    for fault in [Fault::Status(500), Fault::Garbage, Fault::Hang] {
-        seam.inject("/client_sessions/get_or_create", fault, 1);
+    for (fault, status, code) in [
+        (Fault::Status(500), 502, "seam_error"),
+        (Fault::Garbage, 502, "seam_error"),
+        (Fault::Hang, 504, "seam_timeout"),
+    ] {
+        seam.inject("/client_sessions/get_or_create", fault.clone(), 1);
         let h = d.bearer(login("carol"));
+        let started = std::time::Instant::now();
         d.send("seam failure", None, "POST", public.clone(), &[h])
             .await;
+        let took = started.elapsed();
+        let failure = d.last();
+        assert_eq!(
+            (failure.status, failure.code()),
+            (status, code),
+            "{fault:?}"
+        );
+        if matches!(fault, Fault::Hang) {
+            // seam.timeout_ms = 300 ended the wait, not the base file's 1000.
+            assert!(
+                took >= std::time::Duration::from_millis(300)
+                    && took < std::time::Duration::from_millis(1000),
+                "a hanging Seam was answered after {took:?}"
+            );
+        }
     }
     // Probes and unknown routes.
     d.send(

@@ -88,17 +88,24 @@ async fn a_repeated_token_is_answered_from_memory_until_its_session_is_retired()
     let app = spawn_app().await;
     app.seam
         .add_connected_account(AccountSpec::owned_by("alice"));
+    // One login, sent again and again (the same token text each time), as a browser does.
     let token = crate::helpers::login("alice");
-    let first = app.post("/v1/client-session", Some(&token)).await;
+    let first = app.handshake_with(&token).await;
     let calls = app.seam.total_calls();
-    let again = app.post("/v1/client-session", Some(&token)).await;
+    let again = app.handshake_with(&token).await;
     assert_eq!(again.body, first.body);
     assert_eq!(app.seam.total_calls(), calls);
+    let text = app.metrics().await;
+    assert!(
+        text.contains(r#"seam_bff_cache_lookups_total{cache="login",outcome="miss"} 1"#)
+            && text.contains(r#"seam_bff_cache_lookups_total{cache="login",outcome="hit"} 1"#),
+        "the repeat was recognised without a second signature check"
+    );
 
     // Logout retires the session: the same token must not get the old one back.
     let logout = app.logout(Some(&token)).await;
     assert_eq!(logout.status, 204);
-    let after = app.post("/v1/client-session", Some(&token)).await;
+    let after = app.handshake_with(&token).await;
     assert_eq!(after.status, 200);
     assert_ne!(after.token(), first.token());
 
@@ -106,6 +113,6 @@ async fn a_repeated_token_is_answered_from_memory_until_its_session_is_retired()
     let lists = app.seam.calls("/connected_accounts/list");
     app.clock
         .advance(Duration::seconds(crate::helpers::ACCOUNT_TTL_SECS));
-    app.post("/v1/client-session", Some(&token)).await;
+    app.handshake_with(&token).await;
     assert_eq!(app.seam.calls("/connected_accounts/list"), lists + 1);
 }
