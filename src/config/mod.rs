@@ -2,7 +2,7 @@
 //! environment variables (plus Seam's own `SEAM_API_KEY` and `SEAM_ENDPOINT`).
 //!
 //! Loading only checks shapes and names; each component checks the meaning of its own keys when
-//! it is built (see `startup::AppState::from_settings`), so that every error names its key.
+//! it is built (see `startup::Components::from_settings`), so that every error names its key.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use seam_stand_in::{AccountSpec, StandIn};
 
 use crate::helpers::{
-    MIN_REMAINING_SECS, TTL_SECS, base_toml, hs256_auth, issuer_and_audience, login, spawn_app,
+    MIN_REMAINING_SECS, Options, TTL_SECS, base_toml, hs256_auth, issuer_and_audience, login,
+    spawn_app, spawn_app_with,
 };
 use crate::process::{Running, run_async};
 
@@ -41,6 +42,26 @@ async fn two_replicas_hand_one_user_the_same_session() {
         fresh.token(),
         "B converges"
     );
+}
+
+/// Replicas run one configuration: with derived Seam keys, both derive the same key for a user
+/// and so share Seam's one session (a replica started with other settings would not).
+#[actix_web::test]
+async fn replicas_with_derived_keys_hand_one_user_the_same_session() {
+    let secret = "replica-hmac-secret-0123456789abcdef";
+    let a = spawn_app_with(Options::default().toml(&format!(
+        "[identity]\nkey_prefix = \"app:\"\nkey_hmac_secret = \"{secret}\"\n"
+    )))
+    .await;
+    let b = a.replica().await;
+    let from_a = a.handshake("alice").await;
+    let from_b = b.handshake("alice").await;
+    assert_eq!((from_a.status, from_b.status), (200, 200));
+    assert_eq!(from_b.token(), from_a.token());
+    let sessions = a.seam.sessions();
+    assert_eq!(sessions.len(), 1);
+    let key = sessions[0].user_identifier_key.as_deref().expect("a key");
+    assert!(key.starts_with("app:") && key.len() == 4 + 64, "{key}");
 }
 
 #[actix_web::test]
