@@ -18,6 +18,8 @@
 
 use std::sync::Arc;
 
+use time::OffsetDateTime;
+
 use super::accounts::{self, AccountSet, BadAccountsClaim, Owned};
 use super::issue::{self, IssuedSession};
 use super::users::{Lookup, User};
@@ -56,6 +58,56 @@ impl Sessions {
             &user.user_identifier_key,
             login.accounts_claim.as_ref(),
         )?;
+        if let Some(handed) = self.from_cache(user, &owned, seam) {
+            return Ok(handed);
+        }
+        // Boxed: waiting on Seam takes a large future, which inline would be part of every
+        // handshake's (and its handler's), the cached ones' too.
+        Box::pin(self.through_seam(user, owned, seam)).await
+    }
+
+    /// The repeat handshake, without waiting on anything: both answers cached and fresh.
+    fn from_cache(
+        self: &Arc<Self>,
+        user: &Arc<User>,
+        owned: &Owned,
+        seam: &Arc<SeamClient>,
+    ) -> Option<Handed> {
+        let now = self.clock.now();
+        let (accounts, fetched_at) = match owned {
+            Owned::Known(accounts) => (accounts.clone(), None),
+            Owned::AtSeam(_) => {
+                let lookup = user
+                    .accounts
+                    .current()
+                    .filter(|l| now < l.fetched_at + self.account_ttl)?;
+                (lookup.accounts, Some(lookup.fetched_at))
+            }
+        };
+        let session = user
+            .session
+            .current()
+            .filter(|s| s.accounts == accounts && now < s.refresh_after)?;
+        if let Some(fetched_at) = fetched_at {
+            self.account_lookups.count(Outcome::Hit);
+            self.after_accounts_hit(user, fetched_at, now, seam);
+        }
+        self.session_lookups.count(Outcome::Hit);
+        self.after_session_hit(user, &session, &accounts, now, seam);
+        Some(Handed {
+            session,
+            accounts_outcome: fetched_at.map(|_| Outcome::Hit),
+            session_outcome: Outcome::Hit,
+        })
+    }
+
+    /// A handshake that may wait on Seam: for the account list, the session, or both.
+    async fn through_seam(
+        self: &Arc<Self>,
+        user: &Arc<User>,
+        owned: Owned<'_>,
+        seam: &Arc<SeamClient>,
+    ) -> Result<Handed, HandshakeError> {
         let (accounts, accounts_outcome) = match owned {
             Owned::Known(accounts) => (accounts, None),
             Owned::AtSeam(filter) => {
@@ -86,21 +138,30 @@ impl Sessions {
     ) -> Result<Found<AccountSet>, SeamError> {
         let now = self.clock.now();
         let found = self
-            .look_up_accounts(user, filter, seam, |l| {
-                now < l.fetched_at + self.account_ttl
-            })
+            .look_up_accounts(user, filter, seam, |l| now < l.fetched_at + self.account_ttl)
             .await?;
         let lookup = found.value;
-        if found.outcome == Outcome::Hit
-            && now >= lookup.fetched_at + self.account_refresh_after
-            && user.accounts.claim_background_refresh()
-        {
-            self.refresh_accounts_in_background(user.clone(), seam.clone());
+        if found.outcome == Outcome::Hit {
+            self.after_accounts_hit(user, lookup.fetched_at, now, seam);
         }
         Ok(Found {
             value: lookup.accounts,
             outcome: found.outcome,
         })
+    }
+
+    /// A lookup used in the last quarter of its window is refreshed in the background.
+    fn after_accounts_hit(
+        self: &Arc<Self>,
+        user: &Arc<User>,
+        fetched_at: OffsetDateTime,
+        now: OffsetDateTime,
+        seam: &Arc<SeamClient>,
+    ) {
+        if now >= fetched_at + self.account_refresh_after && user.accounts.claim_background_refresh()
+        {
+            self.refresh_accounts_in_background(user.clone(), seam.clone());
+        }
     }
 
     async fn look_up_accounts(
@@ -158,13 +219,27 @@ impl Sessions {
         let found = self
             .get_session(user, accounts, seam, |s| now < s.refresh_after)
             .await?;
-        if found.outcome == Outcome::Hit
-            && now >= found.value.refresh_after - self.session_refresh_ahead
+        if found.outcome == Outcome::Hit {
+            self.after_session_hit(user, &found.value, accounts, now, seam);
+        }
+        Ok(found)
+    }
+
+    /// A session handed out within `sessions.refresh_ahead_secs` of its `refresh_after` is
+    /// renewed in the background.
+    fn after_session_hit(
+        self: &Arc<Self>,
+        user: &Arc<User>,
+        session: &IssuedSession,
+        accounts: &AccountSet,
+        now: OffsetDateTime,
+        seam: &Arc<SeamClient>,
+    ) {
+        if now >= session.refresh_after - self.session_refresh_ahead
             && user.session.claim_background_refresh()
         {
             self.renew_in_background(user.clone(), accounts.clone(), seam.clone());
         }
-        Ok(found)
     }
 
     async fn get_session(
