@@ -86,6 +86,10 @@ impl ApiError {
                 "invalid_token",
                 "the login token lacks a claim this service needs",
             ),
+            ApiError::Auth(AuthError::Ambiguous(_)) => (
+                "invalid_token",
+                "send one login: one Authorization header or one login cookie",
+            ),
             ApiError::Auth(AuthError::Csrf(_)) => (
                 "csrf_rejected",
                 "a cookie login needs the `X-CSRF: 1` header and an allowed Origin",

@@ -26,7 +26,7 @@ pub(crate) use issuer::IdpClient;
 use issuer::Issuer;
 pub(crate) use keys::MIN_SECRET_BYTES;
 pub(crate) use unverified::PayloadBuffer;
-use unverified::{ClaimNames, Picked};
+use unverified::{Claim, ClaimNames, Picked};
 
 /// Tokens longer than this are refused before any parsing: no identity provider issues them,
 /// and parsing attacker-sized input is a cost we need not pay.
@@ -51,6 +51,10 @@ pub(crate) enum AuthError {
     BadClaim(String),
     #[error("cookie login refused: {0}")]
     Csrf(&'static str),
+    /// Never "the first one wins": a cookie planted on a parent domain must not choose whose
+    /// login a request carries.
+    #[error("more than one login: {0}")]
+    Ambiguous(&'static str),
 }
 
 /// What a verified token says, as far as the service uses it.
@@ -80,6 +84,9 @@ pub(crate) struct Verifier {
     identity_claim: String,
     /// The claim holding connected account ids, read for the `claim` account source.
     accounts_claim: Option<String>,
+    /// `auth.max_token_lifetime_secs` and `auth.leeway_secs`.
+    max_lifetime: u64,
+    leeway: u64,
 }
 
 impl Verifier {
@@ -96,11 +103,19 @@ impl Verifier {
                 "must name the token claim holding the user id, e.g. \"sub\"",
             ));
         }
+        if auth.max_token_lifetime_secs == 0 {
+            return Err(ConfigError::new(
+                "auth.max_token_lifetime_secs",
+                "must be above 0: the longest a login may live, e.g. 86400",
+            ));
+        }
         Ok(Self {
             issuers: issuer::from_settings(auth, clock, metrics)?,
             required_typ: auth.required_typ.clone().filter(|t| !t.is_empty()),
             identity_claim: identity_claim.to_owned(),
             accounts_claim: accounts_claim.map(str::to_owned),
+            max_lifetime: auth.max_token_lifetime_secs,
+            leeway: auth.leeway_secs,
         })
     }
 
@@ -140,6 +155,7 @@ impl Verifier {
         let mut buffer = unverified::buffer_for(token);
         let picked = unverified::claims(token, &mut buffer, self.names())
             .ok_or_else(|| AuthError::Rejected("malformed token".into()))?;
+        self.check_strictly(&header, &picked)?;
         let issuer = self.issuer_for(&picked)?;
         issuer.check(token, &header, http).await?;
         // Verified: the claims just read are those the signature covers.
@@ -149,13 +165,15 @@ impl Verifier {
             accounts,
             expires_at,
             issued_at,
+            ..
         } = picked;
         let user_id = user_id.ok_or_else(|| AuthError::BadClaim(self.identity_claim.clone()))?;
         Ok(Claims {
-            issuer: issuer.map(Cow::into_owned),
+            issuer: issuer.valid().map(Cow::into_owned),
             user_id: user_id.into_owned(),
-            expires_at: expires_at.unwrap_or(0),
-            issued_at,
+            // Required and checked, so present.
+            expires_at: expires_at.valid().unwrap_or(0),
+            issued_at: issued_at.valid(),
             accounts,
         })
     }
@@ -176,6 +194,47 @@ impl Verifier {
         }
     }
 
+    /// The rules jsonwebtoken does not apply, checked before the signature (they only refuse):
+    /// RFC 7515 §4.1.11 (`crit`: no extension is implemented, so any listed one is not
+    /// understood), RFC 7519 §4.1 (`iss` a string, never an array that happens to hold the
+    /// right one; times as whole seconds, where jsonwebtoken would round `1e19`), and the
+    /// lifetime cap, so that no login is good for longer than `auth.max_token_lifetime_secs`.
+    fn check_strictly(&self, header: &Header, claims: &Picked) -> Result<(), AuthError> {
+        if header.crit.is_some() {
+            return Err(AuthError::Rejected(
+                "`crit` names an extension this service does not implement".into(),
+            ));
+        }
+        let times = [
+            ("exp", &claims.expires_at),
+            ("nbf", &claims.not_before),
+            ("iat", &claims.issued_at),
+        ];
+        for (name, claim) in times {
+            if *claim == Claim::Invalid {
+                return Err(AuthError::Rejected(format!("malformed `{name}`")));
+            }
+        }
+        if claims.issuer == Claim::Invalid {
+            return Err(AuthError::Rejected("malformed `iss`".into()));
+        }
+        if let Claim::Valid(exp) = claims.expires_at {
+            let latest = jsonwebtoken::get_current_timestamp()
+                .saturating_add(self.max_lifetime)
+                .saturating_add(self.leeway);
+            let issued_too_long = matches!(
+                claims.issued_at,
+                Claim::Valid(iat) if exp.saturating_sub(iat) > self.max_lifetime
+            );
+            if exp > latest || issued_too_long {
+                return Err(AuthError::Rejected(
+                    "lives longer than auth.max_token_lifetime_secs".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// With one issuer, that one (it still checks `iss` when configured). With several, the one
     /// named by the token's `iss`, read before verification only to choose the keys: the
     /// chosen issuer's `Validation` then requires that same `iss`.
@@ -183,13 +242,12 @@ impl Verifier {
         if let [only] = self.issuers.as_slice() {
             return Ok(only);
         }
-        let iss = unverified
-            .issuer
-            .as_deref()
-            .ok_or_else(|| AuthError::Rejected("missing `iss`".into()))?;
+        let Claim::Valid(iss) = &unverified.issuer else {
+            return Err(AuthError::Rejected("missing `iss`".into()));
+        };
         self.issuers
             .iter()
-            .find(|issuer| issuer.name() == Some(iss))
+            .find(|issuer| issuer.name() == Some(&**iss))
             .ok_or_else(|| AuthError::Rejected("untrusted issuer".into()))
     }
 }

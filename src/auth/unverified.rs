@@ -30,18 +30,39 @@ pub(crate) struct ClaimNames<'n> {
     pub(crate) accounts: Option<&'n str>,
 }
 
-/// The claims the service reads; each `None` when absent or not of the expected type.
+/// A registered claim as the token holds it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) enum Claim<T> {
+    #[default]
+    Absent,
+    Valid(T),
+    /// Present, but not of its type (RFC 7519: `iss` a string, times whole Unix seconds).
+    Invalid,
+}
+
+impl<T> Claim<T> {
+    pub(crate) fn valid(self) -> Option<T> {
+        match self {
+            Claim::Valid(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// The claims the service reads.
 #[derive(Default)]
 pub(crate) struct Picked<'p> {
     /// `iss`, borrowed from the payload when it needs no unescaping.
-    pub(crate) issuer: Option<Cow<'p, str>>,
+    pub(crate) issuer: Claim<Cow<'p, str>>,
     /// The identity claim: a string as it is, an integer in decimal, non-empty and at most
-    /// `MAX_USER_ID_BYTES` long.
+    /// `MAX_USER_ID_BYTES` long; `None` for anything else.
     pub(crate) user_id: Option<Cow<'p, str>>,
     pub(crate) accounts: Option<Value>,
-    /// `exp` and `iat` as whole Unix seconds.
-    pub(crate) expires_at: Option<u64>,
-    pub(crate) issued_at: Option<u64>,
+    /// `exp`, `nbf` and `iat`: valid only as whole, non-negative Unix seconds (a NumericDate
+    /// with a fraction, such as `1e19`, is refused rather than rounded).
+    pub(crate) expires_at: Claim<u64>,
+    pub(crate) not_before: Claim<u64>,
+    pub(crate) issued_at: Claim<u64>,
 }
 
 /// The claims of `token`, decoded into `buffer`; `None` for anything unusual, such as a payload
@@ -96,9 +117,14 @@ impl<'de> Visitor<'de> for Pick<'_> {
             } else if Some(name) == names.accounts {
                 picked.accounts = Some(claims.next_value()?);
             } else if name == "iss" {
-                picked.issuer = claims.next_value_seed(Text)?;
+                picked.issuer = match claims.next_value_seed(Text)? {
+                    Some(issuer) => Claim::Valid(issuer),
+                    None => Claim::Invalid,
+                };
             } else if name == "exp" {
                 picked.expires_at = claims.next_value_seed(Seconds)?;
+            } else if name == "nbf" {
+                picked.not_before = claims.next_value_seed(Seconds)?;
             } else if name == "iat" {
                 picked.issued_at = claims.next_value_seed(Seconds)?;
             } else {
@@ -184,17 +210,16 @@ impl<'de> Visitor<'de> for Scalar {
     }
 }
 
-/// A time claim as whole Unix seconds: a non-negative integer; `None` for anything else (the
-/// signature check judges `exp` itself).
+/// A time claim as whole Unix seconds: a non-negative integer, else invalid.
 struct Seconds;
 
 impl<'de> DeserializeSeed<'de> for Seconds {
-    type Value = Option<u64>;
+    type Value = Claim<u64>;
 
     fn deserialize<D: Deserializer<'de>>(self, claim: D) -> Result<Self::Value, D::Error> {
         Ok(match Value::deserialize(claim)? {
-            Value::Number(n) => n.as_u64(),
-            _ => None,
+            Value::Number(n) => n.as_u64().map_or(Claim::Invalid, Claim::Valid),
+            _ => Claim::Invalid,
         })
     }
 }

@@ -84,6 +84,8 @@ pub struct AuthSettings {
     pub public_key_file: Option<PathBuf>,
     pub jwks_url: Option<String>,
     pub leeway_secs: u64,
+    /// Longest a login may live: `exp` at most this far from now, and from `iat`.
+    pub max_token_lifetime_secs: u64,
     /// When set, a token's `typ` header must equal it (e.g. "at+jwt", RFC 9068).
     pub required_typ: Option<String>,
     /// Cookie that may carry the login when there is no `Authorization` header.

@@ -40,15 +40,23 @@ impl BrowserRules {
     }
 
     /// The request's login cookie, when cookie logins are on and it carries one, and only if
-    /// the request proves it came from an allowed page.
+    /// the request proves it came from an allowed page. Two cookies of that name are refused:
+    /// a browser sends both when another site (a parent domain) planted one.
     pub(crate) fn login_cookie(&self, req: &HttpRequest) -> Result<Option<String>, AuthError> {
-        let Some(cookie) = self
-            .cookie_name
-            .as_deref()
-            .and_then(|name| req.cookie(name))
-        else {
+        let Some(name) = self.cookie_name.as_deref() else {
             return Ok(None);
         };
+        // Unreadable cookies carry no login, as for `HttpRequest::cookie`.
+        let Ok(cookies) = req.cookies() else {
+            return Ok(None);
+        };
+        let mut named = cookies.iter().filter(|cookie| cookie.name() == name);
+        let Some(cookie) = named.next() else {
+            return Ok(None);
+        };
+        if named.next().is_some() {
+            return Err(AuthError::Ambiguous("two login cookies"));
+        }
         if req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) != Some("1") {
             return Err(AuthError::Csrf("missing `X-CSRF: 1` header"));
         }

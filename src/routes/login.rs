@@ -46,7 +46,11 @@ impl FromRequest for Login {
 
 /// The login token of this request: the bearer header, else the login cookie.
 fn credential<'r>(req: &'r HttpRequest, rules: &BrowserRules) -> Result<Cow<'r, str>, AuthError> {
-    if let Some(header) = req.headers().get(AUTHORIZATION) {
+    let mut headers = req.headers().get_all(AUTHORIZATION);
+    if let Some(header) = headers.next() {
+        if headers.next().is_some() {
+            return Err(AuthError::Ambiguous("two `Authorization` headers"));
+        }
         let value = header.to_str().map_err(|_| AuthError::Malformed)?;
         let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
         let token = token.trim();

@@ -138,7 +138,9 @@ impl Sessions {
     ) -> Result<Found<AccountSet>, SeamError> {
         let now = self.clock.now();
         let found = self
-            .look_up_accounts(user, filter, seam, |l| now < l.fetched_at + self.account_ttl)
+            .look_up_accounts(user, filter, seam, |l| {
+                now < l.fetched_at + self.account_ttl
+            })
             .await?;
         let lookup = found.value;
         if found.outcome == Outcome::Hit {
@@ -158,7 +160,8 @@ impl Sessions {
         now: OffsetDateTime,
         seam: &Arc<SeamClient>,
     ) {
-        if now >= fetched_at + self.account_refresh_after && user.accounts.claim_background_refresh()
+        if now >= fetched_at + self.account_refresh_after
+            && user.accounts.claim_background_refresh()
         {
             self.refresh_accounts_in_background(user.clone(), seam.clone());
         }

@@ -175,3 +175,23 @@ fn weak_or_inconsistent_settings_are_refused() {
     assert_eq!(missing_file.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing_file.stderr).contains("/nonexistent.toml"));
 }
+
+/// A broken line holding a secret, or a value of the wrong type: the error names the file, the
+/// line or key, and never the value.
+#[test]
+fn config_errors_name_the_place_never_the_value() {
+    let case = Case::new();
+    let broken = case.file(
+        "broken.toml",
+        &format!("[seam]\napi_key = \"{SEAM_KEY}\nendpoint = \"https://x.test\"\n"),
+    );
+    let broken_path = broken.to_str().expect("utf-8").to_owned();
+    assert_refused(&broken, &[], &["line 2", &broken_path]);
+    let mistyped = case.file(
+        "mistyped.toml",
+        &hs256_config(&format!(
+            "[management]\nbind = 8081\n[log]\nformat = \"{SEAM_KEY}\""
+        )),
+    );
+    assert_refused(&mistyped, &[], &["log.format"]);
+}

@@ -4,7 +4,7 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, claims, fixture, now, sign, spawn_app, spawn_app_with};
+use crate::helpers::{Options, claims, fixture, login, now, sign, spawn_app, spawn_app_with};
 
 fn b64(value: &Value) -> String {
     use base64::Engine;
@@ -46,6 +46,20 @@ async fn bad_logins_get_401_and_cause_no_upstream_call() {
         )
     );
 
+    let crit = encode(
+        &Header {
+            crit: Some(vec!["http://example.test/unknown-extension".into()]),
+            ..Header::new(Algorithm::HS256)
+        },
+        &claims("alice"),
+        &EncodingKey::from_secret(crate::helpers::SECRET.as_bytes()),
+    )
+    .expect("encodes");
+    let issued_long_ago = {
+        let mut c = claims("alice");
+        c["iat"] = json!(now() - 2 * 86_400);
+        sign(&c)
+    };
     let tampered_header = format!(
         "{}.{payload}.{signature}",
         b64(&json!({"alg": "HS256", "typ": "JWT", "kid": "other"}))
@@ -132,6 +146,52 @@ async fn bad_logins_get_401_and_cause_no_upstream_call() {
             "invalid_token",
         ),
         (
+            "crit header",
+            Some(format!("Bearer {crit}")),
+            "invalid_token",
+        ),
+        (
+            "iss as an array holding the right issuer",
+            Some(format!(
+                "Bearer {}",
+                with("iss", json!([crate::helpers::ISSUER]))
+            )),
+            "invalid_token",
+        ),
+        (
+            "exp with a fraction",
+            Some(format!(
+                "Bearer {}",
+                with("exp", json!(now() as f64 + 600.5))
+            )),
+            "invalid_token",
+        ),
+        (
+            "exp of 1e19",
+            Some(format!("Bearer {}", with("exp", json!(1e19)))),
+            "invalid_token",
+        ),
+        (
+            "iat with a fraction",
+            Some(format!("Bearer {}", with("iat", json!(now() as f64 - 0.5)))),
+            "invalid_token",
+        ),
+        (
+            "nbf as a string",
+            Some(format!("Bearer {}", with("nbf", json!("0")))),
+            "invalid_token",
+        ),
+        (
+            "exp beyond the lifetime cap",
+            Some(format!("Bearer {}", with("exp", json!(now() + 2 * 86_400)))),
+            "invalid_token",
+        ),
+        (
+            "issued longer ago than the lifetime cap",
+            Some(format!("Bearer {issued_long_ago}")),
+            "invalid_token",
+        ),
+        (
             "oversize",
             Some(format!("Bearer {}", with("pad", json!("x".repeat(9000))))),
             "invalid_token",
@@ -158,6 +218,71 @@ async fn bad_logins_get_401_and_cause_no_upstream_call() {
         0,
         "a refused login must not reach Seam"
     );
+}
+
+/// The cap is the operator's: a login of exactly `auth.max_token_lifetime_secs` passes, one
+/// second more does not.
+#[actix_web::test]
+async fn the_lifetime_cap_is_the_configured_one() {
+    let app =
+        spawn_app_with(Options::default().env("SEAM_BFF__AUTH__MAX_TOKEN_LIFETIME_SECS", "1000"))
+            .await;
+    let lifetime = |seconds: i64| {
+        let mut c = claims("alice");
+        let iat = c["iat"].as_i64().expect("iat");
+        c["exp"] = json!(iat + seconds);
+        sign(&c)
+    };
+    let at_the_cap = app.post("/v1/client-session", Some(&lifetime(1000))).await;
+    assert_eq!(at_the_cap.status, 200, "{}", at_the_cap.text);
+    let over = app.post("/v1/client-session", Some(&lifetime(1001))).await;
+    assert_eq!((over.status, over.code()), (401, "invalid_token"));
+}
+
+/// Two logins in one request are refused, never "the first one wins": a cookie planted on a
+/// parent domain must not choose whose session a page gets.
+#[actix_web::test]
+async fn two_logins_in_one_request_are_refused() {
+    let app = spawn_app_with(
+        Options::default()
+            .env("SEAM_BFF__AUTH__COOKIE_NAME", "app_session")
+            .env("SEAM_BFF__CORS__ALLOWED_ORIGINS", "http://app.test"),
+    )
+    .await;
+    let url = format!("{}/v1/client-session", app.address);
+    let two_headers = app
+        .http
+        .post(&url)
+        .append_header(("authorization", format!("Bearer {}", login("alice"))))
+        .append_header(("authorization", format!("Bearer {}", login("mallory"))));
+    let reply = crate::helpers::read(two_headers.send().await.expect("sent")).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (401, "invalid_token"),
+        "two headers"
+    );
+    let two_cookies = app
+        .http
+        .post(&url)
+        .insert_header((
+            "cookie",
+            format!(
+                "app_session={}; app_session={}",
+                login("alice"),
+                login("mallory")
+            ),
+        ))
+        .insert_header(("x-csrf", "1"));
+    let reply = crate::helpers::read(two_cookies.send().await.expect("sent")).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (401, "invalid_token"),
+        "two cookies"
+    );
+    assert_eq!(app.seam.total_calls(), 0, "neither reached Seam");
+    // One login alone still gets through.
+    let one = app.handshake("alice").await;
+    assert_eq!(one.status, 200);
 }
 
 async fn accepts_key(algorithm: Algorithm, name: &'static str, private: &str, public: &str) {
