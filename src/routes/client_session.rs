@@ -40,8 +40,10 @@ pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpRes
         .body(Bytes::from(body)))
 }
 
-/// Seam keeps one session per user, so this signs the user out of Seam on every device.
+/// Seam keeps one session per user, so this signs the user out of Seam on every device. Under
+/// the same per-user limit as the handshake: each logout costs Seam calls.
 pub(super) async fn delete(login: Login, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    registered::<RateLimits>(&request).check_user(login.user_id())?;
     registered::<Sessions>(&request)
         .logout(&login, registered::<SeamClient>(&request))
         .await?;

@@ -47,6 +47,26 @@ async fn a_user_over_the_limit_gets_429_with_retry_after() {
     );
 }
 
+/// Each logout costs Seam calls, so a user cannot log out without limit either: 40 logouts
+/// make the Seam calls of the two the burst allows.
+#[actix_web::test]
+async fn logouts_count_against_the_user_limit() {
+    let app = limited_app(&[]).await;
+    let token = login("alice");
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(app.logout(Some(&token)).await.status);
+    }
+    assert_eq!(&statuses[..2], [204, 204]);
+    assert!(statuses[2..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert_eq!(app.seam.calls("/client_sessions/list"), 2);
+    assert_eq!(
+        app.handshake("alice").await.status,
+        429,
+        "one budget for both"
+    );
+}
+
 #[actix_web::test]
 async fn a_client_over_the_limit_is_refused_before_its_login_is_checked() {
     let app = limited_app(&[("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "3")]).await;
