@@ -11,7 +11,7 @@ use serde::de::IgnoredAny;
 
 use super::AuthError;
 use super::jwks::Jwks;
-use super::keys;
+use super::keys::{self, KeyTrust};
 use crate::clock::Clock;
 use crate::config::{AuthSettings, ConfigError};
 use crate::metrics::Metrics;
@@ -61,7 +61,7 @@ impl IssuerSpec<'_> {
 }
 
 enum Keys {
-    Fixed(DecodingKey),
+    Fixed(DecodingKey, KeyTrust),
     Jwks(Box<Jwks>),
 }
 
@@ -179,7 +179,7 @@ impl Issuer {
                     metrics,
                 )?))
             }
-            None => Keys::Fixed(keys::fixed_key(spec, &algorithms)?),
+            None => Keys::Fixed(keys::fixed_key(spec, &algorithms)?, KeyTrust::new()),
         };
         Ok(Self {
             name: spec.issuer.map(str::to_owned),
@@ -192,22 +192,25 @@ impl Issuer {
         self.name.as_deref()
     }
 
-    /// Checks the signature and the claim rules.
+    /// Checks the signature and the claim rules; on success, the trust of the key that
+    /// verified the token.
     pub(super) async fn check(
         &self,
         token: &str,
         header: &Header,
         http: &IdpClient,
-    ) -> Result<(), AuthError> {
+    ) -> Result<KeyTrust, AuthError> {
         match &self.keys {
-            Keys::Fixed(key) => decode_with(token, key, &self.validation),
+            Keys::Fixed(key, trust) => {
+                decode_with(token, key, &self.validation).map(|()| trust.clone())
+            }
             Keys::Jwks(jwks) => jwks.check(token, header, http).await,
         }
     }
 
     pub(super) async fn ready(&self, http: &IdpClient) -> Result<(), &'static str> {
         match &self.keys {
-            Keys::Fixed(_) => Ok(()),
+            Keys::Fixed(..) => Ok(()),
             Keys::Jwks(jwks) => jwks.ready(http).await,
         }
     }

@@ -5,6 +5,8 @@
 //!   `COOLDOWN` apart, so tokens with random `kid`s cannot cause a fetch storm; one fetch runs
 //!   at a time and the others use its result.
 //! - A failed fetch keeps the last good set.
+//! - A key that a fetched set no longer holds loses its trust at once (`KeyTrust`), so logins it
+//!   verified are no longer recalled from memory and must verify again, which they cannot.
 //! - Each key verifies only the configured algorithms that also match its own type and, when
 //!   present, its `alg`; keys for encryption (`use: enc`) and symmetric keys are ignored.
 
@@ -16,6 +18,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::AuthError;
 use super::issuer::{IdpClient, IssuerSpec, decode_with, fits};
+use super::keys::KeyTrust;
 use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::metrics::Metrics;
@@ -35,6 +38,9 @@ struct Key {
     key: DecodingKey,
     /// The issuer's rules, with `algorithms` narrowed to what this key may verify.
     validation: Validation,
+    /// The key as published, to recognise it in the next set.
+    jwk: Jwk,
+    trust: KeyTrust,
 }
 
 struct KeySet {
@@ -98,7 +104,7 @@ impl Jwks {
         token: &str,
         header: &Header,
         http: &IdpClient,
-    ) -> Result<(), AuthError> {
+    ) -> Result<KeyTrust, AuthError> {
         if self.current().is_none_or(|set| self.is_stale(&set)) {
             self.fetch_if_due(http).await;
         }
@@ -116,7 +122,7 @@ impl Jwks {
         let mut last = AuthError::Rejected("no key for this token".into());
         for key in set.keys.iter().filter(|k| matches(k, header)) {
             match decode_with(token, &key.key, &key.validation) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(key.trust.clone()),
                 // Another key without a `kid` may still fit; anything else is final.
                 Err(e @ AuthError::Rejected(_)) if header.kid.is_none() => last = e,
                 Err(e) => return Err(e),
@@ -172,12 +178,13 @@ impl Jwks {
             .with_label_values(&[if fetched.is_ok() { "ok" } else { "error" }])
             .inc();
         match fetched {
-            Ok(set) => {
+            Ok(mut set) => {
                 tracing::info!(url = %self.url, keys = set.keys.len(), max_age_secs = set.max_age.whole_seconds(), "login keys fetched");
-                self.state
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .set = Some(Arc::new(set));
+                let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+                if let Some(previous) = &state.set {
+                    carry_trust(previous, &mut set);
+                }
+                state.set = Some(Arc::new(set));
             }
             Err(reason) => {
                 tracing::warn!(url = %self.url, reason, "login keys not fetched; keeping the last good set");
@@ -253,7 +260,20 @@ impl Jwks {
             kid: jwk.common.key_id.clone(),
             key,
             validation,
+            jwk: jwk.clone(),
+            trust: KeyTrust::new(),
         })
+    }
+}
+
+/// A key published again keeps its trust, and what it verified stays remembered; a key left
+/// out loses it.
+fn carry_trust(previous: &KeySet, next: &mut KeySet) {
+    for old in &previous.keys {
+        match next.keys.iter_mut().find(|new| new.jwk == old.jwk) {
+            Some(kept) => kept.trust = old.trust.clone(),
+            None => old.trust.withdraw(),
+        }
     }
 }
 

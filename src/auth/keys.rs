@@ -1,6 +1,9 @@
-//! Fixed verification keys (an HMAC secret or a PEM public key) and the algorithm list.
+//! Fixed verification keys (an HMAC secret or a PEM public key), the algorithm list, and the
+//! trust a key's verifications keep while it stays trusted.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use secrecy::ExposeSecret;
@@ -11,6 +14,28 @@ use crate::config::{ConfigError, secret_from};
 /// RFC 7518 §3.2: an HMAC key must be at least as long as the hash output. Shorter secrets
 /// can be brute-forced from a single token.
 pub(crate) const MIN_SECRET_BYTES: usize = 32;
+
+/// Whether the key that verified a login is still trusted: shared by the key and everything
+/// that remembers what it verified. A fixed key is trusted as long as the process runs; a JWKS
+/// key until a refresh of the set leaves it out (a rotation after a compromise, say).
+#[derive(Clone)]
+pub(crate) struct KeyTrust(Arc<AtomicBool>);
+
+impl KeyTrust {
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(AtomicBool::new(true)))
+    }
+
+    /// Read on every repeat handshake: one load, no lock.
+    pub(crate) fn holds(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Called by the key set that no longer holds the key.
+    pub(crate) fn withdraw(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
 
 /// Parses the configured algorithm names.
 pub(super) fn algorithms(key: &str, names: &[String]) -> Result<Vec<Algorithm>, ConfigError> {

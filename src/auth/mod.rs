@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 
 pub(crate) use issuer::IdpClient;
 use issuer::Issuer;
-pub(crate) use keys::MIN_SECRET_BYTES;
+pub(crate) use keys::{KeyTrust, MIN_SECRET_BYTES};
 pub(crate) use unverified::PayloadBuffer;
 use unverified::{Claim, ClaimNames, Picked};
 
@@ -68,6 +68,9 @@ pub(crate) struct Claims {
     pub(crate) issued_at: Option<u64>,
     /// The `accounts.claim` claim, when the `claim` account source is configured.
     pub(crate) accounts: Option<Value>,
+    /// The trust of the key that verified the token: whatever remembers the login must forget
+    /// it once that is withdrawn.
+    pub(crate) key: KeyTrust,
 }
 
 /// The claims of a token read without verifying it (see `unverified`): only to find a cache
@@ -157,7 +160,7 @@ impl Verifier {
             .ok_or_else(|| AuthError::Rejected("malformed token".into()))?;
         self.check_strictly(&header, &picked)?;
         let issuer = self.issuer_for(&picked)?;
-        issuer.check(token, &header, http).await?;
+        let key = issuer.check(token, &header, http).await?;
         // Verified: the claims just read are those the signature covers.
         let Picked {
             issuer,
@@ -175,6 +178,7 @@ impl Verifier {
             expires_at: expires_at.valid().unwrap_or(0),
             issued_at: issued_at.valid(),
             accounts,
+            key,
         })
     }
 

@@ -166,8 +166,8 @@ impl Sessions {
         let user = self.users.get_or_insert(&claims.user_id);
         if self.remember > 0 {
             let now = jsonwebtoken::get_current_timestamp();
-            user.tokens
-                .remember(digest, claims.expires_at, now, self.leeway, self.remember);
+            let (exp, leeway) = (claims.expires_at, self.leeway);
+            (user.tokens).remember(digest, claims.key, exp, now, leeway, self.remember);
         }
         Login {
             user,

@@ -76,7 +76,8 @@ async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_
     let key = memo::digest(&good);
     let now = jsonwebtoken::get_current_timestamp();
     assert!(user.tokens.knows(&key, now, 0));
-    user.tokens.remember(key, 1, now, 0, 4);
+    let trust = crate::auth::KeyTrust::new();
+    user.tokens.remember(key, trust, 1, now, 0, 4);
     assert!(matches!(
         sessions.recall(&good, &verifier),
         Ok(Recalled::Unseen(_))

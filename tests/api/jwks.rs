@@ -107,6 +107,51 @@ async fn a_rotated_key_is_fetched_when_its_kid_first_appears() {
     assert_eq!(idp.fetches(), 2);
 }
 
+/// A key dropped from the set (a rotation after a compromise) takes the logins it verified
+/// with it: a remembered one is refused at once, on the refresh that dropped the key, although
+/// it has not expired; a key published again keeps what it verified.
+#[actix_web::test]
+async fn a_remembered_login_stops_working_once_its_key_leaves_the_set() {
+    let compromised = SigningKey::rsa("compromised");
+    let kept = SigningKey::ec("kept");
+    let next = SigningKey::rsa("next");
+    let idp = Idp::start(key_set(&[&compromised.public, &kept.public])).await;
+    idp.set_cache_control("public, max-age=60");
+    let app = app_with_jwks(&idp).await;
+    let stolen = compromised.sign(&claims("alice"));
+    let other = kept.sign(&claims("bob"));
+    for token in [&stolen, &other] {
+        assert_eq!(app.handshake_with(token).await.status, 200);
+    }
+    // The same token again is answered from memory.
+    assert_eq!(app.handshake_with(&stolen).await.status, 200);
+    assert!(
+        app.metrics()
+            .await
+            .contains(r#"seam_bff_cache_lookups_total{cache="login",outcome="hit"} 1"#)
+    );
+
+    idp.set_keys(key_set(&[&kept.public, &next.public]));
+    app.clock.advance(Duration::seconds(61));
+    // Any login that needs the keys fetches the set again, now that it is past its max-age.
+    let fresh = next.sign(&claims("carol"));
+    assert_eq!(app.handshake_with(&fresh).await.status, 200);
+    assert_eq!(idp.fetches(), 2);
+
+    let refused = app.handshake_with(&stolen).await;
+    assert_eq!((refused.status, refused.code()), (401, "invalid_token"));
+    assert_eq!(
+        app.handshake_with(&other).await.status,
+        200,
+        "a key still published keeps its logins"
+    );
+    assert!(
+        app.metrics()
+            .await
+            .contains(r#"seam_bff_cache_lookups_total{cache="login",outcome="hit"} 2"#)
+    );
+}
+
 #[actix_web::test]
 async fn a_thousand_random_kids_cause_at_most_a_handful_of_fetches() {
     let rsa = SigningKey::rsa("rsa-1");
