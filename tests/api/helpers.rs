@@ -379,3 +379,11 @@ pub fn login(user: &str) -> String {
 pub fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A `Retry-After` a client can act on: whole seconds, at least 1 and at most a minute.
+pub fn assert_retry_after(value: Option<&str>) {
+    let wait: u64 = value
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+}
