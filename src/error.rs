@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::auth::AuthError;
 use crate::middleware::ratelimit::Limited;
 use crate::seam::SeamError;
-use crate::sessions::{BadAccountsClaim, HandshakeError};
+use crate::sessions::{BadAccountsClaim, HandshakeError, LoginRevoked};
 
 /// Suggested wait before retrying when Seam is unavailable and did not say how long.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -33,6 +33,8 @@ pub(crate) enum ApiError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Seam(#[from] SeamError),
+    #[error("login refused: {0}")]
+    LoginRevoked(#[from] LoginRevoked),
     #[error(transparent)]
     RateLimited(#[from] Limited),
     #[error("admin token missing or wrong")]
@@ -93,6 +95,10 @@ impl ApiError {
             ApiError::Auth(AuthError::Csrf(_)) => (
                 "csrf_rejected",
                 "a cookie login needs the `X-CSRF: 1` header and an allowed Origin",
+            ),
+            ApiError::LoginRevoked(_) => (
+                "login_revoked",
+                "this login was ended by a logout; sign in again",
             ),
             ApiError::RateLimited(_) => (
                 "rate_limited",
@@ -172,7 +178,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Auth(AuthError::Csrf(_)) => StatusCode::FORBIDDEN,
-            ApiError::Auth(_) | ApiError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Auth(_) | ApiError::LoginRevoked(_) | ApiError::AdminUnauthorized => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::SessionNotFound => StatusCode::NOT_FOUND,
             ApiError::Seam(SeamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
@@ -201,7 +209,9 @@ impl ResponseError for ApiError {
         let challenge = match self {
             ApiError::Auth(AuthError::Csrf(_)) => None,
             ApiError::Auth(AuthError::Missing) => Some(r#"Bearer realm="seam-bff""#),
-            ApiError::Auth(_) => Some(r#"Bearer realm="seam-bff", error="invalid_token""#),
+            ApiError::Auth(_) | ApiError::LoginRevoked(_) => {
+                Some(r#"Bearer realm="seam-bff", error="invalid_token""#)
+            }
             ApiError::AdminUnauthorized => Some(r#"Bearer realm="seam-bff-admin""#),
             _ => None,
         };

@@ -39,7 +39,7 @@ impl FromRequest for Login {
         let http = registered::<IdpClient>(req).clone();
         Either::Right(Box::pin(async move {
             let claims = verifier.verify(&token, &http).await?;
-            Ok(sessions.admit(claims, unseen))
+            Ok(sessions.admit(claims, unseen)?)
         }))
     }
 }

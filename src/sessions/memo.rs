@@ -48,6 +48,14 @@ impl VerifiedTokens {
             .any(|t| t.digest == *digest && t.exp.saturating_add(leeway) >= now && t.key.holds())
     }
 
+    /// Forgets every token: a logout ended them.
+    pub(crate) fn forget_all(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Remembers a token that just verified with `key`; keeps at most `max`, dropping expired
     /// or untrusted ones first, then the oldest.
     pub(crate) fn remember(

@@ -7,13 +7,15 @@
 //! - `accounts`: where a user's accounts come from; `identity`: their Seam key; `issue`: asking
 //!   Seam for a session that grants exactly those accounts.
 //!
-//! The revocations (logout, the admin API) are here too: they clear what the handshake filled.
+//! The revocations (logout, the admin API) are here too: they clear what the handshake filled,
+//! and `revocations` refuses the logins they ended.
 
 mod accounts;
 mod handshake;
 mod identity;
 mod issue;
 mod memo;
+mod revocations;
 mod users;
 
 use std::sync::Arc;
@@ -36,6 +38,7 @@ pub(crate) use handshake::HandshakeError;
 use identity::Identity;
 pub(crate) use issue::IssuedSession;
 use issue::Terms;
+use revocations::Revocations;
 use users::{User, Users};
 
 /// The users cache's name in the metrics.
@@ -43,6 +46,7 @@ pub(crate) const USERS_CACHE: &str = users::CACHE_NAME;
 
 pub(crate) struct Sessions {
     users: Users,
+    revocations: Revocations,
     accounts: AccountSource,
     /// Tokens remembered per user after one signature check (`auth.verified_tokens_per_user`),
     /// and the leeway their `exp` is judged with (`auth.leeway_secs`).
@@ -88,6 +92,11 @@ pub(crate) enum Recalled {
 /// A token `Sessions::recall` did not know: its digest, to remember it once it verified.
 pub(crate) struct Unseen(memo::Digest);
 
+/// The login verified, but a logout or an admin revoke of its user since ended it.
+#[derive(Debug, thiserror::Error)]
+#[error("login ended by a logout or revoke of its user")]
+pub(crate) struct LoginRevoked;
+
 fn seconds(secs: u64) -> Duration {
     Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
 }
@@ -111,8 +120,16 @@ impl Sessions {
             return Err(ConfigError::new("sessions.max_entries", "must be above 0"));
         }
         let account_ttl = seconds(settings.accounts.cache_ttl_secs);
+        let auth = &settings.auth;
+        let longest_login = auth
+            .max_token_lifetime_secs
+            .saturating_add(auth.leeway_secs);
         Ok(Self {
             users: Users::new(identity, sessions.max_entries, metrics),
+            revocations: Revocations::new(
+                sessions.max_entries,
+                std::time::Duration::from_secs(longest_login),
+            ),
             accounts,
             remember: settings.auth.verified_tokens_per_user,
             leeway: settings.auth.leeway_secs,
@@ -155,9 +172,17 @@ impl Sessions {
     }
 
     /// The login of a token `recall` did not know and that has now verified; remembered so
-    /// that the same token is not verified again until it expires.
-    pub(crate) fn admit(&self, claims: Claims, Unseen(digest): Unseen) -> Login {
+    /// that the same token is not verified again until it expires. Refused when a logout or
+    /// revoke of its user since ended it.
+    pub(crate) fn admit(
+        &self,
+        claims: Claims,
+        Unseen(digest): Unseen,
+    ) -> Result<Login, LoginRevoked> {
         self.login_lookups.count(Outcome::Miss);
+        if self.revocations.refuses(&claims.user_id, claims.issued_at) {
+            return Err(LoginRevoked);
+        }
         tracing::debug!(
             issuer = claims.issuer.as_deref().unwrap_or("-"),
             issued_at = claims.issued_at,
@@ -169,19 +194,21 @@ impl Sessions {
             let (exp, leeway) = (claims.expires_at, self.leeway);
             (user.tokens).remember(digest, claims.key, exp, now, leeway, self.remember);
         }
-        Login {
+        Ok(Login {
             user,
             accounts_claim: claims.accounts,
-        }
+        })
     }
 
-    /// Logout: revokes every Seam session of the login's user (Seam keeps one per user, so
-    /// this signs them out on every device) and drops the cached one.
+    /// Logout: ends every login of the user issued so far, revokes every Seam session of the
+    /// user (Seam keeps one per user, so this signs them out on every device) and drops the
+    /// cached one.
     pub(crate) async fn logout(
         &self,
         login: &Login,
         seam: &SeamClient,
     ) -> Result<usize, SeamError> {
+        self.end_logins(&login.user.user_id, Some(&login.user));
         revoke(&login.user.user_identifier_key, Some(&login.user), seam).await
     }
 
@@ -194,8 +221,18 @@ impl Sessions {
     ) -> Result<(String, usize), SeamError> {
         let key = self.users.user_identifier_key(user_id);
         let cached = self.users.get(user_id);
+        self.end_logins(user_id, cached.as_deref());
         let revoked = revoke(&key, cached.as_deref(), seam).await?;
         Ok((key, revoked))
+    }
+
+    /// Refuses from now on every login of the user issued so far, the remembered ones too.
+    fn end_logins(&self, user_id: &str, cached: Option<&User>) {
+        self.revocations
+            .revoke(user_id, jsonwebtoken::get_current_timestamp());
+        if let Some(user) = cached {
+            user.tokens.forget_all();
+        }
     }
 
     /// Drops the cached session of the user with this Seam key, if any, so that their next

@@ -35,7 +35,7 @@ async fn login(verifier: &Verifier, sessions: &Sessions, token: &str) -> Option<
         Recalled::Known(login) => Some(login),
         Recalled::Unseen(unseen) => {
             let claims = verifier.verify(token, &IdpClient::new()).await.ok()?;
-            Some(sessions.admit(claims, unseen))
+            sessions.admit(claims, unseen).ok()
         }
     }
 }
@@ -82,4 +82,33 @@ async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_
         sessions.recall(&good, &verifier),
         Ok(Recalled::Unseen(_))
     ));
+}
+
+/// The record of a logout outlives the user's cache entry: a user evicted from a full users
+/// cache is still logged out.
+#[actix_web::test]
+async fn a_revocation_survives_the_users_eviction() {
+    let (verifier, sessions) = parts();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sign = |iat: i64| {
+        encode(
+            &Header::default(),
+            &json!({"sub": "u", "iat": iat, "exp": now + 600}),
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .expect("encodes")
+    };
+    let before = sign(now);
+    let user = login(&verifier, &sessions, &before)
+        .await
+        .expect("admitted")
+        .user;
+    sessions.end_logins("u", Some(&user));
+    sessions.users.evict("u");
+    assert!(sessions.users.get("u").is_none(), "evicted");
+    assert!(
+        login(&verifier, &sessions, &before).await.is_none(),
+        "still ended"
+    );
+    assert!(login(&verifier, &sessions, &sign(now + 60)).await.is_some());
 }

@@ -108,6 +108,12 @@ impl Users {
             .map(|(_, user)| user)
     }
 
+    /// Drops a user as a full cache would.
+    #[cfg(test)]
+    pub(crate) fn evict(&self, user_id: &str) {
+        self.entries.invalidate(user_id);
+    }
+
     /// Users held, once moka has applied its pending bookkeeping.
     pub(crate) fn len(&self) -> u64 {
         self.entries.run_pending_tasks();

@@ -376,6 +376,15 @@ pub fn login(user: &str) -> String {
     sign(&claims(user))
 }
 
+/// A login for `user` issued after every logout so far, as a sign-in after a logout is. `iat`
+/// counts whole seconds and a logout ends the logins issued in its own second too, so this one
+/// says it was issued a minute from now.
+pub fn later_login(user: &str) -> String {
+    let mut claims = claims(user);
+    claims["iat"] = json!(now() + 60);
+    sign(&claims)
+}
+
 pub fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }

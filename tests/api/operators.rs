@@ -4,7 +4,9 @@
 use seam_stand_in::AccountSpec;
 use serde_json::Value;
 
-use crate::helpers::{Options, Reply, TestApp, login, read, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Options, Reply, TestApp, claims, later_login, login, read, sign, spawn_app, spawn_app_with,
+};
 
 const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef-0123456789";
 
@@ -40,7 +42,7 @@ async fn logout_revokes_the_users_session_everywhere_and_evicts_it() {
         401,
         "old token dead"
     );
-    let after = app.handshake("alice").await;
+    let after = app.handshake_with(&later_login("alice")).await;
     assert_eq!(after.status, 200);
     assert_ne!(
         after.token(),
@@ -51,6 +53,75 @@ async fn logout_revokes_the_users_session_everywhere_and_evicts_it() {
 
     let anonymous = app.logout(None).await;
     assert_eq!(anonymous.status, 401);
+}
+
+/// A logout ends the login it was sent with, and every other login of the user issued until
+/// then: a stolen copy of any of them no longer gets a session. A sign-in after the logout
+/// works at once.
+#[actix_web::test]
+async fn a_logout_ends_the_users_logins_not_just_their_session() {
+    let app = spawn_app().await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let phone = login("alice");
+    let laptop = login("alice");
+    let mut no_iat = claims("alice");
+    no_iat.as_object_mut().expect("object").remove("iat");
+    let no_iat = sign(&no_iat);
+    for token in [&phone, &laptop, &no_iat] {
+        assert_eq!(app.handshake_with(token).await.status, 200);
+    }
+    let old = app.handshake_with(&phone).await;
+
+    assert_eq!(app.logout(Some(&phone)).await.status, 204);
+    let calls = app.seam.total_calls();
+    for token in [&phone, &laptop, &no_iat] {
+        let ended = app.handshake_with(token).await;
+        assert_eq!((ended.status, ended.code()), (401, "login_revoked"));
+        assert_eq!(
+            ended.header("www-authenticate"),
+            Some(r#"Bearer realm="seam-bff", error="invalid_token""#)
+        );
+        assert_eq!(
+            app.logout(Some(token)).await.status,
+            401,
+            "nor can it log out"
+        );
+    }
+    assert_eq!(app.seam.total_calls(), calls, "refused without asking Seam");
+    assert_eq!(
+        app.devices_status(old.token()).await,
+        401,
+        "the old token is dead"
+    );
+
+    let fresh = app.handshake_with(&later_login("alice")).await;
+    assert_eq!(fresh.status, 200);
+    assert_ne!(fresh.token(), old.token());
+    assert_eq!(app.devices_status(fresh.token()).await, 200);
+    assert_eq!(
+        app.handshake("bob").await.status,
+        200,
+        "other users are untouched"
+    );
+}
+
+/// The admin API's revoke ends the user's logins as a logout does, cached user or not.
+#[actix_web::test]
+async fn an_admin_revoke_ends_the_users_logins() {
+    let app = admin_app().await;
+    let carol = login("carol");
+    assert_eq!(app.handshake_with(&carol).await.status, 200);
+    let dave = login("dave");
+    let reply = admin(&app, "POST", "/admin/users/dave/revoke", Some(ADMIN_TOKEN)).await;
+    assert_eq!(reply.status, 200, "dave was never seen here");
+    let reply = admin(&app, "POST", "/admin/users/carol/revoke", Some(ADMIN_TOKEN)).await;
+    assert_eq!(reply.status, 200);
+    for token in [&carol, &dave] {
+        let ended = app.handshake_with(token).await;
+        assert_eq!((ended.status, ended.code()), (401, "login_revoked"));
+    }
+    assert_eq!(app.handshake_with(&later_login("carol")).await.status, 200);
 }
 
 #[actix_web::test]
@@ -165,7 +236,7 @@ async fn revoking_a_user_ends_every_session_and_the_cached_one() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["revoked"], 1);
     assert_eq!(app.devices_status(before.token()).await, 401);
-    let after = app.handshake("carol").await;
+    let after = app.handshake_with(&later_login("carol")).await;
     assert_ne!(after.token(), before.token());
 }
 

@@ -102,9 +102,15 @@ async fn a_repeated_token_is_answered_from_memory_until_its_session_is_retired()
         "the repeat was recognised without a second signature check"
     );
 
-    // Logout retires the session: the same token must not get the old one back.
+    // Logout ends the login itself: the same token is refused, at no Seam call, and a login
+    // issued after it gets a new session.
     let logout = app.logout(Some(&token)).await;
     assert_eq!(logout.status, 204);
+    let calls = app.seam.total_calls();
+    let ended = app.handshake_with(&token).await;
+    assert_eq!((ended.status, ended.code()), (401, "login_revoked"));
+    assert_eq!(app.seam.total_calls(), calls);
+    let token = crate::helpers::later_login("alice");
     let after = app.handshake_with(&token).await;
     assert_eq!(after.status, 200);
     assert_ne!(after.token(), first.token());
