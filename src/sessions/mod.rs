@@ -212,8 +212,8 @@ impl Sessions {
         revoke(&login.user.user_identifier_key, Some(&login.user), seam).await
     }
 
-    /// The same for any app user id, cached here or not: its Seam key and how many sessions
-    /// were revoked.
+    /// A logout of any app user id, cached here or not (the admin API): its Seam key and how
+    /// many sessions were revoked.
     pub(crate) async fn revoke_user(
         &self,
         user_id: &str,
