@@ -63,7 +63,7 @@ pub(crate) struct Claims {
     pub(crate) issuer: Option<String>,
     /// The configured identity claim (`identity.claim`), as text.
     pub(crate) user_id: String,
-    /// `exp` in Unix seconds (0 when it is not a whole number; it was checked regardless).
+    /// `exp` in Unix seconds: required, a whole number, and checked.
     pub(crate) expires_at: u64,
     pub(crate) issued_at: Option<u64>,
     /// The `accounts.claim` claim, when the `claim` account source is configured.

@@ -123,8 +123,10 @@ fn quoted_len(text: &str) -> usize {
         .sum::<usize>()
 }
 
+/// One rule for both: a string needs escaping exactly when its JSON form is longer than it
+/// plus its quotes.
 fn needs_escaping(text: &str) -> bool {
-    text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+    quoted_len(text) != text.len() + 2
 }
 
 /// A time in RFC 3339, on the stack (at most 35 bytes with nanoseconds and an offset).

@@ -80,7 +80,7 @@ impl Sessions {
                 let lookup = user
                     .accounts
                     .current()
-                    .filter(|l| now < l.fetched_at + self.account_ttl)?;
+                    .filter(|l| self.accounts_fresh(l, now))?;
                 (lookup.accounts, Some(lookup.fetched_at))
             }
         };
@@ -138,9 +138,7 @@ impl Sessions {
     ) -> Result<Found<AccountSet>, SeamError> {
         let now = self.clock.now();
         let found = self
-            .look_up_accounts(user, filter, seam, |l| {
-                now < l.fetched_at + self.account_ttl
-            })
+            .look_up_accounts(user, filter, seam, |l| self.accounts_fresh(l, now))
             .await?;
         let lookup = found.value;
         if found.outcome == Outcome::Hit {
@@ -150,6 +148,11 @@ impl Sessions {
             value: lookup.accounts,
             outcome: found.outcome,
         })
+    }
+
+    /// Whether a lookup still serves: within `accounts.cache_ttl_secs`.
+    fn accounts_fresh(&self, lookup: &Lookup, now: OffsetDateTime) -> bool {
+        now < lookup.fetched_at + self.account_ttl
     }
 
     /// A lookup used in the last quarter of its window is refreshed in the background.
