@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::auth::AuthError;
 use crate::middleware::ratelimit::Limited;
 use crate::seam::SeamError;
-use crate::sessions::{BadAccountsClaim, HandshakeError, LoginRevoked};
+use crate::sessions::{BadAccountsClaim, HandshakeError, LoginRefused, NoSuchUser, RevokeError};
 
 /// Suggested wait before retrying when Seam is unavailable and did not say how long.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -33,8 +33,11 @@ pub(crate) enum ApiError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Seam(#[from] SeamError),
-    #[error("login refused: {0}")]
-    LoginRevoked(#[from] LoginRevoked),
+    #[error("login refused: ended by a logout or revoke of its user")]
+    LoginRevoked,
+    /// An admin call named a user no trusted issuer has.
+    #[error("no such user: {0}")]
+    NoSuchUser(NoSuchUser),
     #[error(transparent)]
     RateLimited(#[from] Limited),
     #[error("admin token missing or wrong")]
@@ -96,7 +99,7 @@ impl ApiError {
                 "csrf_rejected",
                 "a cookie login needs the `X-CSRF: 1` header and an allowed Origin",
             ),
-            ApiError::LoginRevoked(_) => (
+            ApiError::LoginRevoked => (
                 "login_revoked",
                 "this login was ended by a logout; sign in again",
             ),
@@ -109,6 +112,17 @@ impl ApiError {
                 "send the admin token as `Authorization: Bearer <token>`",
             ),
             ApiError::SessionNotFound => ("client_session_not_found", "no such client session"),
+            ApiError::NoSuchUser(NoSuchUser::IssuerRequired) => (
+                "issuer_required",
+                "several issuers are trusted: name the user's with `?issuer=<iss>`",
+            ),
+            ApiError::NoSuchUser(NoSuchUser::UnknownIssuer) => {
+                ("unknown_issuer", "no trusted issuer has that `iss`")
+            }
+            ApiError::NoSuchUser(NoSuchUser::Shadowed) => (
+                "invalid_user_id",
+                "that user id would name another issuer's user",
+            ),
             ApiError::Seam(SeamError::Timeout { .. }) => {
                 ("seam_timeout", "Seam did not answer in time; try again")
             }
@@ -169,6 +183,27 @@ impl From<HandshakeError> for ApiError {
     }
 }
 
+/// A verified login whose user this service will not serve answers as a refused login.
+impl From<LoginRefused> for ApiError {
+    fn from(refused: LoginRefused) -> Self {
+        match refused {
+            LoginRefused::Revoked => ApiError::LoginRevoked,
+            LoginRefused::NoSuchUser(_) => ApiError::Auth(AuthError::Rejected(
+                "user id begins with another issuer's key prefix".into(),
+            )),
+        }
+    }
+}
+
+impl From<RevokeError> for ApiError {
+    fn from(error: RevokeError) -> Self {
+        match error {
+            RevokeError::User(no_such) => ApiError::NoSuchUser(no_such),
+            RevokeError::Seam(error) => ApiError::Seam(error),
+        }
+    }
+}
+
 /// Whole seconds, rounded up (at least 1): a client that waits that long gets through.
 fn whole_seconds(wait: Duration) -> Duration {
     Duration::from_secs((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
@@ -178,11 +213,12 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Auth(AuthError::Csrf(_)) => StatusCode::FORBIDDEN,
-            ApiError::Auth(_) | ApiError::LoginRevoked(_) | ApiError::AdminUnauthorized => {
+            ApiError::Auth(_) | ApiError::LoginRevoked | ApiError::AdminUnauthorized => {
                 StatusCode::UNAUTHORIZED
             }
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::SessionNotFound => StatusCode::NOT_FOUND,
+            ApiError::NoSuchUser(_) => StatusCode::BAD_REQUEST,
             ApiError::Seam(SeamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Seam(
                 SeamError::Unreachable { .. }
@@ -209,7 +245,7 @@ impl ResponseError for ApiError {
         let challenge = match self {
             ApiError::Auth(AuthError::Csrf(_)) => None,
             ApiError::Auth(AuthError::Missing) => Some(r#"Bearer realm="seam-bff""#),
-            ApiError::Auth(_) | ApiError::LoginRevoked(_) => {
+            ApiError::Auth(_) | ApiError::LoginRevoked => {
                 Some(r#"Bearer realm="seam-bff", error="invalid_token""#)
             }
             ApiError::AdminUnauthorized => Some(r#"Bearer realm="seam-bff-admin""#),

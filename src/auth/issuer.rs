@@ -1,19 +1,17 @@
 //! One trusted issuer: its validation rules and where its keys come from (a fixed key or a
-//! JWKS), built from either the simple `auth.*` form or an `[[auth.issuers]]` entry.
+//! JWKS), built from its `config::IssuerEntry`.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, decode};
-use secrecy::SecretString;
 use serde::de::IgnoredAny;
 
 use super::AuthError;
 use super::jwks::Jwks;
 use super::keys::{self, KeyTrust};
 use crate::clock::Clock;
-use crate::config::{AuthSettings, ConfigError};
+use crate::config::{AuthSettings, ConfigError, IssuerEntry};
 use crate::metrics::Metrics;
 
 /// jsonwebtoken subtracts the leeway from the current Unix time; a larger leeway than the
@@ -34,32 +32,6 @@ impl IdpClient {
     }
 }
 
-/// The settings of one issuer, whichever form they came from. `prefix` names the keys in
-/// error messages (`auth` or `auth.issuers[1]`).
-pub(super) struct IssuerSpec<'a> {
-    pub(super) prefix: String,
-    pub(super) issuer: Option<&'a str>,
-    pub(super) audience: Option<&'a str>,
-    pub(super) algorithms: &'a [String],
-    pub(super) hs256_secret: Option<&'a SecretString>,
-    pub(super) hs256_secret_file: Option<&'a Path>,
-    pub(super) public_key_file: Option<&'a Path>,
-    pub(super) jwks_url: Option<&'a str>,
-}
-
-impl IssuerSpec<'_> {
-    pub(super) fn key(&self, name: &str) -> String {
-        format!("{}.{name}", self.prefix)
-    }
-
-    fn has_keys(&self) -> bool {
-        self.hs256_secret.is_some()
-            || self.hs256_secret_file.is_some()
-            || self.public_key_file.is_some()
-            || self.jwks_url.is_some()
-    }
-}
-
 enum Keys {
     Fixed(DecodingKey, KeyTrust),
     Jwks(Box<Jwks>),
@@ -76,58 +48,15 @@ pub(super) fn from_settings(
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 ) -> Result<Vec<Issuer>, ConfigError> {
-    let simple = IssuerSpec {
-        prefix: "auth".into(),
-        issuer: auth.issuer.as_deref().filter(|s| !s.is_empty()),
-        audience: auth.audience.as_deref().filter(|s| !s.is_empty()),
-        algorithms: &auth.algorithms,
-        hs256_secret: auth.hs256_secret.as_ref(),
-        hs256_secret_file: auth.hs256_secret_file.as_deref(),
-        public_key_file: auth.public_key_file.as_deref(),
-        jwks_url: auth.jwks_url.as_deref().filter(|s| !s.is_empty()),
-    };
-    let listed = auth.issuers.iter().enumerate().map(|(i, s)| IssuerSpec {
-        prefix: format!("auth.issuers[{i}]"),
-        issuer: Some(s.issuer.as_str()),
-        audience: s.audience.as_deref().filter(|s| !s.is_empty()),
-        algorithms: &s.algorithms,
-        hs256_secret: s.hs256_secret.as_ref(),
-        hs256_secret_file: s.hs256_secret_file.as_deref(),
-        public_key_file: s.public_key_file.as_deref(),
-        jwks_url: s.jwks_url.as_deref().filter(|s| !s.is_empty()),
-    });
-    // The simple form counts unless it is empty and [[auth.issuers]] says it all; when it
-    // counts, building it names whatever it lacks.
-    let keep_simple = simple.has_keys() || auth.issuers.is_empty();
-    let specs: Vec<IssuerSpec> = std::iter::once(simple)
-        .filter(|_| keep_simple)
-        .chain(listed)
-        .collect();
-    if specs.len() > 1 {
-        for (i, spec) in specs.iter().enumerate() {
-            match spec.issuer {
-                None | Some("") => {
-                    return Err(ConfigError::new(
-                        spec.key("issuer"),
-                        "is required when several issuers are trusted: tokens are matched by `iss`",
-                    ));
-                }
-                Some(name) if specs[..i].iter().any(|s| s.issuer == Some(name)) => {
-                    return Err(ConfigError::new(spec.key("issuer"), "is listed twice"));
-                }
-                Some(_) => {}
-            }
-        }
-    }
-    specs
+    auth.issuer_entries()?
         .iter()
-        .map(|spec| Issuer::from_spec(spec, auth.leeway_secs, clock.clone(), metrics.clone()))
+        .map(|entry| Issuer::from_entry(entry, auth.leeway_secs, clock.clone(), metrics.clone()))
         .collect()
 }
 
 impl Issuer {
-    fn from_spec(
-        spec: &IssuerSpec,
+    fn from_entry(
+        spec: &IssuerEntry,
         leeway_secs: u64,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,

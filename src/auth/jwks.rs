@@ -17,10 +17,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use time::{Duration, OffsetDateTime};
 
 use super::AuthError;
-use super::issuer::{IdpClient, IssuerSpec, decode_with, fits};
+use super::issuer::{IdpClient, decode_with, fits};
 use super::keys::KeyTrust;
 use crate::clock::Clock;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, IssuerEntry};
 use crate::metrics::Metrics;
 
 /// Least time between two fetches of one key set, whatever triggers them.
@@ -67,7 +67,7 @@ pub(super) struct Jwks {
 
 impl Jwks {
     pub(super) fn new(
-        spec: &IssuerSpec,
+        spec: &IssuerEntry,
         url: &str,
         algorithms: Vec<Algorithm>,
         template: Validation,
@@ -322,8 +322,8 @@ mod tests {
     }
 
     fn jwks() -> Jwks {
-        let spec = IssuerSpec {
-            prefix: "auth".into(),
+        let spec = IssuerEntry {
+            key_path: "auth".into(),
             issuer: None,
             audience: None,
             algorithms: &[],
@@ -331,6 +331,9 @@ mod tests {
             hs256_secret_file: None,
             public_key_file: None,
             jwks_url: None,
+            key_prefix: None,
+            accounts_metadata_key: None,
+            accounts_static: None,
         };
         let mut template = Validation::new(Algorithm::RS256);
         template.algorithms = vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];

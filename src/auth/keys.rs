@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use secrecy::ExposeSecret;
 
-use super::issuer::IssuerSpec;
-use crate::config::{ConfigError, secret_from};
+use crate::config::{ConfigError, IssuerEntry, secret_from};
 
 /// RFC 7518 §3.2: an HMAC key must be at least as long as the hash output. Shorter secrets
 /// can be brute-forced from a single token.
@@ -61,7 +60,7 @@ pub(super) fn algorithms(key: &str, names: &[String]) -> Result<Vec<Algorithm>, 
 
 /// The one key of an issuer without a JWKS; all its algorithms must suit that key.
 pub(super) fn fixed_key(
-    spec: &IssuerSpec,
+    spec: &IssuerEntry,
     algorithms: &[Algorithm],
 ) -> Result<DecodingKey, ConfigError> {
     let family = algorithms[0].family();

@@ -59,8 +59,9 @@ pub(crate) enum AuthError {
 
 /// What a verified token says, as far as the service uses it.
 pub(crate) struct Claims {
-    /// `iss`, checked against the issuer's configured name when it has one.
-    pub(crate) issuer: Option<String>,
+    /// The issuer that verified it: its place among the trusted issuers
+    /// (`AuthSettings::issuer_entries`).
+    pub(crate) issuer: usize,
     /// The configured identity claim (`identity.claim`), as text.
     pub(crate) user_id: String,
     /// `exp` in Unix seconds: required, a whole number, and checked.
@@ -76,6 +77,8 @@ pub(crate) struct Claims {
 /// The claims of a token read without verifying it (see `unverified`): only to find a cache
 /// entry; never trusted.
 pub(crate) struct Unverified<'p> {
+    /// The issuer its `iss` names, as in `Claims::issuer`.
+    pub(crate) issuer: usize,
     pub(crate) user_id: Cow<'p, str>,
     pub(crate) accounts: Option<Value>,
 }
@@ -142,6 +145,7 @@ impl Verifier {
         Ok(
             unverified::claims(token, buffer, self.names()).and_then(|picked| {
                 Some(Unverified {
+                    issuer: self.issuer_for(&picked).ok()?,
                     user_id: picked.user_id?,
                     accounts: picked.accounts,
                 })
@@ -160,10 +164,9 @@ impl Verifier {
             .ok_or_else(|| AuthError::Rejected("malformed token".into()))?;
         self.check_strictly(&header, &picked)?;
         let issuer = self.issuer_for(&picked)?;
-        let key = issuer.check(token, &header, http).await?;
+        let key = self.issuers[issuer].check(token, &header, http).await?;
         // Verified: the claims just read are those the signature covers.
         let Picked {
-            issuer,
             user_id,
             accounts,
             expires_at,
@@ -172,7 +175,7 @@ impl Verifier {
         } = picked;
         let user_id = user_id.ok_or_else(|| AuthError::BadClaim(self.identity_claim.clone()))?;
         Ok(Claims {
-            issuer: issuer.valid().map(Cow::into_owned),
+            issuer,
             user_id: user_id.into_owned(),
             // Required and checked, so present.
             expires_at: expires_at.valid().unwrap_or(0),
@@ -239,19 +242,20 @@ impl Verifier {
         Ok(())
     }
 
-    /// With one issuer, that one (it still checks `iss` when configured). With several, the one
-    /// named by the token's `iss`, read before verification only to choose the keys: the
-    /// chosen issuer's `Validation` then requires that same `iss`.
-    fn issuer_for(&self, unverified: &Picked) -> Result<&Issuer, AuthError> {
-        if let [only] = self.issuers.as_slice() {
-            return Ok(only);
+    /// The place of the issuer whose keys check this token. With one issuer, that one (it still
+    /// checks `iss` when configured). With several, the one named by the token's `iss`, read
+    /// before verification only to choose the keys: the chosen issuer's `Validation` then
+    /// requires that same `iss`.
+    fn issuer_for(&self, unverified: &Picked) -> Result<usize, AuthError> {
+        if self.issuers.len() == 1 {
+            return Ok(0);
         }
         let Claim::Valid(iss) = &unverified.issuer else {
             return Err(AuthError::Rejected("missing `iss`".into()));
         };
         self.issuers
             .iter()
-            .find(|issuer| issuer.name() == Some(&**iss))
+            .position(|issuer| issuer.name() == Some(&**iss))
             .ok_or_else(|| AuthError::Rejected("untrusted issuer".into()))
     }
 }

@@ -11,8 +11,10 @@ use std::path::Path;
 use config::{Config, Environment, File, FileFormat};
 use secrecy::SecretString;
 
+mod issuers;
 mod settings;
 
+pub(crate) use issuers::IssuerEntry;
 pub use settings::*;
 
 /// The committed defaults, embedded so that the binary runs without any file beside it.

@@ -111,6 +111,14 @@ pub struct IssuerSettings {
     pub hs256_secret_file: Option<PathBuf>,
     pub public_key_file: Option<PathBuf>,
     pub jwks_url: Option<String>,
+    /// This issuer's users' key prefix (default `identity.key_prefix`): the same prefix as
+    /// another issuer's makes them one user, which needs `identity.issuers_share_users`.
+    pub key_prefix: Option<String>,
+    /// For `accounts.source = "seam_metadata"`: the custom metadata key that holds this
+    /// issuer's user ids (default `accounts.metadata_key`).
+    pub accounts_metadata_key: Option<String>,
+    /// For `accounts.source = "static"`: this issuer's users' accounts (default none).
+    pub accounts_static: Option<HashMap<String, Vec<String>>>,
 }
 
 fn default_algorithms() -> Vec<String> {
@@ -125,6 +133,9 @@ pub struct IdentitySettings {
     /// When set, `user_identifier_key` = prefix + hex(HMAC-SHA256(secret, user id)).
     pub key_hmac_secret: Option<SecretString>,
     pub key_hmac_secret_file: Option<PathBuf>,
+    /// Issuers with the same effective key prefix issue the same users on purpose (an
+    /// identity-provider migration that kept user ids); otherwise start-up refuses them.
+    pub issuers_share_users: bool,
 }
 
 #[derive(Debug, Deserialize)]

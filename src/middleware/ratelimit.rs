@@ -135,10 +135,10 @@ impl RateLimits {
         }
     }
 
-    /// Per app user id (the same user whatever Seam key it maps to).
-    pub(crate) fn check_user(&self, user_id: &str) -> Result<(), Limited> {
+    /// Per user key (an issuer's user: the same `sub` at two issuers is two users).
+    pub(crate) fn check_user(&self, user_key: &str) -> Result<(), Limited> {
         match &self.users {
-            Some(bucket) => bucket.check(&self.hasher.hash_one(user_id), Scope::User),
+            Some(bucket) => bucket.check(&self.hasher.hash_one(user_key), Scope::User),
             None => Ok(()),
         }
     }

@@ -152,13 +152,22 @@ async fn delete(
     Ok(no_store(HttpResponse::NoContent()).finish())
 }
 
+#[derive(Deserialize)]
+struct RevokeQuery {
+    /// The user's issuer (`iss`): needed when several are trusted, as the same user id at two
+    /// issuers is two users.
+    issuer: Option<String>,
+}
+
 async fn revoke_user(
     _: Admin,
     user_id: web::Path<String>,
+    query: web::Query<RevokeQuery>,
     seam: web::Data<SeamClient>,
     sessions: web::Data<Sessions>,
 ) -> Result<HttpResponse, ApiError> {
-    let (key, revoked) = sessions.revoke_user(&user_id, &seam).await?;
+    let issuer = query.issuer.as_deref();
+    let (key, revoked) = sessions.revoke_user(&user_id, issuer, &seam).await?;
     Ok(no_store(HttpResponse::Ok()).json(json!({
         "user_identifier_key": key,
         "revoked": revoked,

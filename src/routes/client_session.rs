@@ -22,7 +22,7 @@ use crate::sessions::{IssuedSession, Login, Sessions};
 /// user with one cache lookup, and the handshake reads their account list and session without
 /// waiting on anything. The components are borrowed (`registered`), not extracted as `Data`.
 pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    registered::<RateLimits>(&request).check_user(login.user_id())?;
+    registered::<RateLimits>(&request).check_user(login.user_key())?;
     let sessions = registered::<Sessions>(&request);
     let handed = sessions
         .handshake(&login, registered::<SeamClient>(&request))
@@ -43,7 +43,7 @@ pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpRes
 /// Seam keeps one session per user, so this signs the user out of Seam on every device. Under
 /// the same per-user limit as the handshake: each logout costs Seam calls.
 pub(super) async fn delete(login: Login, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    registered::<RateLimits>(&request).check_user(login.user_id())?;
+    registered::<RateLimits>(&request).check_user(login.user_key())?;
     registered::<Sessions>(&request)
         .logout(&login, registered::<SeamClient>(&request))
         .await?;

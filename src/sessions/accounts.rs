@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::{AccountSourceKind, AccountsSettings, ConfigError};
+use crate::config::{AccountSourceKind, AccountsSettings, ConfigError, IssuerEntry};
 use crate::seam::{AccountFilter, SeamClient, SeamError};
 
 /// A user's connected account ids, sorted and without duplicates, so that two sets compare
@@ -42,7 +42,27 @@ pub(crate) enum Owned<'a> {
 }
 
 impl AccountSource {
-    pub(crate) fn from_settings(settings: &AccountsSettings) -> Result<Self, ConfigError> {
+    /// The source of one issuer's users: the `accounts` section's, with the issuer's own
+    /// `accounts_metadata_key` or `accounts_static` in place of the section's when it has one.
+    pub(crate) fn for_issuer(
+        settings: &AccountsSettings,
+        entry: &IssuerEntry,
+    ) -> Result<Self, ConfigError> {
+        let only_with = |key: &str, source: AccountSourceKind| {
+            if settings.source == source {
+                return Ok(());
+            }
+            Err(ConfigError::new(
+                entry.key(key),
+                format!("applies only with accounts.source = {source:?}"),
+            ))
+        };
+        if entry.accounts_metadata_key.is_some() {
+            only_with("accounts_metadata_key", AccountSourceKind::SeamMetadata)?;
+        }
+        if entry.accounts_static.is_some() {
+            only_with("accounts_static", AccountSourceKind::Static)?;
+        }
         let required = |key: &str, value: &Option<String>| {
             value.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
                 ConfigError::new(
@@ -54,19 +74,36 @@ impl AccountSource {
         Ok(match settings.source {
             AccountSourceKind::Seam => Self::Seam,
             AccountSourceKind::SeamMetadata => Self::SeamMetadata {
-                key: required("metadata_key", &settings.metadata_key)?,
+                key: match entry.accounts_metadata_key {
+                    Some(own) => own.to_owned(),
+                    None => required("metadata_key", &settings.metadata_key)?,
+                },
             },
             AccountSourceKind::Claim => Self::Claim {
                 claim: required("claim", &settings.claim)?,
             },
             AccountSourceKind::Static => Self::Static(
-                settings
-                    .static_accounts
+                entry
+                    .accounts_static
+                    .unwrap_or(&settings.static_accounts)
                     .iter()
                     .map(|(user, ids)| (user.clone(), account_set(ids.iter().cloned())))
                     .collect(),
             ),
         })
+    }
+
+    /// What this source matches its users' ids against when another issuer's source could
+    /// match the same (the same custom metadata key, the `accounts` section's static table),
+    /// and the issuer's key that would give it its own.
+    pub(crate) fn shared_match(&self, entry: &IssuerEntry) -> Option<(String, &'static str)> {
+        match self {
+            Self::SeamMetadata { key } => Some((key.clone(), "accounts_metadata_key")),
+            Self::Static(table) if entry.accounts_static.is_none() && !table.is_empty() => {
+                Some(("accounts.static".into(), "accounts_static"))
+            }
+            Self::Seam | Self::Claim { .. } | Self::Static(_) => None,
+        }
     }
 
     /// Where the accounts of the user with this app id and Seam key are; `claim` is the

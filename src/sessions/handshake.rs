@@ -53,11 +53,7 @@ impl Sessions {
         seam: &Arc<SeamClient>,
     ) -> Result<Handed, HandshakeError> {
         let user = &login.user;
-        let owned = self.accounts.owned(
-            &user.user_id,
-            &user.user_identifier_key,
-            login.accounts_claim.as_ref(),
-        )?;
+        let owned = self.owned(user, login.accounts_claim.as_ref())?;
         if let Some(handed) = self.from_cache(user, &owned, seam) {
             return Ok(handed);
         }
@@ -199,11 +195,7 @@ impl Sessions {
         let sessions = self.clone();
         actix_web::rt::spawn(async move {
             // Only Seam-backed sources have lookups to refresh.
-            let Ok(Owned::AtSeam(filter)) =
-                sessions
-                    .accounts
-                    .owned(&user.user_id, &user.user_identifier_key, None)
-            else {
+            let Ok(Owned::AtSeam(filter)) = sessions.owned(&user, None) else {
                 return;
             };
             let now = sessions.clock.now();

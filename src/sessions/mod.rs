@@ -4,8 +4,9 @@
 //! - `users`: one bounded cache entry per user (remembered tokens, account lookup, session).
 //! - `memo`: tokens that verified once, so a repeat login costs no signature check.
 //! - `handshake`: the account-lookup and session policies, and the one function that runs them.
-//! - `accounts`: where a user's accounts come from; `identity`: their Seam key; `issue`: asking
-//!   Seam for a session that grants exactly those accounts.
+//! - `identity`: who a user is (an issuer's user id, in that issuer's namespace) and their
+//!   Seam key; `accounts`: where a user's accounts come from; `issue`: asking Seam for a
+//!   session that grants exactly those accounts.
 //!
 //! The revocations (logout, the admin API) are here too: they clear what the handshake filled,
 //! and `revocations` refuses the logins they ended.
@@ -30,12 +31,13 @@ use crate::config::{ConfigError, Settings};
 use crate::metrics::Metrics;
 use crate::seam::{SeamClient, SeamError};
 
-use accounts::AccountSource;
 pub(crate) use accounts::BadAccountsClaim;
+use accounts::Owned;
 #[cfg(test)]
 pub(crate) use accounts::account_set;
 pub(crate) use handshake::HandshakeError;
 use identity::Identity;
+pub(crate) use identity::NoSuchUser;
 pub(crate) use issue::IssuedSession;
 use issue::Terms;
 use revocations::Revocations;
@@ -47,7 +49,7 @@ pub(crate) const USERS_CACHE: &str = users::CACHE_NAME;
 pub(crate) struct Sessions {
     users: Users,
     revocations: Revocations,
-    accounts: AccountSource,
+    identity: Identity,
     /// Tokens remembered per user after one signature check (`auth.verified_tokens_per_user`),
     /// and the leeway their `exp` is judged with (`auth.leeway_secs`).
     remember: usize,
@@ -75,9 +77,9 @@ pub(crate) struct Login {
 }
 
 impl Login {
-    /// The app's user id, from the configured identity claim.
-    pub(crate) fn user_id(&self) -> &str {
-        &self.user.user_id
+    /// The user's key: their issuer's key prefix and user id (see `identity`).
+    pub(crate) fn user_key(&self) -> &str {
+        &self.user.user_key
     }
 }
 
@@ -92,10 +94,25 @@ pub(crate) enum Recalled {
 /// A token `Sessions::recall` did not know: its digest, to remember it once it verified.
 pub(crate) struct Unseen(memo::Digest);
 
-/// The login verified, but a logout or an admin revoke of its user since ended it.
+/// Why a login that verified is refused all the same.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum LoginRefused {
+    /// A logout or an admin revoke of its user since ended it.
+    #[error("login ended by a logout or revoke of its user")]
+    Revoked,
+    /// Its user id would name another issuer's user (see `identity`).
+    #[error("{0}")]
+    NoSuchUser(#[from] NoSuchUser),
+}
+
+/// Why an admin revoke did not happen.
 #[derive(Debug, thiserror::Error)]
-#[error("login ended by a logout or revoke of its user")]
-pub(crate) struct LoginRevoked;
+pub(crate) enum RevokeError {
+    #[error(transparent)]
+    User(#[from] NoSuchUser),
+    #[error(transparent)]
+    Seam(#[from] SeamError),
+}
 
 fn seconds(secs: u64) -> Duration {
     Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
@@ -108,8 +125,7 @@ impl Sessions {
         metrics: &Metrics,
     ) -> Result<Self, ConfigError> {
         let sessions = &settings.sessions;
-        let identity = Identity::from_settings(&settings.identity)?;
-        let accounts = AccountSource::from_settings(&settings.accounts)?;
+        let identity = Identity::from_settings(settings)?;
         if sessions.ttl_secs <= sessions.min_remaining_secs {
             return Err(ConfigError::new(
                 "sessions.min_remaining_secs",
@@ -125,12 +141,12 @@ impl Sessions {
             .max_token_lifetime_secs
             .saturating_add(auth.leeway_secs);
         Ok(Self {
-            users: Users::new(identity, sessions.max_entries, metrics),
+            users: Users::new(sessions.max_entries, metrics),
             revocations: Revocations::new(
                 sessions.max_entries,
                 std::time::Duration::from_secs(longest_login),
             ),
-            accounts,
+            identity,
             remember: settings.auth.verified_tokens_per_user,
             leeway: settings.auth.leeway_secs,
             account_ttl,
@@ -156,7 +172,9 @@ impl Sessions {
         let digest = memo::digest(token);
         if self.remember > 0
             && let Some(claims) = unverified
-            && let Some(user) = self.users.get(&claims.user_id)
+            && let namespace = self.identity.of_issuer(claims.issuer)
+            && let Ok(key) = self.identity.user_key(namespace, &claims.user_id)
+            && let Some(user) = self.users.get(&key)
             && user
                 .tokens
                 .knows(&digest, jsonwebtoken::get_current_timestamp(), self.leeway)
@@ -173,22 +191,24 @@ impl Sessions {
 
     /// The login of a token `recall` did not know and that has now verified; remembered so
     /// that the same token is not verified again until it expires. Refused when a logout or
-    /// revoke of its user since ended it.
+    /// revoke of its user since ended it, or when its user id names no user here.
     pub(crate) fn admit(
         &self,
         claims: Claims,
         Unseen(digest): Unseen,
-    ) -> Result<Login, LoginRevoked> {
+    ) -> Result<Login, LoginRefused> {
         self.login_lookups.count(Outcome::Miss);
-        if self.revocations.refuses(&claims.user_id, claims.issued_at) {
-            return Err(LoginRevoked);
+        let namespace = self.identity.of_issuer(claims.issuer);
+        let key = self.identity.user_key(namespace, &claims.user_id)?;
+        if self.revocations.refuses(&key, claims.issued_at) {
+            return Err(LoginRefused::Revoked);
         }
         tracing::debug!(
-            issuer = claims.issuer.as_deref().unwrap_or("-"),
+            issuer = self.identity.issuer_name(claims.issuer),
             issued_at = claims.issued_at,
             "login verified"
         );
-        let user = self.users.get_or_insert(&claims.user_id);
+        let user = self.users.get_or_insert(&key, namespace, &self.identity);
         if self.remember > 0 {
             let now = jsonwebtoken::get_current_timestamp();
             let (exp, leeway) = (claims.expires_at, self.leeway);
@@ -208,28 +228,42 @@ impl Sessions {
         login: &Login,
         seam: &SeamClient,
     ) -> Result<usize, SeamError> {
-        self.end_logins(&login.user.user_id, Some(&login.user));
+        self.end_logins(&login.user.user_key, Some(&login.user));
         revoke(&login.user.user_identifier_key, Some(&login.user), seam).await
     }
 
-    /// A logout of any app user id, cached here or not (the admin API): its Seam key and how
-    /// many sessions were revoked.
+    /// A logout of any user of the issuer named `issuer` (needed when several are trusted),
+    /// cached here or not (the admin API): their Seam key and how many sessions were revoked.
     pub(crate) async fn revoke_user(
         &self,
         user_id: &str,
+        issuer: Option<&str>,
         seam: &SeamClient,
-    ) -> Result<(String, usize), SeamError> {
-        let key = self.users.user_identifier_key(user_id);
-        let cached = self.users.get(user_id);
-        self.end_logins(user_id, cached.as_deref());
-        let revoked = revoke(&key, cached.as_deref(), seam).await?;
-        Ok((key, revoked))
+    ) -> Result<(String, usize), RevokeError> {
+        let namespace = self.identity.named(issuer)?;
+        let key = self.identity.user_key(namespace, user_id)?;
+        let seam_key =
+            (self.identity.derived_key(namespace, &key)).unwrap_or_else(|| key.to_string());
+        let cached = self.users.get(&key);
+        self.end_logins(&key, cached.as_deref());
+        let revoked = revoke(&seam_key, cached.as_deref(), seam).await?;
+        Ok((seam_key, revoked))
+    }
+
+    /// Where the user's accounts are; `claim` is their login's accounts claim.
+    fn owned<'u>(
+        &'u self,
+        user: &'u User,
+        claim: Option<&Value>,
+    ) -> Result<Owned<'u>, BadAccountsClaim> {
+        let user_id = self.identity.user_id(user.namespace, &user.user_key);
+        (self.identity.accounts(user.namespace)).owned(user_id, &user.user_identifier_key, claim)
     }
 
     /// Refuses from now on every login of the user issued so far, the remembered ones too.
-    fn end_logins(&self, user_id: &str, cached: Option<&User>) {
+    fn end_logins(&self, user_key: &str, cached: Option<&User>) {
         self.revocations
-            .revoke(user_id, jsonwebtoken::get_current_timestamp());
+            .revoke(user_key, jsonwebtoken::get_current_timestamp());
         if let Some(user) = cached {
             user.tokens.forget_all();
         }

@@ -1,4 +1,4 @@
-//! Logins ended by a logout or an admin revoke. Per user, the second of the last revocation: a
+//! Logins ended by a logout or an admin revoke. Per user key, the second of the last revocation: a
 //! login issued at or before it, or one without `iat` (whose age cannot be told), is refused
 //! from then on, while a later sign-in works at once.
 //!
@@ -24,15 +24,16 @@ impl Revocations {
         )
     }
 
-    /// Ends every login of `user_id` issued at or before `now` (Unix seconds).
-    pub(crate) fn revoke(&self, user_id: &str, now: u64) {
-        self.0.insert(user_id.into(), now);
+    /// Ends every login of the user with this key issued at or before `now` (Unix seconds).
+    pub(crate) fn revoke(&self, user_key: &str, now: u64) {
+        self.0.insert(user_key.into(), now);
     }
 
-    /// Whether a login of `user_id` issued at `issued_at` was ended by a revocation.
-    pub(crate) fn refuses(&self, user_id: &str, issued_at: Option<u64>) -> bool {
+    /// Whether a login of the user with this key issued at `issued_at` was ended by a
+    /// revocation.
+    pub(crate) fn refuses(&self, user_key: &str, issued_at: Option<u64>) -> bool {
         self.0
-            .get(user_id)
+            .get(user_key)
             .is_some_and(|revoked| issued_at.is_none_or(|iat| iat <= revoked))
     }
 }

@@ -56,7 +56,7 @@ async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_
     let again = login(&verifier, &sessions, &good)
         .await
         .expect("remembered");
-    assert_eq!(again.user_id(), "u");
+    assert_eq!(again.user_key(), "u");
     assert_eq!(
         (lookups(Outcome::Miss), lookups(Outcome::Hit)),
         (1, 1),

@@ -1,5 +1,5 @@
-//! Everything the service keeps about a user, in one bounded cache entry keyed by the app's
-//! user id: the login tokens that verified, the account lookup and the Seam session. Only the
+//! Everything the service keeps about a user, in one bounded cache entry keyed by the user's
+//! key (`identity`: the issuer's prefix and the user id): the login tokens that verified, the account lookup and the Seam session. Only the
 //! handshake (`handshake`) and the revocations (`sessions`) fill or clear them.
 //!
 //! One moka entry per user, not one per kind of thing kept: moka spends about 350 bytes on
@@ -7,7 +7,6 @@
 //! least useful users go first, with everything kept about them. moka's `sync` cache: nothing
 //! here waits, and its lookups add no future to every handshake's.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use moka::notification::RemovalCause;
@@ -25,10 +24,12 @@ use crate::metrics::Metrics;
 pub(crate) const CACHE_NAME: &str = "users";
 
 pub(crate) struct User {
-    /// The app's user id, from the configured identity claim (the cache key's allocation).
-    pub(crate) user_id: Arc<str>,
+    /// The user's key (the cache key's allocation).
+    pub(crate) user_key: Arc<str>,
+    /// The identity namespace of the user's issuer.
+    pub(crate) namespace: usize,
     /// The user's Seam key, derived once (an HMAC when `identity.key_hmac_secret` is set).
-    /// Without prefix or HMAC it is the user id, and shares the cache key's allocation.
+    /// Without HMAC it is the user key, and shares the cache key's allocation.
     pub(crate) user_identifier_key: Arc<str>,
     pub(crate) tokens: VerifiedTokens,
     /// Held while the user's account list or session is fetched from Seam: concurrent
@@ -47,11 +48,10 @@ pub(crate) struct Lookup {
 
 pub(crate) struct Users {
     entries: Cache<Arc<str>, Arc<User>>,
-    identity: Identity,
 }
 
 impl Users {
-    pub(crate) fn new(identity: Identity, max_entries: u64, metrics: &Metrics) -> Self {
+    pub(crate) fn new(max_entries: u64, metrics: &Metrics) -> Self {
         let evictions = metrics.cache_evictions.with_label_values(&[CACHE_NAME]);
         Self {
             entries: Cache::builder()
@@ -62,29 +62,34 @@ impl Users {
                     }
                 })
                 .build(),
-            identity,
         }
     }
 
-    pub(crate) fn get(&self, user_id: &str) -> Option<Arc<User>> {
-        self.entries.get(user_id)
+    pub(crate) fn get(&self, user_key: &str) -> Option<Arc<User>> {
+        self.entries.get(user_key)
     }
 
-    /// The user's entry, created empty the first time.
-    pub(crate) fn get_or_insert(&self, user_id: &str) -> Arc<User> {
-        if let Some(user) = self.get(user_id) {
+    /// The entry of the user with this key in `namespace`, created empty the first time.
+    pub(crate) fn get_or_insert(
+        &self,
+        user_key: &str,
+        namespace: usize,
+        identity: &Identity,
+    ) -> Arc<User> {
+        if let Some(user) = self.get(user_key) {
             return user;
         }
-        let key: Arc<str> = user_id.into();
-        let user_identifier_key = match self.identity.user_identifier_key(user_id) {
-            Cow::Borrowed(_) => key.clone(),
-            Cow::Owned(derived) => derived.into(),
+        let key: Arc<str> = user_key.into();
+        let user_identifier_key = match identity.derived_key(namespace, user_key) {
+            Some(derived) => derived.into(),
+            None => key.clone(),
         };
         self.entries
             .entry(key.clone())
             .or_insert_with(|| {
                 Arc::new(User {
-                    user_id: key,
+                    user_key: key,
+                    namespace,
                     user_identifier_key,
                     tokens: VerifiedTokens::new(),
                     flight: Flight::new(()),
@@ -93,11 +98,6 @@ impl Users {
                 })
             })
             .into_value()
-    }
-
-    /// The Seam key of any user id, cached or not.
-    pub(crate) fn user_identifier_key(&self, user_id: &str) -> String {
-        self.identity.user_identifier_key(user_id).into_owned()
     }
 
     /// The cached user whose Seam key this is. A scan: for the admin API, not the hot path.
@@ -110,8 +110,8 @@ impl Users {
 
     /// Drops a user as a full cache would.
     #[cfg(test)]
-    pub(crate) fn evict(&self, user_id: &str) {
-        self.entries.invalidate(user_id);
+    pub(crate) fn evict(&self, user_key: &str) {
+        self.entries.invalidate(user_key);
     }
 
     /// Users held, once moka has applied its pending bookkeeping.

@@ -165,6 +165,18 @@ fn weak_or_inconsistent_settings_are_refused() {
         &[("SEAM_API_KEY", SEAM_KEY)],
         &["accounts.metadata_key"],
     );
+    let one_prefix = case.file(
+        "one-prefix.toml",
+        &hs256_config(&format!(
+            "issuer = \"https://a.test\"\n[[auth.issuers]]\nissuer = \"https://b.test\"\n\
+             algorithms = [\"HS256\"]\nhs256_secret = \"{SECRET}\""
+        )),
+    );
+    assert_refused(
+        &one_prefix,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["auth.issuers[0].key_prefix", "issuers_share_users"],
+    );
     let algorithm = case.file("alg.toml", "[auth]\nalgorithms = [\"HS257\"]\n");
     assert_refused(
         &algorithm,

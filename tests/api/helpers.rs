@@ -389,6 +389,21 @@ pub fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The admin token of apps started with `SEAM_BFF__ADMIN__TOKEN` set to it.
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef-0123456789";
+
+/// A call to the admin API on `app`'s management listener.
+pub async fn admin(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> Reply {
+    let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut request = app
+        .http
+        .request(method, format!("{}{path}", app.management));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    read(request.send().await.expect("sent")).await
+}
+
 /// A `Retry-After` a client can act on: whole seconds, at least 1 and at most a minute.
 pub fn assert_retry_after(value: Option<&str>) {
     let wait: u64 = value

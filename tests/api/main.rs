@@ -7,6 +7,7 @@ mod contract;
 mod handshake;
 mod health;
 mod helpers;
+mod identity;
 mod idp;
 mod jwks;
 mod login;

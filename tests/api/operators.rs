@@ -5,24 +5,12 @@ use seam_stand_in::AccountSpec;
 use serde_json::Value;
 
 use crate::helpers::{
-    Options, Reply, TestApp, claims, later_login, login, read, sign, spawn_app, spawn_app_with,
+    ADMIN_TOKEN, Options, TestApp, admin, claims, later_login, login, sign, spawn_app,
+    spawn_app_with,
 };
-
-const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef-0123456789";
 
 async fn admin_app() -> TestApp {
     spawn_app_with(Options::default().env("SEAM_BFF__ADMIN__TOKEN", ADMIN_TOKEN)).await
-}
-
-async fn admin(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> Reply {
-    let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut request = app
-        .http
-        .request(method, format!("{}{path}", app.management));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    read(request.send().await.expect("sent")).await
 }
 
 #[actix_web::test]
