@@ -20,7 +20,9 @@ use serde::Serialize;
 use crate::auth::AuthError;
 use crate::middleware::ratelimit::Limited;
 use crate::seam::SeamError;
-use crate::sessions::{BadAccountsClaim, HandshakeError, LoginRefused, NoSuchUser, RevokeError};
+use crate::sessions::{
+    BadAccountsClaim, HandshakeError, LoginRefused, LogoutError, NoSuchUser, RevokeError,
+};
 
 /// Suggested wait before retrying when Seam is unavailable and did not say how long.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -35,6 +37,12 @@ pub(crate) enum ApiError {
     Seam(#[from] SeamError),
     #[error("login refused: ended by a logout or revoke of its user")]
     LoginRevoked,
+    /// A back-channel logout token that did not verify (or was sent before).
+    #[error("logout token refused: {0}")]
+    LogoutToken(AuthError),
+    /// A back-channel logout ended the user's logins, but not their Seam session.
+    #[error("logout incomplete: {0}")]
+    LogoutIncomplete(SeamError),
     /// An admin call named a user no trusted issuer has.
     #[error("no such user: {0}")]
     NoSuchUser(NoSuchUser),
@@ -102,6 +110,16 @@ impl ApiError {
             ApiError::LoginRevoked => (
                 "login_revoked",
                 "this login was ended by a logout; sign in again",
+            ),
+            ApiError::LogoutToken(_) => (
+                "invalid_logout_token",
+                "the logout token is malformed, wrongly signed, expired, not addressed to this \
+                 service, not a logout token, or was received before",
+            ),
+            ApiError::LogoutIncomplete(_) => (
+                "logout_incomplete",
+                "the user's logins are ended, but their Seam session could not be revoked; \
+                 send the logout token again",
             ),
             ApiError::RateLimited(_) => (
                 "rate_limited",
@@ -195,6 +213,17 @@ impl From<LoginRefused> for ApiError {
     }
 }
 
+impl From<LogoutError> for ApiError {
+    fn from(error: LogoutError) -> Self {
+        match error {
+            LogoutError::Replayed => {
+                ApiError::LogoutToken(AuthError::Rejected("`jti` received before".into()))
+            }
+            LogoutError::Incomplete(error) => ApiError::LogoutIncomplete(error),
+        }
+    }
+}
+
 impl From<RevokeError> for ApiError {
     fn from(error: RevokeError) -> Self {
         match error {
@@ -218,7 +247,10 @@ impl ResponseError for ApiError {
             }
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::SessionNotFound => StatusCode::NOT_FOUND,
-            ApiError::NoSuchUser(_) => StatusCode::BAD_REQUEST,
+            // Back-Channel Logout §2.8: a refused or failed logout is 400, whatever the cause.
+            ApiError::NoSuchUser(_) | ApiError::LogoutToken(_) | ApiError::LogoutIncomplete(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Seam(SeamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Seam(
                 SeamError::Unreachable { .. }

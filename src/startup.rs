@@ -152,6 +152,7 @@ impl Application {
 
         let shared = c.clone();
         let cors_settings = settings.cors.clone();
+        let backchannel_logout = settings.auth.backchannel_logout;
         let public = HttpServer::new(move || {
             let c = &shared;
             App::new()
@@ -172,7 +173,7 @@ impl Application {
                 // One client each per worker: awc is not `Send`.
                 .app_data(Data::new(SeamClient::new(c.seam.clone())))
                 .app_data(Data::new(IdpClient::new()))
-                .configure(routes::public)
+                .configure(|cfg| routes::public(cfg, backchannel_logout))
         });
         // Signals are handled once for both listeners (see `shutdown_on_signal`): actix's own
         // handling would let the idle management server stop the whole runtime while the

@@ -1,6 +1,7 @@
 //! One trusted issuer: its validation rules and where its keys come from (a fixed key or a
 //! JWKS), built from its `config::IssuerEntry`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use jsonwebtoken::errors::ErrorKind;
@@ -41,6 +42,16 @@ pub(super) struct Issuer {
     name: Option<String>,
     validation: Validation,
     keys: Keys,
+    /// The `aud` its logout tokens must carry, with `auth.backchannel_logout`.
+    logout_audience: Option<String>,
+}
+
+/// Which kind of token a check is for: they differ in the audience they are meant for.
+#[derive(Clone, Copy)]
+pub(super) enum Purpose<'a> {
+    Login,
+    /// A logout token, for this audience (the client id).
+    Logout(&'a str),
 }
 
 pub(super) fn from_settings(
@@ -48,7 +59,26 @@ pub(super) fn from_settings(
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 ) -> Result<Vec<Issuer>, ConfigError> {
-    auth.issuer_entries()?
+    let entries = auth.issuer_entries()?;
+    if auth.backchannel_logout {
+        for entry in &entries {
+            // Without both, a logout token meant for another app, or a login, could pass.
+            if entry.issuer.is_none() {
+                return Err(ConfigError::new(
+                    entry.key("issuer"),
+                    "is required with auth.backchannel_logout: logout tokens are checked for it",
+                ));
+            }
+            if entry.logout_audience.or(entry.audience).is_none() {
+                return Err(ConfigError::new(
+                    entry.key("logout_audience"),
+                    "is required with auth.backchannel_logout (or audience): the client id \
+                     that logout tokens are addressed to",
+                ));
+            }
+        }
+    }
+    entries
         .iter()
         .map(|entry| Issuer::from_entry(entry, auth.leeway_secs, clock.clone(), metrics.clone()))
         .collect()
@@ -114,11 +144,16 @@ impl Issuer {
             name: spec.issuer.map(str::to_owned),
             validation,
             keys,
+            logout_audience: spec.logout_audience.or(spec.audience).map(str::to_owned),
         })
     }
 
     pub(super) fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    pub(super) fn logout_audience(&self) -> Option<&str> {
+        self.logout_audience.as_deref()
     }
 
     /// Checks the signature and the claim rules; on success, the trust of the key that
@@ -128,12 +163,13 @@ impl Issuer {
         token: &str,
         header: &Header,
         http: &IdpClient,
+        purpose: Purpose<'_>,
     ) -> Result<KeyTrust, AuthError> {
         match &self.keys {
             Keys::Fixed(key, trust) => {
-                decode_with(token, key, &self.validation).map(|()| trust.clone())
+                decode_with(token, key, &self.validation, purpose).map(|()| trust.clone())
             }
-            Keys::Jwks(jwks) => jwks.check(token, header, http).await,
+            Keys::Jwks(jwks) => jwks.check(token, header, http, purpose).await,
         }
     }
 
@@ -149,10 +185,22 @@ pub(super) fn decode_with(
     token: &str,
     key: &DecodingKey,
     validation: &Validation,
+    purpose: Purpose,
 ) -> Result<(), AuthError> {
+    let validation = match purpose {
+        Purpose::Login => Cow::Borrowed(validation),
+        // The issuer's rules, addressed to the client: `aud` required and matched.
+        Purpose::Logout(audience) => {
+            let mut logout = validation.clone();
+            logout.set_audience(&[audience]);
+            logout.validate_aud = true;
+            logout.required_spec_claims.insert("aud".into());
+            Cow::Owned(logout)
+        }
+    };
     // Only the check: the claims the service uses are read by `unverified`, one way for both
     // a hint and a verified token.
-    decode::<IgnoredAny>(token, key, validation)
+    decode::<IgnoredAny>(token, key, &validation)
         .map(drop)
         .map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => AuthError::Expired,

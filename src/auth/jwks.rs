@@ -17,7 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use time::{Duration, OffsetDateTime};
 
 use super::AuthError;
-use super::issuer::{IdpClient, decode_with, fits};
+use super::issuer::{IdpClient, Purpose, decode_with, fits};
 use super::keys::KeyTrust;
 use crate::clock::Clock;
 use crate::config::{ConfigError, IssuerEntry};
@@ -104,6 +104,7 @@ impl Jwks {
         token: &str,
         header: &Header,
         http: &IdpClient,
+        purpose: Purpose<'_>,
     ) -> Result<KeyTrust, AuthError> {
         if self.current().is_none_or(|set| self.is_stale(&set)) {
             self.fetch_if_due(http).await;
@@ -121,7 +122,7 @@ impl Jwks {
         let set = set.ok_or_else(|| AuthError::Rejected("login keys unavailable".into()))?;
         let mut last = AuthError::Rejected("no key for this token".into());
         for key in set.keys.iter().filter(|k| matches(k, header)) {
-            match decode_with(token, &key.key, &key.validation) {
+            match decode_with(token, &key.key, &key.validation, purpose) {
                 Ok(()) => return Ok(key.trust.clone()),
                 // Another key without a `kid` may still fit; anything else is final.
                 Err(e @ AuthError::Rejected(_)) if header.kid.is_none() => last = e,
@@ -331,6 +332,7 @@ mod tests {
             hs256_secret_file: None,
             public_key_file: None,
             jwks_url: None,
+            logout_audience: None,
             key_prefix: None,
             accounts_metadata_key: None,
             accounts_static: None,

@@ -23,7 +23,7 @@ use crate::config::{AuthSettings, ConfigError};
 use crate::metrics::Metrics;
 
 pub(crate) use issuer::IdpClient;
-use issuer::Issuer;
+use issuer::{Issuer, Purpose};
 pub(crate) use keys::{KeyTrust, MIN_SECRET_BYTES};
 pub(crate) use unverified::PayloadBuffer;
 use unverified::{Claim, ClaimNames, Picked};
@@ -67,11 +67,28 @@ pub(crate) struct Claims {
     /// `exp` in Unix seconds: required, a whole number, and checked.
     pub(crate) expires_at: u64,
     pub(crate) issued_at: Option<u64>,
+    /// `sid`: the identity provider's session, which a back-channel logout may end alone.
+    pub(crate) session_id: Option<String>,
     /// The `accounts.claim` claim, when the `claim` account source is configured.
     pub(crate) accounts: Option<Value>,
     /// The trust of the key that verified the token: whatever remembers the login must forget
     /// it once that is withdrawn.
     pub(crate) key: KeyTrust,
+}
+
+/// What a verified logout token says (OpenID Connect Back-Channel Logout 1.0 §2.4).
+pub(crate) struct LogoutClaims {
+    /// As in `Claims::issuer`.
+    pub(crate) issuer: usize,
+    /// `sub`: the user whose logins end, when it names one.
+    pub(crate) user_id: Option<String>,
+    /// `sid`: the one identity-provider session whose logins end, when it names one.
+    pub(crate) session_id: Option<String>,
+    /// `jti`, so that a replay can be refused.
+    pub(crate) token_id: String,
+    /// `iat`: when the user logged out, on the identity provider's clock (which also dated
+    /// their logins).
+    pub(crate) issued_at: u64,
 }
 
 /// The claims of a token read without verifying it (see `unverified`): only to find a cache
@@ -107,6 +124,12 @@ impl Verifier {
             return Err(ConfigError::new(
                 "identity.claim",
                 "must name the token claim holding the user id, e.g. \"sub\"",
+            ));
+        }
+        if auth.backchannel_logout && identity_claim != "sub" {
+            return Err(ConfigError::new(
+                "auth.backchannel_logout",
+                "needs identity.claim = \"sub\": a logout token names its user by `sub`",
             ));
         }
         if auth.max_token_lifetime_secs == 0 {
@@ -155,22 +178,23 @@ impl Verifier {
 
     /// Checks the signature and every claim rule, then reads the claims the service uses.
     pub(crate) async fn verify(&self, token: &str, http: &IdpClient) -> Result<Claims, AuthError> {
-        check_size(token)?;
-        let header =
-            decode_header(token).map_err(|_| AuthError::Rejected("malformed token".into()))?;
-        self.check_typ(&header)?;
         let mut buffer = unverified::buffer_for(token);
-        let picked = unverified::claims(token, &mut buffer, self.names())
-            .ok_or_else(|| AuthError::Rejected("malformed token".into()))?;
-        self.check_strictly(&header, &picked)?;
-        let issuer = self.issuer_for(&picked)?;
-        let key = self.issuers[issuer].check(token, &header, http).await?;
+        let (header, picked, issuer) = self.prepare(token, &mut buffer)?;
+        self.check_typ(&header)?;
+        // §2.4 of Back-Channel Logout: a logout token must never pass for a login.
+        if picked.logout_event || header.typ.as_deref().is_some_and(is_logout_typ) {
+            return Err(AuthError::Rejected("a logout token is not a login".into()));
+        }
+        let key = (self.issuers[issuer])
+            .check(token, &header, http, Purpose::Login)
+            .await?;
         // Verified: the claims just read are those the signature covers.
         let Picked {
             user_id,
             accounts,
             expires_at,
             issued_at,
+            session_id,
             ..
         } = picked;
         let user_id = user_id.ok_or_else(|| AuthError::BadClaim(self.identity_claim.clone()))?;
@@ -180,9 +204,71 @@ impl Verifier {
             // Required and checked, so present.
             expires_at: expires_at.valid().unwrap_or(0),
             issued_at: issued_at.valid(),
+            session_id: session_id.map(Cow::into_owned),
             accounts,
             key,
         })
+    }
+
+    /// Checks a logout token as OpenID Connect Back-Channel Logout 1.0 §2.6 says: the issuer's
+    /// keys and rules, addressed to its `logout_audience`, with `iat`, `jti`, the logout event,
+    /// `sub` and/or `sid`, and no `nonce`; typed `logout+jwt` when typed at all.
+    pub(crate) async fn verify_logout(
+        &self,
+        token: &str,
+        http: &IdpClient,
+    ) -> Result<LogoutClaims, AuthError> {
+        let rejected = |why: &str| AuthError::Rejected(why.into());
+        let mut buffer = unverified::buffer_for(token);
+        let (header, picked, issuer) = self.prepare(token, &mut buffer)?;
+        if header.typ.as_deref().is_some_and(|typ| !is_logout_typ(typ)) {
+            return Err(rejected("wrong `typ`"));
+        }
+        // What a logout token must (not) hold, before the signature: these only refuse.
+        if !picked.logout_event {
+            return Err(rejected("no back-channel logout event in `events`"));
+        }
+        if picked.nonce {
+            return Err(rejected("a logout token has no `nonce`"));
+        }
+        let Claim::Valid(issued_at) = picked.issued_at else {
+            return Err(rejected("missing `iat`"));
+        };
+        if picked.user_id.is_none() && picked.session_id.is_none() {
+            return Err(rejected("names neither `sub` nor `sid`"));
+        }
+        let Some(token_id) = picked.token_id else {
+            return Err(rejected("missing `jti`"));
+        };
+        let audience = (self.issuers[issuer].logout_audience())
+            .ok_or_else(|| rejected("back-channel logout is off"))?;
+        (self.issuers[issuer])
+            .check(token, &header, http, Purpose::Logout(audience))
+            .await?;
+        Ok(LogoutClaims {
+            issuer,
+            user_id: picked.user_id.map(Cow::into_owned),
+            session_id: picked.session_id.map(Cow::into_owned),
+            token_id: token_id.into_owned(),
+            issued_at,
+        })
+    }
+
+    /// What every token goes through before its signature (all of it only refuses): its size,
+    /// header and claims read, the strict rules, and the issuer whose keys will check it.
+    fn prepare<'b>(
+        &self,
+        token: &str,
+        buffer: &'b mut [u8],
+    ) -> Result<(Header, Picked<'b>, usize), AuthError> {
+        check_size(token)?;
+        let header =
+            decode_header(token).map_err(|_| AuthError::Rejected("malformed token".into()))?;
+        let picked = unverified::claims(token, buffer, self.names())
+            .ok_or_else(|| AuthError::Rejected("malformed token".into()))?;
+        self.check_strictly(&header, &picked)?;
+        let issuer = self.issuer_for(&picked)?;
+        Ok((header, picked, issuer))
     }
 
     /// `Ok` once every issuer has keys to verify with (a JWKS may still be loading).
@@ -258,6 +344,11 @@ impl Verifier {
             .position(|issuer| issuer.name() == Some(&**iss))
             .ok_or_else(|| AuthError::Rejected("untrusted issuer".into()))
     }
+}
+
+/// RFC 8725 §3.11's explicit type of logout tokens (Back-Channel Logout §2.4), either form.
+fn is_logout_typ(typ: &str) -> bool {
+    typ.eq_ignore_ascii_case("logout+jwt") || typ.eq_ignore_ascii_case("application/logout+jwt")
 }
 
 fn check_size(token: &str) -> Result<(), AuthError> {

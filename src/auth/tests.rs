@@ -25,6 +25,8 @@ fn settings(issuer: Option<&str>, audience: Option<&str>) -> AuthSettings {
         required_typ: None,
         cookie_name: None,
         verified_tokens_per_user: 4,
+        backchannel_logout: false,
+        logout_audience: None,
         issuers: Vec::new(),
     }
 }
@@ -110,6 +112,7 @@ async fn the_issuer_is_chosen_by_iss_and_holds_its_own_keys() {
         hs256_secret_file: None,
         public_key_file: None,
         jwks_url: None,
+        logout_audience: None,
         key_prefix: None,
         accounts_metadata_key: None,
         accounts_static: None,
@@ -175,6 +178,7 @@ fn several_issuers_need_distinct_names() {
         hs256_secret_file: None,
         public_key_file: None,
         jwks_url: None,
+        logout_audience: None,
         key_prefix: None,
         accounts_metadata_key: None,
         accounts_static: None,

@@ -63,7 +63,17 @@ pub(crate) struct Picked<'p> {
     pub(crate) expires_at: Claim<u64>,
     pub(crate) not_before: Claim<u64>,
     pub(crate) issued_at: Claim<u64>,
+    /// `sid` and `jti`, when strings.
+    pub(crate) session_id: Option<Cow<'p, str>>,
+    pub(crate) token_id: Option<Cow<'p, str>>,
+    /// Whether the token has a `nonce`, and an `events` object with the back-channel logout
+    /// event (OIDC Back-Channel Logout 1.0 §2.4): what tells a logout token from a login.
+    pub(crate) nonce: bool,
+    pub(crate) logout_event: bool,
 }
+
+/// The `events` member that makes a JWT a logout token.
+pub(crate) const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// The claims of `token`, decoded into `buffer`; `None` for anything unusual, such as a payload
 /// larger than `buffer` or one that is not a JSON object.
@@ -127,6 +137,16 @@ impl<'de> Visitor<'de> for Pick<'_> {
                 picked.not_before = claims.next_value_seed(Seconds)?;
             } else if name == "iat" {
                 picked.issued_at = claims.next_value_seed(Seconds)?;
+            } else if name == "sid" {
+                picked.session_id = claims.next_value_seed(Text)?;
+            } else if name == "jti" {
+                picked.token_id = claims.next_value_seed(Text)?;
+            } else if name == "nonce" {
+                claims.next_value::<IgnoredAny>()?;
+                picked.nonce = true;
+            } else if name == "events" {
+                let events: Value = claims.next_value()?;
+                picked.logout_event = events.get(LOGOUT_EVENT).is_some_and(Value::is_object);
             } else {
                 claims.next_value::<IgnoredAny>()?;
             }

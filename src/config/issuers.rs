@@ -20,6 +20,7 @@ pub(crate) struct IssuerEntry<'a> {
     pub(crate) hs256_secret_file: Option<&'a Path>,
     pub(crate) public_key_file: Option<&'a Path>,
     pub(crate) jwks_url: Option<&'a str>,
+    pub(crate) logout_audience: Option<&'a str>,
     /// This issuer's own `key_prefix`, `accounts_metadata_key` and `accounts_static`; `None`
     /// for the simple form, which has only the `identity` and `accounts` sections' ones.
     pub(crate) key_prefix: Option<&'a str>,
@@ -59,6 +60,7 @@ impl AuthSettings {
             hs256_secret_file: self.hs256_secret_file.as_deref(),
             public_key_file: self.public_key_file.as_deref(),
             jwks_url: filled(&self.jwks_url),
+            logout_audience: filled(&self.logout_audience),
             key_prefix: None,
             accounts_metadata_key: None,
             accounts_static: None,
@@ -72,6 +74,7 @@ impl AuthSettings {
             hs256_secret_file: s.hs256_secret_file.as_deref(),
             public_key_file: s.public_key_file.as_deref(),
             jwks_url: filled(&s.jwks_url),
+            logout_audience: filled(&s.logout_audience),
             key_prefix: s.key_prefix.as_deref(),
             accounts_metadata_key: filled(&s.accounts_metadata_key),
             accounts_static: s.accounts_static.as_ref(),

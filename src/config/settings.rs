@@ -92,6 +92,10 @@ pub struct AuthSettings {
     pub cookie_name: Option<String>,
     /// Tokens remembered per user after one verification (0: verify every request).
     pub verified_tokens_per_user: usize,
+    /// Serve `POST /v1/backchannel-logout` (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel_logout: bool,
+    /// The `aud` of the simple form's logout tokens (its client id), when not `audience`.
+    pub logout_audience: Option<String>,
     #[serde(default)]
     pub issuers: Vec<IssuerSettings>,
 }
@@ -111,6 +115,8 @@ pub struct IssuerSettings {
     pub hs256_secret_file: Option<PathBuf>,
     pub public_key_file: Option<PathBuf>,
     pub jwks_url: Option<String>,
+    /// The `aud` of this issuer's logout tokens (its client id), when not `audience`.
+    pub logout_audience: Option<String>,
     /// This issuer's users' key prefix (default `identity.key_prefix`): the same prefix as
     /// another issuer's makes them one user, which needs `identity.issuers_share_users`.
     pub key_prefix: Option<String>,

@@ -4,6 +4,7 @@
 //! does the work, then the answer.
 
 pub(crate) mod admin;
+mod backchannel_logout;
 mod client_session;
 mod login;
 mod metrics;
@@ -30,7 +31,17 @@ fn registered<T: 'static>(req: &HttpRequest) -> &Data<T> {
         .unwrap_or_else(|| panic!("{} is registered by startup", std::any::type_name::<T>()))
 }
 
-pub(crate) fn public(cfg: &mut web::ServiceConfig) {
+/// The public routes; with `backchannel_logout`, the identity provider's logout route too.
+pub(crate) fn public(cfg: &mut web::ServiceConfig, backchannel_logout: bool) {
+    if backchannel_logout {
+        cfg.service(
+            web::resource(backchannel_logout::ROUTE)
+                .wrap(from_fn(limit_clients))
+                .wrap(from_fn(limit_time))
+                .route(web::post().to(backchannel_logout::receive))
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
     cfg.service(
         web::resource(HANDSHAKE_ROUTE)
             // Inner first: the time limit also covers a wait for the client's turn.

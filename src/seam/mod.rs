@@ -255,17 +255,6 @@ impl SeamClient {
         .map(drop)
     }
 
-    /// Revoking keeps the session's record at Seam but ends its token at once.
-    pub(crate) async fn revoke_session(&self, client_session_id: &str) -> Result<(), SeamError> {
-        self.call::<_, serde_json::Value>(
-            "/client_sessions/revoke",
-            &SessionIdRequest { client_session_id },
-            Retry::Never,
-        )
-        .await
-        .map(drop)
-    }
-
     /// The session with this id; `None` when Seam does not know it.
     pub(crate) async fn get_session(
         &self,

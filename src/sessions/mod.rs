@@ -24,7 +24,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use time::Duration;
 
-use crate::auth::{AuthError, Claims, PayloadBuffer, Verifier};
+use crate::auth::{AuthError, Claims, LogoutClaims, PayloadBuffer, Verifier};
 use crate::cache::{Lookups, Outcome};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
@@ -54,6 +54,8 @@ pub(crate) struct Sessions {
     /// and the leeway their `exp` is judged with (`auth.leeway_secs`).
     remember: usize,
     leeway: u64,
+    /// `auth.backchannel_logout`: the `sid` of logins is then noted, so a logout can end it.
+    backchannel_logout: bool,
     /// Account lookups serve for `account_ttl`, are refreshed in the background once older than
     /// `account_refresh_after`, and are served stale up to `account_serve_stale` while Seam
     /// cannot answer.
@@ -105,6 +107,17 @@ pub(crate) enum LoginRefused {
     NoSuchUser(#[from] NoSuchUser),
 }
 
+/// Why a back-channel logout was not applied.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LogoutError {
+    #[error("logout token `jti` already applied")]
+    Replayed,
+    /// The user's logins are ended, but their Seam session could not be revoked; the logout
+    /// token may be sent again.
+    #[error("logins ended, but the Seam session could not be revoked: {0}")]
+    Incomplete(#[source] SeamError),
+}
+
 /// Why an admin revoke did not happen.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RevokeError {
@@ -112,6 +125,11 @@ pub(crate) enum RevokeError {
     User(#[from] NoSuchUser),
     #[error(transparent)]
     Seam(#[from] SeamError),
+}
+
+/// Unix seconds, as login times count.
+fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
 }
 
 fn seconds(secs: u64) -> Duration {
@@ -149,6 +167,7 @@ impl Sessions {
             identity,
             remember: settings.auth.verified_tokens_per_user,
             leeway: settings.auth.leeway_secs,
+            backchannel_logout: auth.backchannel_logout,
             account_ttl,
             account_refresh_after: account_ttl * 3 / 4,
             account_serve_stale: seconds(settings.accounts.serve_stale_secs),
@@ -200,7 +219,10 @@ impl Sessions {
         self.login_lookups.count(Outcome::Miss);
         let namespace = self.identity.of_issuer(claims.issuer);
         let key = self.identity.user_key(namespace, &claims.user_id)?;
-        if self.revocations.refuses(&key, claims.issued_at) {
+        let session = (claims.session_id.as_deref())
+            .filter(|_| self.backchannel_logout)
+            .map(|sid| (claims.issuer, sid));
+        if self.revocations.refuses(&key, claims.issued_at, session) {
             return Err(LoginRefused::Revoked);
         }
         tracing::debug!(
@@ -209,6 +231,9 @@ impl Sessions {
             "login verified"
         );
         let user = self.users.get_or_insert(&key, namespace, &self.identity);
+        if let Some((issuer, sid)) = session {
+            self.revocations.note_session(issuer, sid, &user.user_key);
+        }
         if self.remember > 0 {
             let now = jsonwebtoken::get_current_timestamp();
             let (exp, leeway) = (claims.expires_at, self.leeway);
@@ -220,20 +245,19 @@ impl Sessions {
         })
     }
 
-    /// Logout: ends every login of the user issued so far, revokes every Seam session of the
-    /// user (Seam keeps one per user, so this signs them out on every device) and drops the
-    /// cached one.
+    /// Logout: ends every login of the user issued so far, ends their live Seam session (Seam
+    /// keeps one per user, so this signs them out on every device) and drops the cached one.
     pub(crate) async fn logout(
         &self,
         login: &Login,
         seam: &SeamClient,
     ) -> Result<usize, SeamError> {
-        self.end_logins(&login.user.user_key, Some(&login.user));
-        revoke(&login.user.user_identifier_key, Some(&login.user), seam).await
+        self.end_logins(&login.user.user_key, Some(&login.user), now());
+        (self.end_sessions(&login.user.user_identifier_key, Some(&login.user), seam)).await
     }
 
     /// A logout of any user of the issuer named `issuer` (needed when several are trusted),
-    /// cached here or not (the admin API): their Seam key and how many sessions were revoked.
+    /// cached here or not (the admin API): their Seam key and how many sessions were ended.
     pub(crate) async fn revoke_user(
         &self,
         user_id: &str,
@@ -241,12 +265,58 @@ impl Sessions {
         seam: &SeamClient,
     ) -> Result<(String, usize), RevokeError> {
         let namespace = self.identity.named(issuer)?;
+        self.revoke_in(namespace, user_id, now(), seam).await
+    }
+
+    /// A back-channel logout, from a verified logout token: with `sub`, a logout of that user
+    /// as of the token's `iat` (bounded by now and the leeway, against a clock running ahead);
+    /// with `sid`, every login carrying it is refused. Each logout token is applied once.
+    pub(crate) async fn backchannel_logout(
+        &self,
+        logout: LogoutClaims,
+        seam: &SeamClient,
+    ) -> Result<(), LogoutError> {
+        let issuer = logout.issuer;
+        if !self.revocations.first_logout(issuer, &logout.token_id) {
+            return Err(LogoutError::Replayed);
+        }
+        if let Some(sid) = &logout.session_id
+            && let Some(key) = self.revocations.end_session(issuer, sid)
+            && let Some(user) = self.users.get(&key)
+        {
+            // Its remembered logins are checked again, and those carrying `sid` refused.
+            user.tokens.forget_all();
+        }
+        let Some(user_id) = &logout.user_id else {
+            return Ok(());
+        };
+        let at = logout.issued_at.min(now().saturating_add(self.leeway));
+        let namespace = self.identity.of_issuer(issuer);
+        match self.revoke_in(namespace, user_id, at, seam).await {
+            // An id that names no user here has no logins here.
+            Ok(_) | Err(RevokeError::User(_)) => Ok(()),
+            Err(RevokeError::Seam(error)) => {
+                self.revocations.retry_logout(issuer, &logout.token_id);
+                Err(LogoutError::Incomplete(error))
+            }
+        }
+    }
+
+    /// A logout of `user_id` in `namespace` as of `at`: their Seam key and how many sessions
+    /// were ended.
+    async fn revoke_in(
+        &self,
+        namespace: usize,
+        user_id: &str,
+        at: u64,
+        seam: &SeamClient,
+    ) -> Result<(String, usize), RevokeError> {
         let key = self.identity.user_key(namespace, user_id)?;
         let seam_key =
             (self.identity.derived_key(namespace, &key)).unwrap_or_else(|| key.to_string());
         let cached = self.users.get(&key);
-        self.end_logins(&key, cached.as_deref());
-        let revoked = revoke(&seam_key, cached.as_deref(), seam).await?;
+        self.end_logins(&key, cached.as_deref(), at);
+        let revoked = (self.end_sessions(&seam_key, cached.as_deref(), seam)).await?;
         Ok((seam_key, revoked))
     }
 
@@ -260,10 +330,9 @@ impl Sessions {
         (self.identity.accounts(user.namespace)).owned(user_id, &user.user_identifier_key, claim)
     }
 
-    /// Refuses from now on every login of the user issued so far, the remembered ones too.
-    fn end_logins(&self, user_key: &str, cached: Option<&User>) {
-        self.revocations
-            .revoke(user_key, jsonwebtoken::get_current_timestamp());
+    /// Refuses from now on every login of the user issued until `at`, the remembered ones too.
+    fn end_logins(&self, user_key: &str, cached: Option<&User>, at: u64) {
+        self.revocations.revoke(user_key, at);
         if let Some(user) = cached {
             user.tokens.forget_all();
         }
@@ -277,31 +346,41 @@ impl Sessions {
         }
     }
 
+    /// Ends every live Seam session of the user and drops the cached one: their tokens stop
+    /// working at once, on every device. Returns how many were ended.
+    ///
+    /// Deleted, not revoked: a revoked session stays in Seam's list, so each logout would end
+    /// the user's whole history again, and nothing Seam documents says `get_or_create` will not
+    /// hand a revoked session back; a deleted one is gone. Expired sessions are left alone, as
+    /// their tokens already fail. Seam's `/client_sessions/list` is not paginated (its schema
+    /// has no `pagination`), so this is one list call and, as Seam keeps one session per
+    /// user, at most one delete.
+    async fn end_sessions(
+        &self,
+        user_identifier_key: &str,
+        cached: Option<&User>,
+        seam: &SeamClient,
+    ) -> Result<usize, SeamError> {
+        // Drop first: a handshake racing with this must not serve the old token from here.
+        if let Some(user) = cached {
+            user.session.clear(&user.flight).await;
+        }
+        let now = self.clock.now();
+        let sessions = seam.list_sessions(Some(user_identifier_key)).await?;
+        let live: Vec<_> = sessions.iter().filter(|s| s.expires_at > now).collect();
+        for session in &live {
+            seam.delete_session(&session.client_session_id).await?;
+        }
+        if let Some(user) = cached {
+            user.session.clear(&user.flight).await;
+        }
+        Ok(live.len())
+    }
+
     /// Users held, for the metrics.
     pub(crate) fn cached_users(&self) -> u64 {
         self.users.len()
     }
-}
-
-/// Revokes every Seam session of the user and drops the cached one: their tokens stop working
-/// at once, on every device. Returns how many were revoked.
-async fn revoke(
-    user_identifier_key: &str,
-    cached: Option<&User>,
-    seam: &SeamClient,
-) -> Result<usize, SeamError> {
-    // Drop first: a handshake racing with this must not serve the old token from here.
-    if let Some(user) = cached {
-        user.session.clear(&user.flight).await;
-    }
-    let sessions = seam.list_sessions(Some(user_identifier_key)).await?;
-    for session in &sessions {
-        seam.revoke_session(&session.client_session_id).await?;
-    }
-    if let Some(user) = cached {
-        user.session.clear(&user.flight).await;
-    }
-    Ok(sessions.len())
 }
 
 #[cfg(test)]

@@ -103,7 +103,7 @@ async fn a_revocation_survives_the_users_eviction() {
         .await
         .expect("admitted")
         .user;
-    sessions.end_logins("u", Some(&user));
+    sessions.end_logins("u", Some(&user), super::now());
     sessions.users.evict("u");
     assert!(sessions.users.get("u").is_none(), "evicted");
     assert!(

@@ -177,6 +177,34 @@ fn weak_or_inconsistent_settings_are_refused() {
         &[("SEAM_API_KEY", SEAM_KEY)],
         &["auth.issuers[0].key_prefix", "issuers_share_users"],
     );
+    let unchecked_logouts = case.file(
+        "unchecked-logouts.toml",
+        &hs256_config("backchannel_logout = true"),
+    );
+    assert_refused(
+        &unchecked_logouts,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["auth.issuer", "backchannel_logout"],
+    );
+    let no_client_id = case.file(
+        "no-client-id.toml",
+        &hs256_config("backchannel_logout = true\nissuer = \"https://a.test\""),
+    );
+    assert_refused(
+        &no_client_id,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["auth.logout_audience"],
+    );
+    let by_email = case.file(
+        "by-email.toml",
+        &(hs256_config("backchannel_logout = true\nissuer = \"https://a.test\"\naudience = \"x\"")
+            + "[identity]\nclaim = \"email\"\n"),
+    );
+    assert_refused(
+        &by_email,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["auth.backchannel_logout", "identity.claim"],
+    );
     let algorithm = case.file("alg.toml", "[auth]\nalgorithms = [\"HS257\"]\n");
     assert_refused(
         &algorithm,

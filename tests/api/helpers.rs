@@ -277,6 +277,17 @@ impl TestApp {
         read(request.send().await.expect("request sent")).await
     }
 
+    /// What an identity provider posts to the back-channel logout route.
+    pub async fn backchannel_logout(&self, logout_token: &str) -> Reply {
+        let response = self
+            .http
+            .post(format!("{}/v1/backchannel-logout", self.address))
+            .send_form(&[("logout_token", logout_token)])
+            .await
+            .expect("sent");
+        read(response).await
+    }
+
     /// The Prometheus text from the management listener.
     pub async fn metrics(&self) -> String {
         let reply = read(
@@ -383,6 +394,38 @@ pub fn later_login(user: &str) -> String {
     let mut claims = claims(user);
     claims["iat"] = json!(now() + 60);
     sign(&claims)
+}
+
+/// The claims of a valid back-channel logout token (OIDC Back-Channel Logout 1.0 §2.4) for
+/// `sub` and/or `sid`, to modify in negative tests; each call has its own `jti`.
+pub fn logout_claims(sub: Option<&str>, sid: Option<&str>) -> Value {
+    let mut claims = json!({
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now(),
+        "exp": now() + 120,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+    });
+    if let Some(sub) = sub {
+        claims["sub"] = json!(sub);
+    }
+    if let Some(sid) = sid {
+        claims["sid"] = json!(sid);
+    }
+    claims
+}
+
+/// A logout token signed like the test logins, typed `logout+jwt`.
+pub fn logout_token(claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("logout+jwt".into());
+    encode(
+        &header,
+        claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("token encodes")
 }
 
 pub fn fixture(name: &str) -> String {

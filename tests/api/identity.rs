@@ -129,7 +129,7 @@ async fn the_admin_api_revokes_the_user_of_the_issuer_it_names() {
     let nobody = revoke("?issuer=https://nobody.test");
     let unknown = admin(&app, "POST", &nobody, Some(ADMIN_TOKEN)).await;
     assert_eq!((unknown.status, unknown.code()), (400, "unknown_issuer"));
-    assert_eq!(app.seam.calls("/client_sessions/revoke"), 0);
+    assert_eq!(app.seam.calls("/client_sessions/delete"), 0);
 
     let named = format!("?issuer={OTHER_ISSUER}");
     let revoked = admin(&app, "POST", &revoke(&named), Some(ADMIN_TOKEN)).await;

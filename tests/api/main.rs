@@ -1,6 +1,7 @@
 //! Black-box tests: the real service on port 0, talking HTTP to a stand-in Seam on port 0.
 
 mod accounts;
+mod backchannel;
 mod browser;
 mod config;
 mod contract;

@@ -9,11 +9,14 @@ use awc::ClientRequest;
 use seam_stand_in::Fault;
 
 use crate::contract::{DESCRIPTION, documented};
-use crate::helpers::{Options, Reply, TestApp, login, read, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Options, Reply, TestApp, login, logout_claims, logout_token, read, spawn_app, spawn_app_with,
+};
 
 const ORIGIN: &str = "http://app.test";
 const COOKIE: &str = "app_session";
 const SESSION: &str = "/v1/client-session";
+const BACKCHANNEL: &str = "/v1/backchannel-logout";
 
 #[actix_web::test]
 async fn the_description_is_served_exactly_as_committed() {
@@ -56,6 +59,16 @@ fn with_cookie_only(app: &TestApp, method: Method) -> ClientRequest {
     request(app, method, SESSION).insert_header(("cookie", format!("{COOKIE}={}", login("eve"))))
 }
 
+/// An identity provider's back-channel logout post; send it with `logout_form`'s body.
+fn logout_post(app: &TestApp) -> ClientRequest {
+    request(app, Method::POST, BACKCHANNEL)
+        .insert_header(("content-type", "application/x-www-form-urlencoded"))
+}
+
+fn logout_form(token: &str) -> Vec<u8> {
+    format!("logout_token={token}").into_bytes()
+}
+
 fn preflight(app: &TestApp, origin: &str) -> ClientRequest {
     request(app, Method::OPTIONS, SESSION)
         .insert_header(("origin", origin))
@@ -68,6 +81,7 @@ async fn every_documented_response_is_one_the_service_gives() {
     let app = spawn_app_with(
         Options::default()
             .env("SEAM_BFF__AUTH__COOKIE_NAME", COOKIE)
+            .env("SEAM_BFF__AUTH__BACKCHANNEL_LOGOUT", "true")
             .env("SEAM_BFF__CORS__ALLOWED_ORIGINS", ORIGIN)
             .env("SEAM_BFF__SEAM__TIMEOUT_MS", "500")
             // Each injected fault must be answered as itself, not as an open circuit.
@@ -92,6 +106,14 @@ async fn every_documented_response_is_one_the_service_gives() {
     seen.expect(400, preflight(&app, "http://evil.test"), none)
         .await;
     seen.expect(405, request(&app, Method::OPTIONS, SESSION), none)
+        .await;
+    let logout = logout_token(&logout_claims(Some("bob"), None));
+    seen.expect(200, logout_post(&app), &logout_form(&logout))
+        .await;
+    seen.expect(400, logout_post(&app), &logout_form(&logout))
+        .await;
+    let off = spawn_app().await;
+    seen.expect(404, logout_post(&off), &logout_form(&logout))
         .await;
 
     for method in [Method::POST, Method::DELETE] {
@@ -124,10 +146,13 @@ async fn every_documented_response_is_one_the_service_gives() {
         Options::default()
             .env("SEAM_BFF__RATE_LIMIT__ENABLED", "true")
             .env("SEAM_BFF__RATE_LIMIT__CLIENT_PER_MINUTE", "1")
-            .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "1"),
+            .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "1")
+            .env("SEAM_BFF__AUTH__BACKCHANNEL_LOGOUT", "true"),
     )
     .await;
     seen.expect(200, with_login(&limited, Method::POST, "alice"), none)
+        .await;
+    seen.expect(429, logout_post(&limited), &logout_form(&logout))
         .await;
     for method in [Method::POST, Method::DELETE] {
         seen.expect(429, with_login(&limited, method, "alice"), none)

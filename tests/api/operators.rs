@@ -24,7 +24,7 @@ async fn logout_revokes_the_users_session_everywhere_and_evicts_it() {
     let logout = app.logout(Some(&login("alice"))).await;
 
     assert_eq!(logout.status, 204);
-    assert_eq!(app.seam.calls("/client_sessions/revoke"), 1);
+    assert_eq!(app.seam.calls("/client_sessions/delete"), 1);
     assert_eq!(
         app.devices_status(before.token()).await,
         401,
@@ -253,4 +253,37 @@ async fn hmac_derived_keys_hide_user_ids_from_seam() {
     let revoked = admin(&app, "POST", "/admin/users/dave/revoke", Some(ADMIN_TOKEN)).await;
     assert_eq!(revoked.body["revoked"], 1);
     assert_eq!(revoked.body["user_identifier_key"], Value::String(key));
+}
+
+/// A logout costs the same however often the user signed in and out before: one list, and one
+/// delete of the live session (none when there is none). Ended sessions are deleted, so they
+/// do not pile up at Seam for the next logout to end again.
+#[actix_web::test]
+async fn a_logout_costs_the_same_whatever_the_users_history() {
+    let app = spawn_app().await;
+    let calls = |app: &TestApp| {
+        (
+            app.seam.calls("/client_sessions/list"),
+            app.seam.calls("/client_sessions/delete"),
+        )
+    };
+    for _ in 0..8 {
+        let login = later_login("alice");
+        assert_eq!(app.handshake_with(&login).await.status, 200);
+        assert_eq!(app.logout(Some(&login)).await.status, 204);
+    }
+    assert!(app.seam.sessions().is_empty(), "nothing left at Seam");
+    let login = later_login("alice");
+    assert_eq!(app.handshake_with(&login).await.status, 200);
+    let before = calls(&app);
+    assert_eq!(app.logout(Some(&login)).await.status, 204);
+    assert_eq!(calls(&app), (before.0 + 1, before.1 + 1));
+
+    let before = calls(&app);
+    assert_eq!(app.logout(Some(&later_login("alice"))).await.status, 204);
+    assert_eq!(
+        calls(&app),
+        (before.0 + 1, before.1),
+        "no live session: one list call"
+    );
 }

@@ -90,10 +90,10 @@ async fn calls_that_are_not_idempotent_are_never_retried() {
     let app = spawn_app_with(retrying()).await;
     assert_eq!(app.handshake("alice").await.status, 200);
     app.seam
-        .inject("/client_sessions/revoke", Fault::Status(503), 5);
+        .inject("/client_sessions/delete", Fault::Status(503), 5);
     let logout = app.logout(Some(&login("alice"))).await;
     assert_eq!(logout.status, 503);
-    assert_eq!(app.seam.calls("/client_sessions/revoke"), 1);
+    assert_eq!(app.seam.calls("/client_sessions/delete"), 1);
 }
 
 /// Seam goes down, comes back, gets slow, throttles and talks garbage. Cached users never

@@ -6,7 +6,8 @@ use seam_stand_in::{AccountSpec, Fault, StandIn};
 use serde_json::json;
 
 use crate::helpers::{
-    SECRET, base_toml, claims, hs256_auth, issuer_and_audience, login, now, sign,
+    SECRET, base_toml, claims, hs256_auth, issuer_and_audience, login, logout_claims, logout_token,
+    now, sign,
 };
 use crate::process::Running;
 
@@ -50,12 +51,25 @@ impl Driver {
         url: String,
         headers: &[(&str, String)],
     ) -> u16 {
+        self.send_body(label, owner, method, url, headers, Vec::new())
+            .await
+    }
+
+    async fn send_body(
+        &mut self,
+        label: &str,
+        owner: Option<&str>,
+        method: &str,
+        url: String,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> u16 {
         let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.http.request(method, url);
         for (name, value) in headers {
             request = request.insert_header((*name, value.as_str()));
         }
-        let mut response = request.send().await.expect("sent");
+        let mut response = request.send_body(body).await.expect("sent");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let mut text = String::new();
@@ -92,6 +106,21 @@ impl Driver {
         self.jwts.push(token.clone());
         ("cookie", format!("app_session={token}"))
     }
+
+    /// A back-channel logout post of `token`, accepted or refused as `status`.
+    async fn backchannel_logout(&mut self, label: &str, address: &str, token: String, status: u16) {
+        self.jwts.push(token.clone());
+        let url = format!("{address}/v1/backchannel-logout");
+        let form = (
+            "content-type",
+            "application/x-www-form-urlencoded".to_owned(),
+        );
+        let body = format!("logout_token={token}").into_bytes();
+        let answered = self
+            .send_body(label, None, "POST", url, &[form], body)
+            .await;
+        assert_eq!(answered, status, "{label}");
+    }
 }
 
 #[actix_web::test]
@@ -120,6 +149,7 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
             ("SEAM_BFF__RATE_LIMIT__USER_BURST", "3"),
             ("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1"),
             ("SEAM_BFF__SEAM__TIMEOUT_MS", "300"),
+            ("SEAM_BFF__AUTH__BACKCHANNEL_LOGOUT", "true"),
         ],
     );
     let public = format!("{}/v1/client-session", service.address);
@@ -330,6 +360,22 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
     );
     d.send("logout without login", None, "DELETE", public.clone(), &[])
         .await;
+    // Back-channel logouts: applied, replayed, and one not addressed to this service.
+    let logout = logout_token(&logout_claims(Some("bob"), Some("bob-sid")));
+    let address = service.address.clone();
+    d.backchannel_logout("back-channel logout", &address, logout.clone(), 200)
+        .await;
+    d.backchannel_logout("replayed logout", &address, logout, 400)
+        .await;
+    let mut elsewhere = logout_claims(Some("bob"), None);
+    elsewhere["aud"] = serde_json::json!("another-app");
+    d.backchannel_logout(
+        "misaddressed logout",
+        &address,
+        logout_token(&elsewhere),
+        400,
+    )
+    .await;
     let api_key = seam.api_key();
     seam.rotate_api_key();
     let h = d.bearer(login("erin"));

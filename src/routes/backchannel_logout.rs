@@ -1,0 +1,40 @@
+//! `POST /v1/backchannel-logout` (with `auth.backchannel_logout`): OpenID Connect Back-Channel
+//! Logout 1.0. The identity provider posts a `logout_token` (form-encoded) when a user signs
+//! out there; once it verifies, their logins end here too, as a logout would end them.
+//!
+//! Success is `200` with `Cache-Control: no-store` and no body (§2.8); anything wrong with the
+//! request or the token is `400` with the JSON error envelope, and changes nothing.
+
+use actix_web::http::header::CACHE_CONTROL;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::registered;
+use crate::auth::{IdpClient, Verifier};
+use crate::error::ApiError;
+use crate::seam::SeamClient;
+use crate::sessions::Sessions;
+
+/// The route's path.
+pub(super) const ROUTE: &str = "/v1/backchannel-logout";
+
+#[derive(Deserialize)]
+pub(super) struct LogoutRequest {
+    logout_token: String,
+}
+
+pub(super) async fn receive(
+    form: web::Form<LogoutRequest>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let logout = registered::<Verifier>(&request)
+        .verify_logout(&form.logout_token, registered::<IdpClient>(&request))
+        .await
+        .map_err(ApiError::LogoutToken)?;
+    registered::<Sessions>(&request)
+        .backchannel_logout(logout, registered::<SeamClient>(&request))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .finish())
+}
