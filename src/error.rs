@@ -118,7 +118,7 @@ impl ApiError {
             ),
             ApiError::LogoutIncomplete(_) => (
                 "logout_incomplete",
-                "the user's logins are ended, but their Seam session could not be revoked; \
+                "the user's logins are ended, but their Seam session could not be ended; \
                  send the logout token again",
             ),
             ApiError::RateLimited(_) => (

@@ -73,7 +73,7 @@ pub(crate) struct Picked<'p> {
 }
 
 /// The `events` member that makes a JWT a logout token.
-pub(crate) const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// The claims of `token`, decoded into `buffer`; `None` for anything unusual, such as a payload
 /// larger than `buffer` or one that is not a JSON object.

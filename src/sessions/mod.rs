@@ -8,7 +8,7 @@
 //!   Seam key; `accounts`: where a user's accounts come from; `issue`: asking Seam for a
 //!   session that grants exactly those accounts.
 //!
-//! The revocations (logout, the admin API) are here too: they clear what the handshake filled,
+//! The revocations (logout, the admin API, back-channel logout) are here too: they clear what the handshake filled,
 //! and `revocations` refuses the logins they ended.
 
 mod accounts;
@@ -99,7 +99,7 @@ pub(crate) struct Unseen(memo::Digest);
 /// Why a login that verified is refused all the same.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum LoginRefused {
-    /// A logout or an admin revoke of its user since ended it.
+    /// A logout, an admin revoke or a back-channel logout since ended it.
     #[error("login ended by a logout or revoke of its user")]
     Revoked,
     /// Its user id would name another issuer's user (see `identity`).
@@ -112,9 +112,9 @@ pub(crate) enum LoginRefused {
 pub(crate) enum LogoutError {
     #[error("logout token `jti` already applied")]
     Replayed,
-    /// The user's logins are ended, but their Seam session could not be revoked; the logout
+    /// The user's logins are ended, but their Seam session could not be ended; the logout
     /// token may be sent again.
-    #[error("logins ended, but the Seam session could not be revoked: {0}")]
+    #[error("logins ended, but the Seam session could not be ended: {0}")]
     Incomplete(#[source] SeamError),
 }
 
