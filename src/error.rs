@@ -18,7 +18,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::auth::AuthError;
-use crate::middleware::ratelimit::Limited;
+use crate::middleware::ratelimit::{Limited, RATELIMIT, RATELIMIT_POLICY, Scope};
 use crate::seam::SeamError;
 use crate::sessions::{
     BadAccountsClaim, HandshakeError, LoginRefused, LogoutError, NoSuchUser, RevokeError,
@@ -92,7 +92,7 @@ impl ApiError {
             ApiError::Auth(AuthError::NotYetValid) => {
                 ("invalid_token", "the login token is not valid yet")
             }
-            ApiError::Auth(AuthError::Rejected(_)) => {
+            ApiError::Auth(AuthError::Rejected(_) | AuthError::BadSignature(_)) => {
                 ("invalid_token", "the login token could not be verified")
             }
             ApiError::Auth(AuthError::BadClaim(_)) => (
@@ -121,9 +121,18 @@ impl ApiError {
                 "the user's logins are ended, but their Seam session could not be ended; \
                  send the logout token again",
             ),
-            ApiError::RateLimited(_) => (
+            ApiError::RateLimited(Limited {
+                scope: Scope::Client,
+                ..
+            }) => (
                 "rate_limited",
-                "too many handshakes; wait for Retry-After seconds",
+                "too many refused logins from this address; wait for Retry-After seconds",
+            ),
+            ApiError::RateLimited(Limited {
+                scope: Scope::User, ..
+            }) => (
+                "rate_limited",
+                "too many sign-ins or logouts for this user; wait for Retry-After seconds",
             ),
             ApiError::AdminUnauthorized => (
                 "admin_unauthorized",
@@ -288,6 +297,18 @@ impl ResponseError for ApiError {
         }
         if let Some(wait) = self.retry_after() {
             response.insert_header((RETRY_AFTER, wait.as_secs().to_string()));
+            // draft-ietf-httpapi-ratelimit-headers: the bucket, and that it is empty until the
+            // retry (sent only with a refusal: a "remaining" on every answer would cost a
+            // bucket lookup on the hot path, and for the failed-login budget it would only
+            // tell an attacker how many forgeries are left).
+            if let ApiError::RateLimited(limited) = self {
+                let policy = limited.scope.policy();
+                let (burst, window) = (limited.burst, whole_seconds(limited.window).as_secs());
+                let policy_value = format!("\"{policy}\";q={burst};w={window}");
+                let now_value = format!("\"{policy}\";r=0;t={}", wait.as_secs());
+                response.insert_header((RATELIMIT_POLICY, policy_value));
+                response.insert_header((RATELIMIT, now_value));
+            }
         }
         response.json(Envelope {
             error: Body { code, message },

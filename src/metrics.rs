@@ -34,6 +34,7 @@ pub(crate) struct Metrics {
     pub(crate) breaker_state: IntGauge,
     pub(crate) breaker_opened: IntCounter,
     pub(crate) key_set_refreshes: IntCounterVec,
+    pub(crate) rate_limited: IntCounterVec,
 }
 
 impl Metrics {
@@ -76,6 +77,11 @@ impl Metrics {
             "key_set_refreshes_total",
             "JWKS fetches by result (ok, error).",
             &["result"],
+        );
+        let rate_limited = counter(
+            "rate_limited_total",
+            "Requests refused by a rate limit, by scope (client, user) and what it counts (signature_failures, handshakes, logouts).",
+            &["scope", "reason"],
         );
         let handshake_seconds = Histogram::with_opts(
             HistogramOpts::new(
@@ -133,6 +139,7 @@ impl Metrics {
             breaker_state,
             breaker_opened,
             key_set_refreshes,
+            rate_limited,
         }
     }
 

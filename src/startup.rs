@@ -73,6 +73,7 @@ impl Components {
             limits: Data::new(RateLimits::from_settings(
                 &settings.rate_limit,
                 &settings.server,
+                &metrics,
             )?),
             seam: SeamConfig::from_settings(&settings.seam, clock.clone(), metrics.clone())?,
             sessions: Data::new(Sessions::from_settings(settings, clock.clone(), &metrics)?),

@@ -40,6 +40,8 @@ enum Keys {
 
 pub(super) struct Issuer {
     name: Option<String>,
+    /// The `aud` its logins must carry, when configured.
+    audience: Option<String>,
     validation: Validation,
     keys: Keys,
     /// The `aud` its logout tokens must carry, with `auth.backchannel_logout`.
@@ -142,6 +144,7 @@ impl Issuer {
         };
         Ok(Self {
             name: spec.issuer.map(str::to_owned),
+            audience: spec.audience.map(str::to_owned),
             validation,
             keys,
             logout_audience: spec.logout_audience.or(spec.audience).map(str::to_owned),
@@ -150,6 +153,16 @@ impl Issuer {
 
     pub(super) fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    pub(super) fn audience(&self) -> Option<&str> {
+        self.audience.as_deref()
+    }
+
+    /// Whether a token signed with `algorithm` may be checked at all (a JWKS key may narrow
+    /// this further).
+    pub(super) fn accepts(&self, algorithm: Algorithm) -> bool {
+        self.validation.algorithms.contains(&algorithm)
     }
 
     pub(super) fn logout_audience(&self) -> Option<&str> {
@@ -205,6 +218,7 @@ pub(super) fn decode_with(
         .map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => AuthError::Expired,
             ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+            ErrorKind::InvalidSignature => AuthError::BadSignature("bad signature"),
             other => AuthError::Rejected(describe(other)),
         })
 }
@@ -213,7 +227,6 @@ pub(super) fn decode_with(
 /// parts of the token, e.g. in JSON errors).
 fn describe(kind: &ErrorKind) -> String {
     match kind {
-        ErrorKind::InvalidSignature => "bad signature".into(),
         ErrorKind::InvalidAlgorithm => "algorithm not accepted".into(),
         ErrorKind::InvalidIssuer => "wrong issuer".into(),
         ErrorKind::InvalidAudience => "wrong audience".into(),

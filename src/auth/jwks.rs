@@ -120,12 +120,16 @@ impl Jwks {
             set = self.current();
         }
         let set = set.ok_or_else(|| AuthError::Rejected("login keys unavailable".into()))?;
-        let mut last = AuthError::Rejected("no key for this token".into());
+        let mut last = AuthError::BadSignature("no key for this token");
         for key in set.keys.iter().filter(|k| matches(k, header)) {
             match decode_with(token, &key.key, &key.validation, purpose) {
                 Ok(()) => return Ok(key.trust.clone()),
                 // Another key without a `kid` may still fit; anything else is final.
-                Err(e @ AuthError::Rejected(_)) if header.kid.is_none() => last = e,
+                Err(e @ (AuthError::Rejected(_) | AuthError::BadSignature(_)))
+                    if header.kid.is_none() =>
+                {
+                    last = e;
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -47,6 +47,10 @@ pub(crate) enum AuthError {
     NotYetValid,
     #[error("token rejected: {0}")]
     Rejected(String),
+    /// The one refusal that cost a signature check (or a key-set fetch for an unknown `kid`):
+    /// what the per-client budget counts.
+    #[error("signature check failed: {0}")]
+    BadSignature(&'static str),
     #[error("token has no usable `{0}` claim")]
     BadClaim(String),
     #[error("cookie login refused: {0}")]
@@ -89,6 +93,23 @@ pub(crate) struct LogoutClaims {
     /// `iat`: when the user logged out, on the identity provider's clock (which also dated
     /// their logins).
     pub(crate) issued_at: u64,
+}
+
+/// A token that passed every check possible without its signature (`Verifier::inspect`).
+pub(crate) struct Inspected {
+    token: String,
+    header: Header,
+    issuer: usize,
+}
+
+/// The same, for a logout token (`Verifier::inspect_logout`).
+pub(crate) struct InspectedLogout(Inspected);
+
+/// What a token is inspected as.
+#[derive(Clone, Copy)]
+enum Kind {
+    Login,
+    Logout,
 }
 
 /// The claims of a token read without verifying it (see `unverified`): only to find a cache
@@ -148,10 +169,11 @@ impl Verifier {
         })
     }
 
-    fn names(&self) -> ClaimNames<'_> {
+    fn names(&self, audience: bool) -> ClaimNames<'_> {
         ClaimNames {
             identity: &self.identity_claim,
             accounts: self.accounts_claim.as_deref(),
+            audience,
         }
     }
 
@@ -166,7 +188,7 @@ impl Verifier {
     ) -> Result<Option<Unverified<'p>>, AuthError> {
         check_size(token)?;
         Ok(
-            unverified::claims(token, buffer, self.names()).and_then(|picked| {
+            unverified::claims(token, buffer, self.names(false)).and_then(|picked| {
                 Some(Unverified {
                     issuer: self.issuer_for(&picked).ok()?,
                     user_id: picked.user_id?,
@@ -176,19 +198,49 @@ impl Verifier {
         )
     }
 
-    /// Checks the signature and every claim rule, then reads the claims the service uses.
-    pub(crate) async fn verify(&self, token: &str, http: &IdpClient) -> Result<Claims, AuthError> {
-        let mut buffer = unverified::buffer_for(token);
-        let (header, picked, issuer) = self.prepare(token, &mut buffer)?;
-        self.check_typ(&header)?;
-        // §2.4 of Back-Channel Logout: a logout token must never pass for a login.
-        if picked.logout_event || header.typ.as_deref().is_some_and(is_logout_typ) {
-            return Err(AuthError::Rejected("a logout token is not a login".into()));
-        }
+    /// Every check of a login that needs no signature work: size, header, the strict rules,
+    /// the issuer, its algorithms, `exp`, `nbf`, `iss`, `aud` and `typ`. These only refuse, so
+    /// an expired, malformed or misaddressed token is turned away for nothing; what remains is
+    /// the signature (`verify`).
+    pub(crate) fn inspect(&self, token: String) -> Result<Inspected, AuthError> {
+        let (header, issuer) = self.inspect_as(&token, Kind::Login)?;
+        Ok(Inspected {
+            token,
+            header,
+            issuer,
+        })
+    }
+
+    /// As `inspect`, for a logout token (OpenID Connect Back-Channel Logout 1.0 §2.6): addressed
+    /// to its issuer's `logout_audience`, with `iat`, `jti`, the logout event, `sub` and/or
+    /// `sid`, no `nonce`, and typed `logout+jwt` when typed at all.
+    pub(crate) fn inspect_logout(&self, token: String) -> Result<InspectedLogout, AuthError> {
+        let (header, issuer) = self.inspect_as(&token, Kind::Logout)?;
+        Ok(InspectedLogout(Inspected {
+            token,
+            header,
+            issuer,
+        }))
+    }
+
+    /// Checks the signature of an inspected login, then reads the claims the service uses.
+    /// `AuthError::BadSignature` is the one failure that cost a signature check.
+    pub(crate) async fn verify(
+        &self,
+        inspected: Inspected,
+        http: &IdpClient,
+    ) -> Result<Claims, AuthError> {
+        let Inspected {
+            token,
+            header,
+            issuer,
+        } = inspected;
         let key = (self.issuers[issuer])
-            .check(token, &header, http, Purpose::Login)
+            .check(&token, &header, http, Purpose::Login)
             .await?;
-        // Verified: the claims just read are those the signature covers.
+        // Verified: the claims read now are those the signature covers (the same text that
+        // was inspected).
+        let mut buffer = unverified::buffer_for(&token);
         let Picked {
             user_id,
             accounts,
@@ -196,7 +248,7 @@ impl Verifier {
             issued_at,
             session_id,
             ..
-        } = picked;
+        } = unverified::claims(&token, &mut buffer, self.names(false)).ok_or_else(malformed)?;
         let user_id = user_id.ok_or_else(|| AuthError::BadClaim(self.identity_claim.clone()))?;
         Ok(Claims {
             issuer,
@@ -210,41 +262,28 @@ impl Verifier {
         })
     }
 
-    /// Checks a logout token as OpenID Connect Back-Channel Logout 1.0 §2.6 says: the issuer's
-    /// keys and rules, addressed to its `logout_audience`, with `iat`, `jti`, the logout event,
-    /// `sub` and/or `sid`, and no `nonce`; typed `logout+jwt` when typed at all.
+    /// Checks the signature of an inspected logout token, then reads what it says.
     pub(crate) async fn verify_logout(
         &self,
-        token: &str,
+        InspectedLogout(inspected): InspectedLogout,
         http: &IdpClient,
     ) -> Result<LogoutClaims, AuthError> {
-        let rejected = |why: &str| AuthError::Rejected(why.into());
-        let mut buffer = unverified::buffer_for(token);
-        let (header, picked, issuer) = self.prepare(token, &mut buffer)?;
-        if header.typ.as_deref().is_some_and(|typ| !is_logout_typ(typ)) {
-            return Err(rejected("wrong `typ`"));
-        }
-        // What a logout token must (not) hold, before the signature: these only refuse.
-        if !picked.logout_event {
-            return Err(rejected("no back-channel logout event in `events`"));
-        }
-        if picked.nonce {
-            return Err(rejected("a logout token has no `nonce`"));
-        }
-        let Claim::Valid(issued_at) = picked.issued_at else {
-            return Err(rejected("missing `iat`"));
-        };
-        if picked.user_id.is_none() && picked.session_id.is_none() {
-            return Err(rejected("names neither `sub` nor `sid`"));
-        }
-        let Some(token_id) = picked.token_id else {
-            return Err(rejected("missing `jti`"));
-        };
-        let audience = (self.issuers[issuer].logout_audience())
-            .ok_or_else(|| rejected("back-channel logout is off"))?;
+        let Inspected {
+            token,
+            header,
+            issuer,
+        } = inspected;
+        let audience = self.logout_audience(issuer)?;
         (self.issuers[issuer])
-            .check(token, &header, http, Purpose::Logout(audience))
+            .check(&token, &header, http, Purpose::Logout(audience))
             .await?;
+        let mut buffer = unverified::buffer_for(&token);
+        let picked =
+            unverified::claims(&token, &mut buffer, self.names(false)).ok_or_else(malformed)?;
+        // Present: inspection refused the token otherwise.
+        let (Some(token_id), Claim::Valid(issued_at)) = (picked.token_id, picked.issued_at) else {
+            return Err(malformed());
+        };
         Ok(LogoutClaims {
             issuer,
             user_id: picked.user_id.map(Cow::into_owned),
@@ -255,20 +294,103 @@ impl Verifier {
     }
 
     /// What every token goes through before its signature (all of it only refuses): its size,
-    /// header and claims read, the strict rules, and the issuer whose keys will check it.
-    fn prepare<'b>(
-        &self,
-        token: &str,
-        buffer: &'b mut [u8],
-    ) -> Result<(Header, Picked<'b>, usize), AuthError> {
+    /// header and claims read, the strict rules, the issuer whose keys will check it, and the
+    /// claims that issuer's rules require; then what its kind requires.
+    fn inspect_as(&self, token: &str, kind: Kind) -> Result<(Header, usize), AuthError> {
+        let rejected = |why: &str| AuthError::Rejected(why.into());
         check_size(token)?;
-        let header =
-            decode_header(token).map_err(|_| AuthError::Rejected("malformed token".into()))?;
-        let picked = unverified::claims(token, buffer, self.names())
-            .ok_or_else(|| AuthError::Rejected("malformed token".into()))?;
+        let header = decode_header(token).map_err(|_| malformed())?;
+        let mut buffer = unverified::buffer_for(token);
+        let picked =
+            unverified::claims(token, &mut buffer, self.names(true)).ok_or_else(malformed)?;
         self.check_strictly(&header, &picked)?;
         let issuer = self.issuer_for(&picked)?;
-        Ok((header, picked, issuer))
+        let audience = match kind {
+            Kind::Login => self.issuers[issuer].audience(),
+            Kind::Logout => Some(self.logout_audience(issuer)?),
+        };
+        self.check_rules(&self.issuers[issuer], &header, &picked, audience)?;
+        match kind {
+            Kind::Login => {
+                self.check_typ(&header)?;
+                // §2.4 of Back-Channel Logout: a logout token must never pass for a login.
+                if picked.logout_event || header.typ.as_deref().is_some_and(is_logout_typ) {
+                    return Err(rejected("a logout token is not a login"));
+                }
+            }
+            Kind::Logout => {
+                if header.typ.as_deref().is_some_and(|typ| !is_logout_typ(typ)) {
+                    return Err(rejected("wrong `typ`"));
+                }
+                if !picked.logout_event {
+                    return Err(rejected("no back-channel logout event in `events`"));
+                }
+                if picked.nonce {
+                    return Err(rejected("a logout token has no `nonce`"));
+                }
+                if !matches!(picked.issued_at, Claim::Valid(_)) {
+                    return Err(rejected("missing `iat`"));
+                }
+                if picked.user_id.is_none() && picked.session_id.is_none() {
+                    return Err(rejected("names neither `sub` nor `sid`"));
+                }
+                if picked.token_id.is_none() {
+                    return Err(rejected("missing `jti`"));
+                }
+            }
+        }
+        Ok((header, issuer))
+    }
+
+    fn logout_audience(&self, issuer: usize) -> Result<&str, AuthError> {
+        (self.issuers[issuer].logout_audience())
+            .ok_or_else(|| AuthError::Rejected("back-channel logout is off".into()))
+    }
+
+    /// The issuer's rules that jsonwebtoken applies after the signature, applied before it
+    /// from the unverified claims, so that a token they refuse costs no signature check: the
+    /// algorithm, `exp` (required) and `nbf` with the leeway, `iss` and `aud` when configured.
+    /// jsonwebtoken applies them again to the verified token.
+    fn check_rules(
+        &self,
+        issuer: &Issuer,
+        header: &Header,
+        claims: &Picked,
+        audience: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let rejected = |why: &str| Err(AuthError::Rejected(why.into()));
+        if !issuer.accepts(header.alg) {
+            return rejected("algorithm not accepted");
+        }
+        let now = jsonwebtoken::get_current_timestamp();
+        match claims.expires_at {
+            Claim::Valid(exp) if exp.saturating_add(self.leeway) < now => {
+                return Err(AuthError::Expired);
+            }
+            Claim::Valid(_) => {}
+            _ => return rejected("missing `exp`"),
+        }
+        if let Claim::Valid(nbf) = claims.not_before
+            && nbf > now.saturating_add(self.leeway)
+        {
+            return Err(AuthError::NotYetValid);
+        }
+        if let Some(name) = issuer.name() {
+            match &claims.issuer {
+                Claim::Valid(iss) if iss == name => {}
+                Claim::Valid(_) => return rejected("wrong issuer"),
+                _ => return rejected("missing `iss`"),
+            }
+        }
+        if let Some(audience) = audience {
+            match &claims.audience {
+                Claim::Valid(auds) if auds.iter().any(|aud| aud == audience) => {}
+                Claim::Valid(_) => return rejected("wrong audience"),
+                Claim::Invalid => return rejected("malformed `aud`"),
+                Claim::Absent => return rejected("missing `aud`"),
+            }
+        }
+        Ok(())
     }
 
     /// `Ok` once every issuer has keys to verify with (a JWKS may still be loading).
@@ -346,6 +468,10 @@ impl Verifier {
     }
 }
 
+fn malformed() -> AuthError {
+    AuthError::Rejected("malformed token".into())
+}
+
 /// RFC 8725 §3.11's explicit type of logout tokens (Back-Channel Logout §2.4), either form.
 fn is_logout_typ(typ: &str) -> bool {
     typ.eq_ignore_ascii_case("logout+jwt") || typ.eq_ignore_ascii_case("application/logout+jwt")
@@ -359,4 +485,4 @@ fn check_size(token: &str) -> Result<(), AuthError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -23,11 +23,13 @@ const MAX_USER_ID_BYTES: usize = 255;
 /// small, and a larger one is read only by the full verification.
 pub(crate) type PayloadBuffer = [u8; 2048];
 
-/// The names of the claims the service reads (`identity.claim`, `accounts.claim`).
+/// The names of the claims the service reads (`identity.claim`, `accounts.claim`), and whether
+/// to read `aud` (only before a signature check: a repeat handshake never needs it).
 #[derive(Clone, Copy)]
 pub(crate) struct ClaimNames<'n> {
     pub(crate) identity: &'n str,
     pub(crate) accounts: Option<&'n str>,
+    pub(crate) audience: bool,
 }
 
 /// A registered claim as the token holds it.
@@ -63,6 +65,8 @@ pub(crate) struct Picked<'p> {
     pub(crate) expires_at: Claim<u64>,
     pub(crate) not_before: Claim<u64>,
     pub(crate) issued_at: Claim<u64>,
+    /// `aud` as a list (a single string is a list of one), when asked for.
+    pub(crate) audience: Claim<Vec<Cow<'p, str>>>,
     /// `sid` and `jti`, when strings.
     pub(crate) session_id: Option<Cow<'p, str>>,
     pub(crate) token_id: Option<Cow<'p, str>>,
@@ -137,6 +141,8 @@ impl<'de> Visitor<'de> for Pick<'_> {
                 picked.not_before = claims.next_value_seed(Seconds)?;
             } else if name == "iat" {
                 picked.issued_at = claims.next_value_seed(Seconds)?;
+            } else if name == "aud" && names.audience {
+                picked.audience = claims.next_value_seed(Audience)?;
             } else if name == "sid" {
                 picked.session_id = claims.next_value_seed(Text)?;
             } else if name == "jti" {
@@ -227,6 +233,74 @@ impl<'de> Visitor<'de> for Scalar {
     fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
         while entries.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(None)
+    }
+}
+
+/// `aud` (RFC 7519 §4.1.3): a string, or an array of strings; else invalid.
+struct Audience;
+
+impl<'de> DeserializeSeed<'de> for Audience {
+    type Value = Claim<Vec<Cow<'de, str>>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, claim: D) -> Result<Self::Value, D::Error> {
+        claim.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Audience {
+    type Value = Claim<Vec<Cow<'de, str>>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an audience")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Claim::Valid(vec![Cow::Borrowed(text)]))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Claim::Valid(vec![Cow::Owned(text.to_owned())]))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+        let mut audiences = Vec::new();
+        let mut valid = true;
+        while let Some(item) = items.next_element_seed(Text)? {
+            match item {
+                Some(audience) => audiences.push(audience),
+                None => valid = false,
+            }
+        }
+        Ok(if valid {
+            Claim::Valid(audiences)
+        } else {
+            Claim::Invalid
+        })
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Claim::Invalid)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Claim::Invalid)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Claim::Invalid)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Claim::Invalid)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Claim::Invalid)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
+        while entries.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Claim::Invalid)
     }
 }
 

@@ -33,9 +33,28 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     pub request_timeout_ms: u64,
     pub max_body_bytes: usize,
-    /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
+    /// Peers (addresses or CIDR ranges) whose `forwarded_header` is believed.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub trusted_proxies: Vec<String>,
+    /// The header the trusted proxies write the client's address into; the other is ignored.
+    pub forwarded_header: ForwardedHeader,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    XForwardedFor,
+    /// RFC 7239.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,6 +240,8 @@ pub struct RateLimitSettings {
     pub user_burst: u32,
     pub client_per_minute: u32,
     pub client_burst: u32,
+    /// IPv6 clients count by this prefix (one host usually holds a /64).
+    pub ipv6_prefix_len: u8,
 }
 
 #[derive(Debug, Deserialize)]

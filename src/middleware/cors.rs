@@ -14,6 +14,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, ORIGIN};
 use actix_web::middleware::Next;
 
+use super::ratelimit::{RATELIMIT, RATELIMIT_POLICY};
 use super::request_log::REQUEST_ID_HEADER;
 use crate::auth::AuthError;
 use crate::config::{AuthSettings, ConfigError, CorsSettings};
@@ -101,7 +102,12 @@ pub(crate) fn middleware(settings: &CorsSettings) -> Cors {
             header::CONTENT_TYPE,
             HeaderName::from_static(CSRF_HEADER),
         ])
-        .expose_headers([header::RETRY_AFTER, REQUEST_ID_HEADER])
+        .expose_headers([
+            header::RETRY_AFTER,
+            RATELIMIT_POLICY,
+            RATELIMIT,
+            REQUEST_ID_HEADER,
+        ])
         .supports_credentials()
         .max_age(settings.max_age_secs as usize);
     settings

@@ -1,32 +1,51 @@
-//! Token buckets on the handshake: per client address (checked before the login, so that a
-//! flood of forged tokens cannot make us verify signatures without limit) and per verified
-//! user. Over a limit the caller gets 429 with `Retry-After`.
+//! Abuse limits, each counting only what costs:
 //!
-//! The client address is the peer's, unless the peer is a trusted proxy: then it is the
-//! right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries further left
-//! are whatever the client chose to send).
+//! - **Per client address: signature checks that failed.** A forged or mis-signed token is
+//!   the one refusal that costs (a signature check, perhaps a key-set fetch). Every other
+//!   refusal is made from the token's header and claims before any signature work and costs
+//!   nothing, and a valid login never counts. While an address has nothing left, a token the
+//!   service has not verified before gets 429 before its signature is checked; remembered
+//!   logins from that address are answered as usual. So an office behind one address signs
+//!   in freely, while a flood of forged tokens is cut off after the burst.
+//! - **Per user: what reaches Seam.** A handshake the cache cannot answer, and a logout. A page
+//!   reload costs a microsecond and Seam nothing, and is not counted.
+//!
+//! Both are GCRA token buckets (a burst, refilled at a steady rate) in bounded moka caches:
+//! governor, the usual crate, can neither look at a bucket without taking from it nor bound how
+//! many buckets it keeps.
+//!
+//! The client address is the peer's, unless the peer is a trusted proxy: then the header the
+//! proxies write (`server.forwarded_header`) is walked from the right, skipping trusted proxies,
+//! and the first other entry is the client, a port stripped and an IPv4-mapped IPv6 address
+//! unwrapped. An entry that cannot be read (`unknown`, an obfuscated name, garbage) stops the
+//! walk at the proxy that wrote it: the request counts against that proxy, never against an
+//! entry further left, which the client wrote itself. IPv6 clients count by prefix
+//! (`rate_limit.ipv6_prefix_len`): one host holds a whole /64.
 
 use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
-use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::hash::{BuildHasher, Hash};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{HttpRequest, web::Data};
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use ipnet::IpNet;
+use actix_web::HttpRequest;
+use actix_web::http::header::HeaderName;
+use actix_web::web::Data;
+use ipnet::{IpNet, Ipv6Net};
+use moka::ops::compute::Op;
+use moka::sync::Cache;
+use prometheus::IntCounter;
 
-use crate::config::{ConfigError, RateLimitSettings, ServerSettings};
-use crate::error::ApiError;
+use crate::config::{ConfigError, ForwardedHeader, RateLimitSettings, ServerSettings};
+use crate::metrics::Metrics;
 
-/// Forgotten buckets are swept after this many checks, which keeps memory bounded by the
-/// number of recently active callers.
-const SWEEP_EVERY: u64 = 4096;
+/// Buckets kept per limit. A bucket left alone refills and is dropped; past this many, the
+/// least used go first. An attacker with more addresses than this is a distributed attack,
+/// which no per-address limit stops.
+const MAX_BUCKETS: u64 = 100_000;
+
+/// draft-ietf-httpapi-ratelimit-headers: the bucket a refusal came from, and its state.
+pub(crate) const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+pub(crate) const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// Which limit was hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,59 +54,132 @@ pub(crate) enum Scope {
     User,
 }
 
+impl Scope {
+    /// The policy's name in the `RateLimit-Policy` and `RateLimit` headers.
+    pub(crate) fn policy(self) -> &'static str {
+        match self {
+            Scope::Client => "failed-logins",
+            Scope::User => "seam-calls",
+        }
+    }
+}
+
+/// What a user's request costs at Seam, for the metrics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum UserCost {
+    Handshake,
+    Logout,
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("{scope:?} rate limit reached")]
+#[error("rate limit `{}` reached", scope.policy())]
 pub(crate) struct Limited {
     pub(crate) scope: Scope,
     pub(crate) retry_after: Duration,
+    /// The bucket: `burst` requests, refilled in `window`.
+    pub(crate) burst: u32,
+    pub(crate) window: Duration,
 }
 
-struct Bucket<K: std::hash::Hash + Eq + Clone> {
-    limiter: DefaultKeyedRateLimiter<K>,
-    checks: AtomicU64,
+/// One GCRA bucket per key. A bucket is its theoretical arrival time (TAT): full when that is
+/// not after now, empty when it is more than `tolerance` after now.
+struct Buckets<K> {
+    scope: Scope,
+    /// Time to refill one request, and `interval * (burst - 1)`.
+    interval: Duration,
+    tolerance: Duration,
+    burst: u32,
+    tats: Cache<K, Instant>,
 }
 
-impl<K: std::hash::Hash + Eq + Clone> Bucket<K> {
-    fn new(key: &str, per_minute: u32, burst: u32) -> Result<Self, ConfigError> {
-        let per_minute = NonZeroU32::new(per_minute).ok_or_else(|| {
-            ConfigError::new(
+impl<K: Hash + Eq + Send + Sync + Clone + 'static> Buckets<K> {
+    fn new(scope: Scope, key: &str, per_minute: u32, burst: u32) -> Result<Self, ConfigError> {
+        if per_minute == 0 {
+            return Err(ConfigError::new(
                 format!("rate_limit.{key}_per_minute"),
                 "must be above 0 (or set rate_limit.enabled = false)",
-            )
-        })?;
-        let burst = NonZeroU32::new(burst).ok_or_else(|| {
-            ConfigError::new(format!("rate_limit.{key}_burst"), "must be above 0")
-        })?;
+            ));
+        }
+        if burst == 0 {
+            return Err(ConfigError::new(
+                format!("rate_limit.{key}_burst"),
+                "must be above 0",
+            ));
+        }
+        let interval = Duration::from_secs(60) / per_minute;
         Ok(Self {
-            limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
-            checks: AtomicU64::new(0),
+            scope,
+            interval,
+            tolerance: interval * (burst - 1),
+            burst,
+            tats: Cache::builder()
+                .max_capacity(MAX_BUCKETS)
+                // A bucket untouched this long is full again: forgetting it changes nothing.
+                .time_to_live(interval * burst)
+                .build(),
         })
     }
 
-    fn check(&self, key: &K, scope: Scope) -> Result<(), Limited> {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            self.limiter.retain_recent();
-            self.limiter.shrink_to_fit();
-        }
-        self.limiter.check_key(key).map_err(|not_until| Limited {
-            scope,
-            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+    fn limited(&self, tat: Instant, now: Instant) -> Option<Limited> {
+        let ahead = tat.saturating_duration_since(now);
+        (ahead > self.tolerance).then(|| Limited {
+            scope: self.scope,
+            retry_after: ahead - self.tolerance,
+            burst: self.burst,
+            window: self.interval * self.burst,
         })
+    }
+
+    /// `Err` when the bucket is empty: how long until it holds one again.
+    fn room(&self, key: &K) -> Result<(), Limited> {
+        let now = Instant::now();
+        match self.tats.get(key).and_then(|tat| self.limited(tat, now)) {
+            Some(limited) => Err(limited),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes one request from the bucket; `Err` as `room` when it is empty.
+    fn take(&self, key: K) -> Result<(), Limited> {
+        let now = Instant::now();
+        let mut refused = None;
+        self.tats.entry(key).and_compute_with(|kept| {
+            let tat = kept.map_or(now, |entry| entry.into_value().max(now));
+            match self.limited(tat, now) {
+                Some(limited) => {
+                    refused = Some(limited);
+                    Op::Nop
+                }
+                None => Op::Put(tat + self.interval),
+            }
+        });
+        refused.map_or(Ok(()), Err)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> u64 {
+        self.tats.run_pending_tasks();
+        self.tats.entry_count()
     }
 }
 
 pub(crate) struct RateLimits {
-    clients: Option<Bucket<IpAddr>>,
-    /// Keyed by a keyed hash of the user's id, so the hot path allocates nothing.
-    users: Option<Bucket<u64>>,
+    clients: Option<Buckets<IpAddr>>,
+    /// Keyed by a keyed hash of the user key, so that a check allocates nothing.
+    users: Option<Buckets<u64>>,
     hasher: RandomState,
     trusted_proxies: Vec<IpNet>,
+    forwarded_header: ForwardedHeader,
+    ipv6_prefix_len: u8,
+    /// `rate_limited_total` for signature failures, handshakes and logouts.
+    refused: [IntCounter; 3],
 }
 
 impl RateLimits {
     pub(crate) fn from_settings(
         limits: &RateLimitSettings,
         server: &ServerSettings,
+        metrics: &Metrics,
     ) -> Result<Self, ConfigError> {
         let trusted_proxies = server
             .trusted_proxies
@@ -104,14 +196,22 @@ impl RateLimits {
                     })
             })
             .collect::<Result<_, _>>()?;
+        if !(1..=128).contains(&limits.ipv6_prefix_len) {
+            return Err(ConfigError::new(
+                "rate_limit.ipv6_prefix_len",
+                "must be 1 to 128: the prefix that one IPv6 client holds, usually 64",
+            ));
+        }
         let (clients, users) = if limits.enabled {
             (
-                Some(Bucket::new(
+                Some(Buckets::new(
+                    Scope::Client,
                     "client",
                     limits.client_per_minute,
                     limits.client_burst,
                 )?),
-                Some(Bucket::new(
+                Some(Buckets::new(
+                    Scope::User,
                     "user",
                     limits.user_per_minute,
                     limits.user_burst,
@@ -120,27 +220,53 @@ impl RateLimits {
         } else {
             (None, None)
         };
+        let refused =
+            |scope: &str, reason: &str| metrics.rate_limited.with_label_values(&[scope, reason]);
         Ok(Self {
             clients,
             users,
             hasher: RandomState::new(),
             trusted_proxies,
+            forwarded_header: server.forwarded_header,
+            ipv6_prefix_len: limits.ipv6_prefix_len,
+            refused: [
+                refused("client", "signature_failures"),
+                refused("user", "handshakes"),
+                refused("user", "logouts"),
+            ],
         })
     }
 
-    pub(crate) fn check_client(&self, req: &HttpRequest) -> Result<(), Limited> {
-        match (&self.clients, self.client_address(req)) {
-            (Some(bucket), Some(address)) => bucket.check(&address, Scope::Client),
-            _ => Ok(()),
+    /// The client's turn to have a token's signature checked: refused while its address has
+    /// no failures left. The turn costs nothing unless the check fails (`SignatureTurn::failed`).
+    pub(crate) fn signature_turn(
+        limits: &Data<RateLimits>,
+        req: &HttpRequest,
+    ) -> Result<SignatureTurn, Limited> {
+        let client = limits.clients.as_ref().and(limits.client_key(req));
+        if let (Some(bucket), Some(client)) = (&limits.clients, &client) {
+            bucket
+                .room(client)
+                .inspect_err(|_| limits.refused[0].inc())?;
         }
+        Ok(SignatureTurn {
+            limits: limits.clone(),
+            client,
+        })
     }
 
-    /// Per user key (an issuer's user: the same `sub` at two issuers is two users).
-    pub(crate) fn check_user(&self, user_key: &str) -> Result<(), Limited> {
-        match &self.users {
-            Some(bucket) => bucket.check(&self.hasher.hash_one(user_key), Scope::User),
-            None => Ok(()),
-        }
+    /// Per user key (an issuer's user: the same `sub` at two issuers is two users), for a
+    /// request that reaches Seam.
+    pub(crate) fn check_user(&self, user_key: &str, cost: UserCost) -> Result<(), Limited> {
+        let Some(bucket) = &self.users else {
+            return Ok(());
+        };
+        bucket
+            .take(self.hasher.hash_one(user_key))
+            .inspect_err(|_| match cost {
+                UserCost::Handshake => self.refused[1].inc(),
+                UserCost::Logout => self.refused[2].inc(),
+            })
     }
 
     fn is_trusted(&self, address: IpAddr) -> bool {
@@ -149,47 +275,103 @@ impl RateLimits {
             .any(|net| net.contains(&address))
     }
 
-    /// The address the limits count against (see the module docs).
+    /// The bucket a request counts against: its client address (see the module docs), an
+    /// IPv6 one cut to its prefix.
+    fn client_key(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let address = self.client_address(req)?;
+        Some(match address {
+            IpAddr::V4(_) => address,
+            IpAddr::V6(v6) => Ipv6Net::new(v6, self.ipv6_prefix_len)
+                .map_or(address, |net| IpAddr::V6(net.network())),
+        })
+    }
+
+    /// The client address of a request (see the module docs).
     pub(crate) fn client_address(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr()?.ip();
+        let peer = unmapped(req.peer_addr()?.ip());
         if !self.is_trusted(peer) {
             return Some(peer);
         }
-        let forwarded: Vec<IpAddr> = req
+        let values = req
             .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|entry| entry.trim().parse().ok())
-            .collect();
-        Some(
-            forwarded
-                .into_iter()
-                .rev()
-                .find(|address| !self.is_trusted(*address))
-                .unwrap_or(peer),
-        )
+            .get_all(self.forwarded_header.name())
+            .map(|value| value.to_str().ok());
+        // Entries in the order the proxies appended them; an unreadable header line is one
+        // unreadable entry.
+        let mut entries: Vec<Option<&str>> = Vec::new();
+        for value in values {
+            match value {
+                Some(text) => {
+                    entries.extend(text.split(',').map(|entry| match self.forwarded_header {
+                        ForwardedHeader::XForwardedFor => Some(entry),
+                        ForwardedHeader::Forwarded => forwarded_for(entry),
+                    }))
+                }
+                None => entries.push(None),
+            }
+        }
+        // The proxy that wrote the entry being read; the peer wrote the right-most.
+        let mut writer = peer;
+        for entry in entries.into_iter().rev() {
+            match entry.and_then(node_address) {
+                Some(address) if self.is_trusted(address) => writer = address,
+                Some(address) => return Some(address),
+                None => return Some(writer),
+            }
+        }
+        Some(writer)
     }
 }
 
-/// Middleware for the handshake routes: the per-client limit, before any login is verified.
-/// A refusal is answered as a response, not returned as an error, so that CORS and the request
-/// log around the route treat it like any other answer: a page can read the 429 and its
-/// `Retry-After`, and it is logged and counted.
-pub(crate) async fn limit_clients<B: MessageBody>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    if let Some(limits) = req.app_data::<Data<RateLimits>>()
-        && let Err(limited) = limits.check_client(req.request())
-    {
-        return Ok(req
-            .error_response(ApiError::from(limited))
-            .map_into_right_body());
+/// The right to check one token's signature for a client (see `RateLimits::signature_turn`).
+pub(crate) struct SignatureTurn {
+    limits: Data<RateLimits>,
+    client: Option<IpAddr>,
+}
+
+impl SignatureTurn {
+    /// The signature check failed: it counts against the client.
+    pub(crate) fn failed(self) {
+        if let (Some(bucket), Some(client)) = (&self.limits.clients, self.client) {
+            // Already over: the next token is refused before its check, and this one was
+            // refused by its signature.
+            let _ = bucket.take(client);
+        }
     }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_left_body)
+}
+
+/// The `for=` value of one `Forwarded` element (RFC 7239 §4), unquoted.
+fn forwarded_for(element: &str) -> Option<&str> {
+    element.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("for")
+            .then(|| value.trim().trim_matches('"'))
+    })
+}
+
+/// An address as a proxy wrote it: `a.b.c.d`, `a.b.c.d:port`, an IPv6 address bare or in
+/// brackets, with or without a port. `None` for anything else (`unknown`, `_hidden`, garbage).
+fn node_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    let bracketed = || {
+        let inner = entry.strip_prefix('[')?.strip_suffix(']')?;
+        inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
+    };
+    let address = entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(bracketed)?;
+    Some(unmapped(address))
+}
+
+/// `::ffff:a.b.c.d` is the IPv4 client `a.b.c.d`.
+fn unmapped(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        IpAddr::V4(_) => address,
+    }
 }
 
 #[cfg(test)]
@@ -197,7 +379,7 @@ mod tests {
     use super::*;
     use actix_web::test::TestRequest;
 
-    fn limits(trusted: &[&str]) -> RateLimits {
+    fn limits_with(trusted: &[&str], header: ForwardedHeader) -> RateLimits {
         RateLimits::from_settings(
             &RateLimitSettings {
                 enabled: true,
@@ -205,6 +387,7 @@ mod tests {
                 user_burst: 2,
                 client_per_minute: 1,
                 client_burst: 1,
+                ipv6_prefix_len: 64,
             },
             &ServerSettings {
                 bind: String::new(),
@@ -213,47 +396,159 @@ mod tests {
                 request_timeout_ms: 1000,
                 max_body_bytes: 1024,
                 trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(),
+                forwarded_header: header,
             },
+            &Metrics::new("/"),
         )
         .expect("valid")
     }
 
-    fn request(peer: &str, forwarded: Option<&str>) -> HttpRequest {
+    fn request(peer: &str, header: &str, values: &[&str]) -> HttpRequest {
         let mut req = TestRequest::default().peer_addr(peer.parse().expect("socket address"));
-        if let Some(value) = forwarded {
-            req = req.insert_header(("x-forwarded-for", value));
+        for value in values {
+            req = req.append_header((header, *value));
         }
         req.to_http_request()
     }
 
+    fn ip(text: &str) -> Option<IpAddr> {
+        Some(text.parse().expect("ip"))
+    }
+
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let limits = limits(&["10.0.0.0/8"]);
-        let direct = request("203.0.113.9:1000", Some("198.51.100.1"));
+        let limits = limits_with(&["10.0.0.0/8"], ForwardedHeader::XForwardedFor);
+        let xff = |peer, values: &[&str]| {
+            limits.client_address(&request(peer, "x-forwarded-for", values))
+        };
         assert_eq!(
-            limits.client_address(&direct),
-            Some("203.0.113.9".parse().expect("ip"))
+            xff("203.0.113.9:1000", &["198.51.100.1"]),
+            ip("203.0.113.9")
         );
-        let proxied = request("10.1.2.3:1000", Some("198.51.100.1, 203.0.113.7, 10.0.0.5"));
+        let proxied = ["198.51.100.1, 203.0.113.7, 10.0.0.5"];
+        assert_eq!(xff("10.1.2.3:1000", &proxied), ip("203.0.113.7"));
+        // Split over two header lines, in order.
+        let two_lines = ["198.51.100.1", "203.0.113.7, 10.0.0.5"];
+        assert_eq!(xff("10.1.2.3:1000", &two_lines), ip("203.0.113.7"));
+    }
+
+    /// What an attacker writes left of the proxy's entry never chooses the bucket.
+    #[test]
+    fn the_forwarded_client_is_read_as_the_proxy_wrote_it() {
+        let limits = limits_with(&["127.0.0.1"], ForwardedHeader::XForwardedFor);
+        let xff = |value: &str| {
+            limits.client_address(&request("127.0.0.1:1", "x-forwarded-for", &[value]))
+        };
+        assert_eq!(xff("6.6.6.6, 10.9.9.7:5555"), ip("10.9.9.7"), "a port");
         assert_eq!(
-            limits.client_address(&proxied),
-            Some("203.0.113.7".parse().expect("ip"))
+            xff("6.6.6.6, [2001:db8::1]:443"),
+            ip("2001:db8::1"),
+            "bracketed, port"
+        );
+        assert_eq!(
+            xff("6.6.6.6, [2001:db8::1]"),
+            ip("2001:db8::1"),
+            "bracketed"
+        );
+        assert_eq!(
+            xff("6.6.6.6, ::ffff:192.0.2.7"),
+            ip("192.0.2.7"),
+            "IPv4-mapped"
+        );
+        assert_eq!(
+            xff("6.6.6.6, unknown"),
+            ip("127.0.0.1"),
+            "unreadable: the proxy's"
+        );
+        assert_eq!(
+            xff("6.6.6.6, g@rbage"),
+            ip("127.0.0.1"),
+            "garbage: the proxy's"
+        );
+        assert_eq!(
+            xff("6.6.6.6, 127.0.0.1"),
+            ip("6.6.6.6"),
+            "past a trusted hop"
         );
     }
 
     #[test]
+    fn the_standard_forwarded_header_is_read_the_same_way() {
+        let limits = limits_with(&["127.0.0.1"], ForwardedHeader::Forwarded);
+        let fwd =
+            |value: &str| limits.client_address(&request("127.0.0.1:1", "forwarded", &[value]));
+        assert_eq!(
+            fwd("for=192.0.2.60;proto=http;by=203.0.113.43"),
+            ip("192.0.2.60")
+        );
+        let spoofed = r#"for=6.6.6.6, for="[2001:db8:cafe::17]:4711""#;
+        assert_eq!(fwd(spoofed), ip("2001:db8:cafe::17"));
+        assert_eq!(fwd("For=\"198.51.100.17:80\""), ip("198.51.100.17"));
+        assert_eq!(
+            fwd("for=6.6.6.6, for=_hidden"),
+            ip("127.0.0.1"),
+            "obfuscated"
+        );
+        assert_eq!(fwd("for=6.6.6.6, for=unknown"), ip("127.0.0.1"));
+        assert_eq!(fwd("for=6.6.6.6, proto=https"), ip("127.0.0.1"), "no for=");
+        // The other header is not read at all.
+        let xff = request("127.0.0.1:1", "x-forwarded-for", &["6.6.6.6"]);
+        assert_eq!(limits.client_address(&xff), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_prefix_and_mapped_ipv4_as_ipv4() {
+        let limits = limits_with(&[], ForwardedHeader::XForwardedFor);
+        let key = |peer: &str| limits.client_key(&request(peer, "x-forwarded-for", &[]));
+        assert_eq!(key("[2001:db8:1:2::1]:1"), key("[2001:db8:1:2:ffff::9]:1"));
+        assert_ne!(key("[2001:db8:1:2::1]:1"), key("[2001:db8:1:3::1]:1"));
+        assert_eq!(key("[::ffff:192.0.2.7]:1"), ip("192.0.2.7"));
+    }
+
+    #[test]
     fn a_user_gets_the_burst_then_waits() {
-        let limits = limits(&[]);
-        assert!(limits.check_user("alice").is_ok());
-        assert!(limits.check_user("alice").is_ok());
-        let limited = limits
-            .check_user("alice")
-            .expect_err("third in a burst of two");
+        let limits = limits_with(&[], ForwardedHeader::XForwardedFor);
+        let handshake = |user| limits.check_user(user, UserCost::Handshake);
+        assert!(handshake("alice").is_ok());
+        assert!(handshake("alice").is_ok());
+        let limited = handshake("alice").expect_err("third in a burst of two");
         assert_eq!(limited.scope, Scope::User);
         assert!(limited.retry_after > Duration::from_secs(1));
-        assert!(
-            limits.check_user("bob").is_ok(),
-            "users have separate buckets"
+        assert!(limited.retry_after <= Duration::from_secs(60));
+        assert_eq!(
+            (limited.burst, limited.window),
+            (2, Duration::from_secs(120))
         );
+        assert!(handshake("bob").is_ok(), "users have separate buckets");
+    }
+
+    /// Looking at a bucket takes nothing from it; only failures do.
+    #[test]
+    fn a_client_spends_only_failed_signature_checks() {
+        let limits = Data::new(limits_with(&[], ForwardedHeader::XForwardedFor));
+        let req = request("203.0.113.9:1", "x-forwarded-for", &[]);
+        for _ in 0..5 {
+            RateLimits::signature_turn(&limits, &req).expect("valid logins never spend");
+        }
+        RateLimits::signature_turn(&limits, &req)
+            .expect("room")
+            .failed();
+        let limited = RateLimits::signature_turn(&limits, &req)
+            .err()
+            .expect("a burst of one");
+        assert_eq!(limited.scope, Scope::Client);
+        let other = request("203.0.113.10:1", "x-forwarded-for", &[]);
+        assert!(RateLimits::signature_turn(&limits, &other).is_ok());
+    }
+
+    /// A flood of distinct addresses is held to `MAX_BUCKETS` buckets.
+    #[test]
+    fn a_flood_of_addresses_keeps_memory_bounded() {
+        let limits = limits_with(&[], ForwardedHeader::XForwardedFor);
+        let bucket = limits.clients.as_ref().expect("enabled");
+        for n in 0..(MAX_BUCKETS as u32 + 20_000) {
+            let _ = bucket.take(IpAddr::V4(n.into()));
+        }
+        assert!(bucket.len() <= MAX_BUCKETS, "{}", bucket.len());
     }
 }

@@ -10,8 +10,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::registered;
-use crate::auth::{IdpClient, Verifier};
+use crate::auth::{AuthError, IdpClient, Verifier};
 use crate::error::ApiError;
+use crate::middleware::ratelimit::RateLimits;
 use crate::seam::SeamClient;
 use crate::sessions::Sessions;
 
@@ -23,14 +24,26 @@ pub(super) struct LogoutRequest {
     logout_token: String,
 }
 
+/// Inspected, then checked within the client's budget of failed signature checks, as a
+/// login is (`middleware::ratelimit`), then applied.
 pub(super) async fn receive(
     form: web::Form<LogoutRequest>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let logout = registered::<Verifier>(&request)
-        .verify_logout(&form.logout_token, registered::<IdpClient>(&request))
-        .await
+    let verifier = registered::<Verifier>(&request);
+    let inspected = verifier
+        .inspect_logout(form.into_inner().logout_token)
         .map_err(ApiError::LogoutToken)?;
+    let turn = RateLimits::signature_turn(registered::<RateLimits>(&request), &request)?;
+    let logout = verifier
+        .verify_logout(inspected, registered::<IdpClient>(&request))
+        .await
+        .map_err(|error| {
+            if matches!(error, AuthError::BadSignature(_)) {
+                turn.failed();
+            }
+            ApiError::LogoutToken(error)
+        })?;
     registered::<Sessions>(&request)
         .backchannel_logout(logout, registered::<SeamClient>(&request))
         .await?;

@@ -13,20 +13,28 @@ use time::format_description::well_known::Rfc3339;
 
 use super::registered;
 use crate::error::ApiError;
-use crate::middleware::ratelimit::RateLimits;
+use crate::middleware::ratelimit::{RateLimits, UserCost};
 use crate::middleware::request_log::{CacheReport, report_cache};
 use crate::seam::{SeamClient, SeamError};
 use crate::sessions::{IssuedSession, Login, Sessions};
 
-/// Limits, handshake, answer. A repeat handshake is the hot path: the extractor found the
-/// user with one cache lookup, and the handshake reads their account list and session without
-/// waiting on anything. The components are borrowed (`registered`), not extracted as `Data`.
+/// The cached handshake, else the user's limit and the handshake through Seam; then the
+/// answer. A repeat handshake is the hot path: the extractor found the user with one cache
+/// lookup, and their account list and session are read without waiting on anything or
+/// counting against any limit. The components are borrowed (`registered`), not extracted as
+/// `Data`.
 pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    registered::<RateLimits>(&request).check_user(login.user_key())?;
     let sessions = registered::<Sessions>(&request);
-    let handed = sessions
-        .handshake(&login, registered::<SeamClient>(&request))
-        .await?;
+    let seam = registered::<SeamClient>(&request);
+    let handed = match sessions.cached(&login, seam)? {
+        Some(handed) => handed,
+        // Only what reaches Seam counts against the user's limit: a page reload costs nothing.
+        None => {
+            let limits = registered::<RateLimits>(&request);
+            limits.check_user(login.user_key(), UserCost::Handshake)?;
+            sessions.handshake(&login, seam).await?
+        }
+    };
     report_cache(CacheReport {
         accounts: handed.accounts_outcome,
         session: handed.session_outcome,
@@ -43,7 +51,7 @@ pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpRes
 /// Seam keeps one session per user, so this signs the user out of Seam on every device. Under
 /// the same per-user limit as the handshake: each logout costs Seam calls.
 pub(super) async fn delete(login: Login, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    registered::<RateLimits>(&request).check_user(login.user_key())?;
+    registered::<RateLimits>(&request).check_user(login.user_key(), UserCost::Logout)?;
     registered::<Sessions>(&request)
         .logout(&login, registered::<SeamClient>(&request))
         .await?;

@@ -2,7 +2,8 @@
 //!
 //! The login comes from `Authorization: Bearer <token>`, or, when there is no such header, from
 //! the login cookie under the browser rules (`middleware::cors`). A token that verified before
-//! is recalled from the user cache; any other is verified (`auth`) and then remembered.
+//! is recalled from the user cache; any other is inspected, then, within the client's budget of
+//! failed signature checks (`middleware::ratelimit`), verified (`auth`) and remembered.
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
@@ -15,6 +16,7 @@ use super::registered;
 use crate::auth::{AuthError, IdpClient, Verifier};
 use crate::error::ApiError;
 use crate::middleware::cors::BrowserRules;
+use crate::middleware::ratelimit::RateLimits;
 use crate::sessions::{Login, Recalled, Sessions};
 
 impl FromRequest for Login {
@@ -23,8 +25,9 @@ impl FromRequest for Login {
         Either<Ready<Result<Self, ApiError>>, LocalBoxFuture<'static, Result<Self, ApiError>>>;
 
     /// A token that verified before is answered at once: a repeat handshake allocates no
-    /// future here. Only the first sight of a token waits (for its signature check and,
-    /// with a JWKS, for keys).
+    /// future here, and no limit applies. Only the first sight of a token waits (for its
+    /// signature check and, with a JWKS, for keys), and only once it passed every check that
+    /// needs no signature work, and while the client address has failed checks to spare.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let sessions = registered::<Sessions>(req);
         let verifier = registered::<Verifier>(req);
@@ -35,10 +38,28 @@ impl FromRequest for Login {
             Ok((Recalled::Unseen(unseen), token)) => (unseen, token.into_owned()),
             Err(error) => return Either::Left(ready(Err(error.into()))),
         };
+        let turn = verifier
+            .inspect(token)
+            .map_err(ApiError::from)
+            .and_then(|inspected| {
+                let turn = RateLimits::signature_turn(registered::<RateLimits>(req), req)?;
+                Ok((inspected, turn))
+            });
+        let (inspected, turn) = match turn {
+            Ok(ready_to_check) => ready_to_check,
+            Err(error) => return Either::Left(ready(Err(error))),
+        };
         let (sessions, verifier) = (sessions.clone(), verifier.clone());
         let http = registered::<IdpClient>(req).clone();
         Either::Right(Box::pin(async move {
-            let claims = verifier.verify(&token, &http).await?;
+            let claims = verifier
+                .verify(inspected, &http)
+                .await
+                .inspect_err(|error| {
+                    if matches!(error, AuthError::BadSignature(_)) {
+                        turn.failed();
+                    }
+                })?;
             Ok(sessions.admit(claims, unseen)?)
         }))
     }

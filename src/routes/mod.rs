@@ -16,7 +16,6 @@ use actix_web::web::Data;
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
 
 use crate::error::ApiError;
-use crate::middleware::ratelimit::limit_clients;
 use crate::middleware::request_bounds::limit_time;
 
 /// The handshake's route pattern: `startup` tells the metrics, which time it and count its
@@ -36,7 +35,6 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig, backchannel_logout: bool) {
     if backchannel_logout {
         cfg.service(
             web::resource(backchannel_logout::ROUTE)
-                .wrap(from_fn(limit_clients))
                 .wrap(from_fn(limit_time))
                 .route(web::post().to(backchannel_logout::receive))
                 .default_service(web::to(method_not_allowed)),
@@ -44,8 +42,6 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig, backchannel_logout: bool) {
     }
     cfg.service(
         web::resource(HANDSHAKE_ROUTE)
-            // Inner first: the time limit also covers a wait for the client's turn.
-            .wrap(from_fn(limit_clients))
             .wrap(from_fn(limit_time))
             .route(web::post().to(client_session::create))
             .route(web::delete().to(client_session::delete))

@@ -44,22 +44,30 @@ pub(crate) enum HandshakeError {
 }
 
 impl Sessions {
-    /// The session to hand to `login`'s frontend: granting exactly the user's accounts, from
-    /// the cache while it qualifies, else from Seam (once, however many callers wait for it).
-    /// Background refreshes that have become due are started on this worker.
+    /// The session to hand to `login`'s frontend, when the cache holds one that qualifies
+    /// (granting exactly the user's accounts, not yet due for renewal): the repeat handshake,
+    /// without waiting on anything and without a Seam call. Background refreshes that have
+    /// become due are started on this worker. `None`: only `handshake` can answer.
+    pub(crate) fn cached(
+        self: &Arc<Self>,
+        login: &Login,
+        seam: &Arc<SeamClient>,
+    ) -> Result<Option<Handed>, HandshakeError> {
+        let owned = self.owned(&login.user, login.accounts_claim.as_ref())?;
+        Ok(self.from_cache(&login.user, &owned, seam))
+    }
+
+    /// The session to hand to `login`'s frontend, asking Seam for what the cache cannot give
+    /// (once, however many callers wait for it): the account list, the session, or both.
     pub(crate) async fn handshake(
         self: &Arc<Self>,
         login: &Login,
         seam: &Arc<SeamClient>,
     ) -> Result<Handed, HandshakeError> {
-        let user = &login.user;
-        let owned = self.owned(user, login.accounts_claim.as_ref())?;
-        if let Some(handed) = self.from_cache(user, &owned, seam) {
-            return Ok(handed);
-        }
-        // Boxed: waiting on Seam takes a large future, which inline would be part of every
-        // handshake's (and its handler's), the cached ones' too.
-        Box::pin(self.through_seam(user, owned, seam)).await
+        let owned = self.owned(&login.user, login.accounts_claim.as_ref())?;
+        // Boxed: waiting on Seam takes a large future, which inline would be part of the
+        // handler's, and so of every handshake's, the cached ones' too.
+        Box::pin(self.through_seam(&login.user, owned, seam)).await
     }
 
     /// The repeat handshake, without waiting on anything: both answers cached and fresh.

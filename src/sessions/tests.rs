@@ -5,7 +5,6 @@ use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
 
 use super::*;
-use crate::auth::IdpClient;
 use crate::clock::SystemClock;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -34,7 +33,7 @@ async fn login(verifier: &Verifier, sessions: &Sessions, token: &str) -> Option<
     match sessions.recall(token, verifier).ok()? {
         Recalled::Known(login) => Some(login),
         Recalled::Unseen(unseen) => {
-            let claims = verifier.verify(token, &IdpClient::new()).await.ok()?;
+            let claims = crate::auth::tests::check(verifier, token).await.ok()?;
             sessions.admit(claims, unseen).ok()
         }
     }

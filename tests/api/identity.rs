@@ -89,7 +89,9 @@ async fn one_issuers_user_over_the_limit_does_not_limit_the_other() {
             .env("SEAM_BFF__RATE_LIMIT__ENABLED", "true")
             .env("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1")
             .env("SEAM_BFF__RATE_LIMIT__USER_BURST", "2")
-            .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "100"),
+            .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "100")
+            // Every handshake asks Seam for the accounts, so every one counts.
+            .env("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "0"),
     )
     .await;
     for _ in 0..2 {

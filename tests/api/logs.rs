@@ -19,7 +19,15 @@ async fn logs_carry_request_fields_and_never_a_secret() {
         base_toml(&seam, &(hs256_auth() + &issuer_and_audience())),
     )
     .expect("write");
-    let service = Running::start(&config, &[], &[("RUST_LOG", "trace")]);
+    let service = Running::start(
+        &config,
+        &[],
+        &[
+            ("RUST_LOG", "trace"),
+            ("SEAM_BFF__RATE_LIMIT__ENABLED", "true"),
+            ("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "1"),
+        ],
+    );
     let http = crate::contract::checked_client(&service.address);
     let url = format!("{}/v1/client-session", service.address);
 
@@ -55,12 +63,23 @@ async fn logs_carry_request_fields_and_never_a_secret() {
         .await
         .expect("sent");
     assert_eq!(failed.status().as_u16(), 502);
+    // A forged login spends the address's one failure; the next is refused before its check.
+    let forged = format!("{}x", login("mallory"));
+    for status in [401, 429] {
+        let answer = http
+            .post(&url)
+            .bearer_auth(&forged)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(answer.status().as_u16(), status);
+    }
     let api_key = seam.api_key();
 
     let (exit, log) = service.terminate();
 
     assert!(exit.success(), "graceful exit on SIGTERM: {exit:?}");
-    for secret in [api_key.as_str(), SECRET, &alice, &expired, &carol]
+    for secret in [api_key.as_str(), SECRET, &alice, &expired, &carol, &forged]
         .into_iter()
         .chain(issued.iter().map(String::as_str))
     {
@@ -82,7 +101,7 @@ async fn logs_carry_request_fields_and_never_a_secret() {
         .iter()
         .filter(|e| e["fields"]["message"] == "request")
         .collect();
-    assert_eq!(requests.len(), 4, "one line per request");
+    assert_eq!(requests.len(), 6, "one line per request");
     let first = &requests[0];
     assert_eq!(first["fields"]["route"], "/v1/client-session");
     assert_eq!(first["fields"]["status"], 200);
@@ -100,6 +119,14 @@ async fn logs_carry_request_fields_and_never_a_secret() {
         requests[3]["fields"]["error"]
             .as_str()
             .is_some_and(|e| e.contains("/client_sessions/get_or_create") && e.contains("500"))
+    );
+    assert_eq!(requests[5]["fields"]["status"], 429);
+    assert!(
+        requests[5]["fields"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("failed-logins")),
+        "the log names the limit: {}",
+        requests[5]
     );
     let upstream: Vec<&Value> = entries
         .iter()

@@ -142,22 +142,32 @@ async fn every_documented_response_is_one_the_service_gives() {
         }
     }
 
+    // One Seam-costing request per user and one failed signature check per address; account
+    // lookups are not kept, so every handshake costs.
     let limited = spawn_app_with(
         Options::default()
             .env("SEAM_BFF__RATE_LIMIT__ENABLED", "true")
+            .env("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1")
+            .env("SEAM_BFF__RATE_LIMIT__USER_BURST", "1")
             .env("SEAM_BFF__RATE_LIMIT__CLIENT_PER_MINUTE", "1")
             .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "1")
+            .env("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "0")
             .env("SEAM_BFF__AUTH__BACKCHANNEL_LOGOUT", "true"),
     )
     .await;
     seen.expect(200, with_login(&limited, Method::POST, "alice"), none)
         .await;
-    seen.expect(429, logout_post(&limited), &logout_form(&logout))
-        .await;
     for method in [Method::POST, Method::DELETE] {
         seen.expect(429, with_login(&limited, method, "alice"), none)
             .await;
     }
+    let mut forged = logout_claims(Some("bob"), None);
+    forged["aud"] = serde_json::json!(crate::helpers::AUDIENCE);
+    let forged = format!("{}x", logout_token(&forged));
+    seen.expect(400, logout_post(&limited), &logout_form(&forged))
+        .await;
+    seen.expect(429, logout_post(&limited), &logout_form(&logout))
+        .await;
     limited.seam.rotate_api_key();
     let not_ready = seen
         .expect(503, request(&limited, Method::GET, "/readyz"), none)

@@ -1,7 +1,14 @@
-//! Rate limits on the handshake: per user and per client address, 429 with Retry-After, an
-//! off switch, and X-Forwarded-For believed only from trusted proxies.
+//! Abuse limits: per user, what reaches Seam; per client address, failed signature checks (all
+//! other refusals and all valid sign-ins cost nothing); 429 with Retry-After and the RateLimit
+//! headers; the client address as the trusted proxy wrote it, in `X-Forwarded-For` or
+//! `Forwarded`; an off switch.
 
-use crate::helpers::{Options, TestApp, later_login, login, spawn_app_with};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::json;
+
+use crate::helpers::{
+    Options, TestApp, assert_retry_after, claims, later_login, login, spawn_app_with,
+};
 
 async fn limited_app(extra: &[(&'static str, &str)]) -> TestApp {
     let mut options = Options::default()
@@ -9,38 +16,75 @@ async fn limited_app(extra: &[(&'static str, &str)]) -> TestApp {
         .env("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1")
         .env("SEAM_BFF__RATE_LIMIT__USER_BURST", "2")
         .env("SEAM_BFF__RATE_LIMIT__CLIENT_PER_MINUTE", "1")
-        .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "100");
+        .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "3");
     for (key, value) in extra {
         options = options.env(key, *value);
     }
     spawn_app_with(options).await
 }
 
-async fn handshake_from(app: &TestApp, token: &str, forwarded_for: Option<&str>) -> u16 {
+/// A well-formed, current login for `user` signed with a key the service does not trust: it
+/// fails only at its signature.
+fn forged(user: &str) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims(user),
+        &EncodingKey::from_secret(b"not-the-secret-0123456789abcdef-0123456789"),
+    )
+    .expect("encodes")
+}
+
+async fn handshake_from(app: &TestApp, token: &str, forwarded: Option<(&str, &str)>) -> u16 {
     let mut request = app
         .http
         .post(format!("{}/v1/client-session", app.address))
         .bearer_auth(token);
-    if let Some(address) = forwarded_for {
-        request = request.insert_header(("x-forwarded-for", address));
+    if let Some(header) = forwarded {
+        request = request.insert_header(header);
     }
     request.send().await.expect("sent").status().as_u16()
 }
 
+/// Each handshake of alice's needs Seam (account lookups are not kept), so each counts.
 #[actix_web::test]
-async fn a_user_over_the_limit_gets_429_with_retry_after() {
-    let app = limited_app(&[]).await;
+async fn a_user_over_the_limit_gets_429_with_retry_after_and_the_policy() {
+    let app = limited_app(&[("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "0")]).await;
     assert_eq!(app.handshake("alice").await.status, 200);
     assert_eq!(app.handshake("alice").await.status, 200);
     let limited = app.handshake("alice").await;
-    assert_eq!(limited.status, 429);
-    assert_eq!(limited.code(), "rate_limited");
-    crate::helpers::assert_retry_after(limited.header("retry-after"));
+    assert_eq!((limited.status, limited.code()), (429, "rate_limited"));
+    assert_retry_after(limited.header("retry-after"));
+    assert_eq!(
+        limited.header("ratelimit-policy"),
+        Some(r#""seam-calls";q=2;w=120"#)
+    );
+    let retry = limited.header("retry-after").expect("retry-after");
+    assert_eq!(
+        limited.header("ratelimit"),
+        Some(format!(r#""seam-calls";r=0;t={retry}"#).as_str())
+    );
     assert_eq!(
         app.handshake("bob").await.status,
         200,
         "users are limited separately"
     );
+}
+
+/// A page reload costs Seam nothing, so it is never counted: however often alice reloads or
+/// signs in again while her session is cached, she gets it.
+#[actix_web::test]
+async fn cached_handshakes_never_count_against_the_user() {
+    let app = limited_app(&[]).await;
+    let token = login("alice");
+    for _ in 0..20 {
+        assert_eq!(app.handshake_with(&token).await.status, 200);
+        assert_eq!(
+            app.handshake("alice").await.status,
+            200,
+            "a new login, cached session"
+        );
+    }
+    assert_eq!(app.seam.calls("/client_sessions/get_or_create"), 1);
 }
 
 /// Each logout costs Seam calls, so a user cannot log out without limit either: 40 logouts
@@ -57,62 +101,174 @@ async fn logouts_count_against_the_user_limit() {
     assert!(statuses[2..].iter().all(|s| *s == 429), "{statuses:?}");
     assert_eq!(app.seam.calls("/client_sessions/list"), 2);
     let handshake = app.handshake_with(&later_login("alice")).await;
-    assert_eq!(handshake.status, 429, "one budget for both");
+    assert_eq!(
+        handshake.status, 429,
+        "one budget for both, once Seam is needed"
+    );
 }
 
+/// Forged tokens from one address are cut off after the burst, before their signature is
+/// checked; a login verified before still works from there, and other addresses are
+/// unaffected. Refusals that need no signature work never count.
 #[actix_web::test]
-async fn a_client_over_the_limit_is_refused_before_its_login_is_checked() {
-    let app = limited_app(&[("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "3")]).await;
-    for _ in 0..3 {
-        assert_eq!(handshake_from(&app, "forged", None).await, 401);
+async fn forged_logins_are_cut_off_without_touching_anyone_else() {
+    let app = limited_app(&[("SEAM_BFF__SERVER__TRUSTED_PROXIES", "127.0.0.0/8")]).await;
+    let office = ("x-forwarded-for", "198.51.100.1");
+    let remembered = login("alice");
+    assert_eq!(handshake_from(&app, &remembered, Some(office)).await, 200);
+    let mut expired = claims("mallory");
+    expired["exp"] = json!(crate::helpers::now() - 300);
+    let expired = crate::helpers::sign(&expired);
+    for cheap in ["not a token", expired.as_str()] {
+        for _ in 0..10 {
+            assert_eq!(handshake_from(&app, cheap, Some(office)).await, 401);
+        }
     }
-    assert_eq!(handshake_from(&app, &login("alice"), None).await, 429);
-    assert_eq!(app.seam.total_calls(), 0);
-}
 
-#[actix_web::test]
-async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
-    let direct = limited_app(&[("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "2")]).await;
-    assert_eq!(
-        handshake_from(&direct, "x", Some("198.51.100.1")).await,
-        401
-    );
-    assert_eq!(
-        handshake_from(&direct, "x", Some("198.51.100.2")).await,
-        401
-    );
-    assert_eq!(
-        handshake_from(&direct, "x", Some("198.51.100.3")).await,
-        429,
-        "a spoofed X-Forwarded-For must not buy a fresh bucket"
-    );
-
-    let proxied = limited_app(&[
-        ("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "2"),
-        ("SEAM_BFF__SERVER__TRUSTED_PROXIES", "127.0.0.0/8"),
-    ])
-    .await;
-    for _ in 0..2 {
+    for _ in 0..3 {
         assert_eq!(
-            handshake_from(&proxied, "x", Some("198.51.100.1")).await,
+            handshake_from(&app, &forged("mallory"), Some(office)).await,
             401
         );
     }
+    let refused = app
+        .http
+        .post(format!("{}/v1/client-session", app.address))
+        .insert_header(office)
+        .bearer_auth(forged("mallory"))
+        .send()
+        .await
+        .expect("sent");
+    let refused = crate::helpers::read(refused).await;
+    assert_eq!((refused.status, refused.code()), (429, "rate_limited"));
+    assert_retry_after(refused.header("retry-after"));
     assert_eq!(
-        handshake_from(&proxied, "x", Some("198.51.100.1")).await,
-        429
+        refused.header("ratelimit-policy"),
+        Some(r#""failed-logins";q=3;w=180"#)
     );
     assert_eq!(
-        handshake_from(&proxied, "x", Some("198.51.100.2")).await,
+        handshake_from(&app, &login("bob"), Some(office)).await,
+        429,
+        "a token not verified before waits with the rest of the address"
+    );
+    assert_eq!(handshake_from(&app, &remembered, Some(office)).await, 200);
+    let elsewhere = ("x-forwarded-for", "203.0.113.50");
+    assert_eq!(
+        handshake_from(&app, &login("carol"), Some(elsewhere)).await,
+        200
+    );
+    assert_eq!(
+        handshake_from(&app, &forged("mallory"), Some(elsewhere)).await,
         401
     );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(
+            r#"seam_bff_rate_limited_total{reason="signature_failures",scope="client"} 2"#
+        ),
+        "{metrics}"
+    );
+}
+
+/// An office of 1,000 people behind one address, with the shipped limits: each signs in once
+/// and reloads twice, and nobody sees a 429.
+#[actix_web::test]
+async fn an_office_behind_one_address_signs_in_with_the_defaults() {
+    let app = spawn_app_with(Options::default().env("SEAM_BFF__RATE_LIMIT__ENABLED", "true")).await;
+    for n in 0..1000 {
+        let token = login(&format!("employee-{n}"));
+        for _ in 0..3 {
+            let reply = app.handshake_with(&token).await;
+            assert_eq!(reply.status, 200, "employee-{n}: {}", reply.text);
+        }
+    }
+}
+
+/// With three failures allowed, each spelling of an address below reaches the same bucket:
+/// the fourth forged token, however written, is refused before its check.
+async fn assert_one_bucket(app: &TestApp, header: &str, spellings: &[&str]) {
+    let mut statuses = Vec::new();
+    for value in spellings {
+        statuses.push(handshake_from(app, &forged("mallory"), Some((header, value))).await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429], "{spellings:?}");
+}
+
+#[actix_web::test]
+async fn the_client_address_is_the_one_the_trusted_proxy_wrote() {
+    let trusted = ("SEAM_BFF__SERVER__TRUSTED_PROXIES", "127.0.0.0/8");
+    let xff = limited_app(&[trusted]).await;
+    let header = "x-forwarded-for";
+    assert_one_bucket(
+        &xff,
+        header,
+        &[
+            "198.51.100.1",
+            "6.6.6.6, 198.51.100.1:5555",
+            "7.7.7.7, ::ffff:198.51.100.1",
+            "8.8.8.8, [::ffff:198.51.100.1]:443",
+        ],
+    )
+    .await;
+    assert_one_bucket(
+        &xff,
+        header,
+        &[
+            "2001:db8:1:2::1",
+            "6.6.6.6, [2001:db8:1:2::2]:443",
+            "[2001:db8:1:2:ffff::9]",
+            "2001:db8:1:2:abcd::1",
+        ],
+    )
+    .await;
+    // Unreadable entries count against the proxy that wrote them, never the entry to their left.
+    assert_one_bucket(
+        &xff,
+        header,
+        &["6.6.6.1, unknown", "6.6.6.2, g@rbage", "6.6.6.3, ", "_x"],
+    )
+    .await;
+
+    let forwarded =
+        limited_app(&[trusted, ("SEAM_BFF__SERVER__FORWARDED_HEADER", "forwarded")]).await;
+    assert_one_bucket(
+        &forwarded,
+        "forwarded",
+        &[
+            "for=198.51.100.1",
+            r#"for=6.6.6.6, for="198.51.100.1:5555";proto=https"#,
+            r#"For="[::ffff:198.51.100.1]:443""#,
+            "for=198.51.100.1;by=127.0.0.1",
+        ],
+    )
+    .await;
+    // There, X-Forwarded-For is the client's own writing, and is not read.
+    let spoofed = ["1.1.1.1", "2.2.2.2", "3.3.3.3", "4.4.4.4"];
+    assert_one_bucket(&forwarded, "x-forwarded-for", &spoofed).await;
+}
+
+#[actix_web::test]
+async fn a_spoofed_forwarded_for_counts_only_from_a_trusted_proxy() {
+    let direct = limited_app(&[]).await;
+    let spoofed = [
+        "198.51.100.1",
+        "198.51.100.2",
+        "198.51.100.3",
+        "198.51.100.4",
+    ];
+    assert_one_bucket(&direct, "x-forwarded-for", &spoofed).await;
 }
 
 #[actix_web::test]
 async fn the_off_switch_turns_limits_off() {
-    let app = limited_app(&[("SEAM_BFF__RATE_LIMIT__ENABLED", "false")]).await;
+    let app = limited_app(&[
+        ("SEAM_BFF__RATE_LIMIT__ENABLED", "false"),
+        ("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "0"),
+    ])
+    .await;
     for _ in 0..6 {
         assert_eq!(app.handshake("alice").await.status, 200);
+        assert_eq!(handshake_from(&app, &forged("mallory"), None).await, 401);
     }
 }
 
@@ -124,7 +280,7 @@ async fn a_page_can_read_a_client_refusal_and_it_is_logged_and_counted() {
         ("SEAM_BFF__CORS__ALLOWED_ORIGINS", ORIGIN),
     ])
     .await;
-    assert_eq!(handshake_from(&app, "forged", None).await, 401);
+    assert_eq!(handshake_from(&app, &forged("mallory"), None).await, 401);
     let refused = app
         .http
         .post(format!("{}/v1/client-session", app.address))
@@ -145,15 +301,25 @@ async fn a_page_can_read_a_client_refusal_and_it_is_logged_and_counted() {
         header("access-control-allow-origin").as_deref(),
         Some(ORIGIN)
     );
-    let exposed = header("access-control-expose-headers").unwrap_or_default();
-    assert!(
-        exposed.to_ascii_lowercase().contains("retry-after"),
-        "{exposed}"
-    );
+    let exposed = header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    for name in ["retry-after", "ratelimit", "ratelimit-policy"] {
+        assert!(
+            exposed.split(", ").any(|e| e == name),
+            "{name} in {exposed}"
+        );
+    }
     assert!(header("x-request-id").is_some());
+    let metrics = app.metrics().await;
     assert!(
-        app.metrics()
-            .await
+        metrics
             .contains(r#"seam_bff_http_requests_total{route="/v1/client-session",status="429"} 1"#)
+    );
+    assert!(
+        metrics.contains(
+            r#"seam_bff_rate_limited_total{reason="signature_failures",scope="client"} 1"#
+        ),
+        "{metrics}"
     );
 }

@@ -150,6 +150,8 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
             ("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1"),
             ("SEAM_BFF__SEAM__TIMEOUT_MS", "300"),
             ("SEAM_BFF__AUTH__BACKCHANNEL_LOGOUT", "true"),
+            // Every handshake asks Seam for the accounts, so each counts against its user.
+            ("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "0"),
         ],
     );
     let public = format!("{}/v1/client-session", service.address);
@@ -230,7 +232,8 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
     big["pad"] = json!("p".repeat(9000));
     let h = d.bearer(sign(&big));
     d.send("oversize", None, "POST", public.clone(), &[h]).await;
-    // Rate limited: user_burst = 3 lets three of bob's handshakes through, not a fourth.
+    // Rate limited: user_burst = 3 lets three of bob's handshakes through, not a fourth (each
+    // asks Seam).
     let mut statuses = Vec::new();
     for label in [
         "bob handshake",
