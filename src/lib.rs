@@ -2,15 +2,17 @@
 //! that user's connected accounts. The Seam API key never leaves the service.
 //!
 //! A handshake's path, each step importing only the ones after it:
-//! `startup` (wiring) → `middleware` (request log, CORS, body and time bounds, per-client rate
-//! limit) → `routes` (the login extractor, the per-user limit, the answer) → `auth` (verifies
-//! the login: claims out) and `sessions` (the user's cache entry and the handshake: accounts,
-//! Seam key, session) → `seam` (the upstream client). Shared by all: `config`, `metrics`,
-//! `clock`, `cache` (the single-flight slot) and `error` (the JSON error answer).
+//! `startup` (wiring) → `middleware` (request log, CORS, body and time bounds, and the abuse
+//! limits the routes apply) → `routes` (the login extractor, the limits, the answer) → `auth`
+//! (verifies the login: claims out) and `sessions` (the user's cache entry and the handshake:
+//! accounts, Seam key, session) → `seam` (the upstream client) and `cluster` (fleet mode's
+//! shared state in Redis). Shared by all: `config`, `metrics`, `clock`, `cache` (the
+//! single-flight slot) and `error` (the JSON error answer).
 
 mod auth;
 mod cache;
 pub mod clock;
+mod cluster;
 pub mod config;
 mod error;
 mod metrics;

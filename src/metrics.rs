@@ -35,6 +35,9 @@ pub(crate) struct Metrics {
     pub(crate) breaker_opened: IntCounter,
     pub(crate) key_set_refreshes: IntCounterVec,
     pub(crate) rate_limited: IntCounterVec,
+    pub(crate) cluster_up: IntGauge,
+    pub(crate) cluster_errors: IntCounterVec,
+    pub(crate) cluster_latency: HistogramVec,
 }
 
 impl Metrics {
@@ -83,6 +86,11 @@ impl Metrics {
             "Requests refused by a rate limit, by scope (client, user) and what it counts (signature_failures, handshakes, logouts).",
             &["scope", "reason"],
         );
+        let cluster_errors = counter(
+            "cluster_errors_total",
+            "Redis calls that failed or timed out (answered from local state), by operation.",
+            &["op"],
+        );
         let handshake_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "handshake_duration_seconds",
@@ -100,6 +108,17 @@ impl Metrics {
             &["endpoint"],
         )
         .expect("valid metric");
+        let cluster_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "cluster_latency_seconds",
+                "Redis call latency by operation.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["op"],
+        )
+        .expect("valid metric");
+        let cluster_up = IntGauge::new("cluster_up", "1 while Redis answers (fleet mode), else 0.")
+            .expect("valid metric");
         let cache_entries = IntGaugeVec::new(
             Opts::new("cache_entries", "Entries held, by cache."),
             &["cache"],
@@ -121,6 +140,8 @@ impl Metrics {
             Box::new(cache_entries.clone()),
             Box::new(breaker_state.clone()),
             Box::new(breaker_opened.clone()),
+            Box::new(cluster_latency.clone()),
+            Box::new(cluster_up.clone()),
         ] {
             registry.register(metric).expect("registered once");
         }
@@ -140,6 +161,9 @@ impl Metrics {
             breaker_opened,
             key_set_refreshes,
             rate_limited,
+            cluster_up,
+            cluster_errors,
+            cluster_latency,
         }
     }
 

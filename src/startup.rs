@@ -11,6 +11,7 @@ use futures_util::future::{join_all, try_join};
 
 use crate::auth::{IdpClient, MIN_SECRET_BYTES, Verifier};
 use crate::clock::{Clock, SystemClock};
+use crate::cluster::Cluster;
 use crate::config::{AccountSourceKind, ConfigError, Settings, secret_from};
 use crate::error::json_envelope;
 use crate::metrics::Metrics;
@@ -44,6 +45,8 @@ struct Components {
     sessions: Data<Sessions>,
     key_check: Data<ApiKeyCheck>,
     admin: Option<Data<AdminToken>>,
+    /// Fleet mode; its events are listened to once the application runs.
+    cluster: Option<Arc<Cluster>>,
     seam: SeamConfig,
 }
 
@@ -57,6 +60,7 @@ impl Components {
             ));
         }
         let metrics = Arc::new(Metrics::new(HANDSHAKE_ROUTE));
+        let cluster = Cluster::from_settings(&settings.cluster, &metrics)?.map(Arc::new);
         let accounts_claim = (settings.accounts.source == AccountSourceKind::Claim)
             .then_some(settings.accounts.claim.as_deref())
             .flatten();
@@ -76,7 +80,13 @@ impl Components {
                 &metrics,
             )?),
             seam: SeamConfig::from_settings(&settings.seam, clock.clone(), metrics.clone())?,
-            sessions: Data::new(Sessions::from_settings(settings, clock.clone(), &metrics)?),
+            sessions: Data::new(Sessions::from_settings(
+                settings,
+                clock.clone(),
+                &metrics,
+                cluster.clone(),
+            )?),
+            cluster,
             key_check: Data::new(ApiKeyCheck::new(
                 settings.health.readiness_cache_secs,
                 clock,
@@ -142,6 +152,9 @@ impl Application {
         // panics. An error only means one is already installed.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let c = Arc::new(Components::from_settings(settings, clock)?);
+        if let Some(cluster) = &c.cluster {
+            actix_web::rt::spawn(cluster.clone().run_events(c.sessions.clone().into_inner()));
+        }
         let (public_listener, address) = bind("server.bind", &settings.server.bind)?;
         let (management_listener, management_address) =
             bind("management.bind", &settings.management.bind)?;

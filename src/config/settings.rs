@@ -22,6 +22,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub management: ManagementSettings,
     pub admin: AdminSettings,
+    pub cluster: ClusterSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,4 +256,20 @@ pub struct ManagementSettings {
 pub struct AdminSettings {
     pub token: Option<SecretString>,
     pub token_file: Option<PathBuf>,
+}
+
+/// Fleet mode: state shared through Redis (see `cluster`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// `redis://` or `rediss://`, perhaps with a username and password: a secret.
+    pub redis_url: Option<SecretString>,
+    pub redis_url_file: Option<PathBuf>,
+    /// The longest any request waits on Redis.
+    pub timeout_ms: u64,
+    /// Prefixes every key and channel, so that deployments can share one Redis.
+    pub key_prefix: String,
+    /// 32 random bytes as 64 hex digits: seals what is written to Redis.
+    pub encryption_key: Option<SecretString>,
+    pub encryption_key_file: Option<PathBuf>,
 }

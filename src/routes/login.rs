@@ -60,7 +60,7 @@ impl FromRequest for Login {
                         turn.failed();
                     }
                 })?;
-            Ok(sessions.admit(claims, unseen)?)
+            Ok(sessions.admit(claims, unseen).await?)
         }))
     }
 }

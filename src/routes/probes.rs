@@ -1,5 +1,7 @@
 //! The probes: `GET /healthz` (liveness: the process serves) and `GET /readyz` (readiness: it
-//! can issue tokens, i.e. every issuer has keys and Seam accepts the API key).
+//! can issue tokens, i.e. every issuer has keys and Seam accepts the API key). In fleet mode
+//! `/readyz` also reports Redis, without failing on it: a replica cut off from Redis still
+//! issues tokens from its own state and Seam.
 
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web::Data};
@@ -7,6 +9,7 @@ use serde_json::json;
 
 use crate::auth::{IdpClient, Verifier};
 use crate::seam::{ApiKeyCheck, SeamClient};
+use crate::sessions::Sessions;
 
 /// Liveness: answers while the process serves; never calls Seam.
 pub(super) async fn healthz() -> HttpResponse {
@@ -20,19 +23,27 @@ pub(super) async fn readyz(
     verifier: Data<Verifier>,
     idp: Data<IdpClient>,
     seam: Data<SeamClient>,
+    sessions: Data<Sessions>,
 ) -> HttpResponse {
+    let cluster = sessions.cluster_health().await;
     let ready = match verifier.ready(&idp).await {
         // The breaker knows Seam is down without asking it.
         Ok(()) if seam.circuit_open() => Err("seam_circuit_open"),
         Ok(()) => key_check.check(&seam).await,
         Err(reason) => Err(reason),
     };
-    match ready {
-        Ok(()) => HttpResponse::Ok()
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .json(json!({"status": "ready"})),
-        Err(reason) => HttpResponse::ServiceUnavailable()
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .json(json!({"status": "not_ready", "reason": reason})),
+    let mut body = match ready {
+        Ok(()) => json!({"status": "ready"}),
+        Err(reason) => json!({"status": "not_ready", "reason": reason}),
+    };
+    if let Some(cluster) = cluster {
+        body["cluster"] = json!(cluster);
     }
+    let mut response = match ready {
+        Ok(()) => HttpResponse::Ok(),
+        Err(_) => HttpResponse::ServiceUnavailable(),
+    };
+    response
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(body)
 }

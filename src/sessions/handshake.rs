@@ -21,7 +21,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::accounts::{self, AccountSet, BadAccountsClaim, Owned};
-use super::issue::{self, IssuedSession};
+use super::issue::IssuedSession;
 use super::users::{Lookup, User};
 use super::{Login, Sessions};
 use crate::cache::{Found, Outcome};
@@ -65,9 +65,10 @@ impl Sessions {
         seam: &Arc<SeamClient>,
     ) -> Result<Handed, HandshakeError> {
         let owned = self.owned(&login.user, login.accounts_claim.as_ref())?;
+        let stored = login.stored_session.as_deref();
         // Boxed: waiting on Seam takes a large future, which inline would be part of the
         // handler's, and so of every handshake's, the cached ones' too.
-        Box::pin(self.through_seam(&login.user, owned, seam)).await
+        Box::pin(self.through_seam(&login.user, owned, stored, seam)).await
     }
 
     /// The repeat handshake, without waiting on anything: both answers cached and fresh.
@@ -110,6 +111,7 @@ impl Sessions {
         self: &Arc<Self>,
         user: &Arc<User>,
         owned: Owned<'_>,
+        stored: Option<&[u8]>,
         seam: &Arc<SeamClient>,
     ) -> Result<Handed, HandshakeError> {
         let (accounts, accounts_outcome) = match owned {
@@ -119,7 +121,7 @@ impl Sessions {
                 (found.value, Some(found.outcome))
             }
         };
-        match self.session_for(user, &accounts, seam).await {
+        match self.session_for(user, &accounts, stored, seam).await {
             Ok(found) => Ok(Handed {
                 session: found.value,
                 accounts_outcome,
@@ -219,11 +221,12 @@ impl Sessions {
         self: &Arc<Self>,
         user: &Arc<User>,
         accounts: &AccountSet,
+        stored: Option<&[u8]>,
         seam: &Arc<SeamClient>,
     ) -> Result<Found<Arc<IssuedSession>>, SeamError> {
         let now = self.clock.now();
         let found = self
-            .get_session(user, accounts, seam, |s| now < s.refresh_after)
+            .get_session(user, accounts, seam, stored, |s| now < s.refresh_after)
             .await?;
         if found.outcome == Outcome::Hit {
             self.after_session_hit(user, &found.value, accounts, now, seam);
@@ -253,19 +256,21 @@ impl Sessions {
         user: &User,
         accounts: &AccountSet,
         seam: &SeamClient,
+        stored: Option<&[u8]>,
         in_time: impl Fn(&IssuedSession) -> bool,
     ) -> Result<Found<Arc<IssuedSession>>, SeamError> {
+        let qualifies = |session: &IssuedSession| session.accounts == *accounts && in_time(session);
         user.session
             .get_or_refresh(
                 &user.flight,
                 &self.session_lookups,
-                |session| session.accounts == *accounts && in_time(session),
+                |session| qualifies(session),
                 // Never past refresh_after, Seam down or not.
                 |_| false,
                 || async {
-                    let key = &user.user_identifier_key;
-                    issue::issue(&self.terms, &*self.clock, key, accounts, seam)
-                        .await
+                    (self
+                        .fetch_session(user, accounts, seam, stored, qualifies)
+                        .await)
                         .map(Arc::new)
                 },
             )
@@ -285,7 +290,9 @@ impl Sessions {
             let ahead = sessions.session_refresh_ahead;
             // Anything inside the renewal window counts as due; a concurrent renewal wins.
             let renewed = sessions
-                .get_session(&user, &accounts, &seam, |s| now < s.refresh_after - ahead)
+                .get_session(&user, &accounts, &seam, None, |s| {
+                    now < s.refresh_after - ahead
+                })
                 .await;
             if let Err(error) = renewed {
                 tracing::warn!(%error, "background session renewal failed; a handshake after refresh_after retries");

@@ -9,7 +9,11 @@
 use secrecy::{ExposeSecret, SecretString};
 use time::{Duration, OffsetDateTime};
 
-use super::accounts::AccountSet;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use super::accounts::{AccountSet, account_set};
 use crate::clock::Clock;
 use crate::seam::{ClientSession, SeamClient, SeamError};
 
@@ -45,6 +49,41 @@ impl IssuedSession {
     pub(crate) fn token(&self) -> &str {
         self.token.expose_secret()
     }
+
+    /// The session as the fleet stores it (`cluster` seals it before it leaves the process).
+    pub(super) fn to_stored(&self) -> Vec<u8> {
+        let stored = Stored {
+            accounts: self.accounts.to_vec(),
+            expires_at: self.expires_at,
+            token: Cow::Borrowed(self.token.expose_secret()),
+            client_session_id: Cow::Borrowed(&self.client_session_id),
+        };
+        serde_json::to_vec(&stored).unwrap_or_default()
+    }
+
+    /// A session another replica stored; `refresh_after` follows this replica's own terms.
+    pub(super) fn from_stored(bytes: &[u8], terms: &Terms) -> Option<Self> {
+        let stored: Stored<'_> = serde_json::from_slice(bytes).ok()?;
+        Some(Self::new(
+            account_set(stored.accounts),
+            stored.expires_at,
+            stored.expires_at - terms.min_remaining,
+            SecretString::from(stored.token.into_owned()),
+            stored.client_session_id.into_owned(),
+        ))
+    }
+}
+
+/// `IssuedSession` in the fleet's store.
+#[derive(Serialize, Deserialize)]
+struct Stored<'a> {
+    accounts: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    #[serde(borrow)]
+    token: Cow<'a, str>,
+    #[serde(borrow)]
+    client_session_id: Cow<'a, str>,
 }
 
 /// How long sessions are asked for and how long before their end they stop being handed out.

@@ -12,6 +12,7 @@
 //! and `revocations` refuses the logins they ended.
 
 mod accounts;
+mod fleet;
 mod handshake;
 mod identity;
 mod issue;
@@ -27,6 +28,7 @@ use time::Duration;
 use crate::auth::{AuthError, Claims, LogoutClaims, PayloadBuffer, Verifier};
 use crate::cache::{Lookups, Outcome};
 use crate::clock::Clock;
+use crate::cluster::Cluster;
 use crate::config::{ConfigError, Settings};
 use crate::metrics::Metrics;
 use crate::seam::{SeamClient, SeamError};
@@ -56,6 +58,11 @@ pub(crate) struct Sessions {
     leeway: u64,
     /// `auth.backchannel_logout`: the `sid` of logins is then noted, so a logout can end it.
     backchannel_logout: bool,
+    /// Fleet mode (`fleet`), and how long its records and fetch lock last: as long as a login
+    /// may live, and as long as a Seam call may take.
+    cluster: Option<Arc<Cluster>>,
+    longest_login: std::time::Duration,
+    fetch_lock: std::time::Duration,
     /// Account lookups serve for `account_ttl`, are refreshed in the background once older than
     /// `account_refresh_after`, and are served stale up to `account_serve_stale` while Seam
     /// cannot answer.
@@ -76,6 +83,8 @@ pub(crate) struct Login {
     user: Arc<User>,
     /// The `accounts.claim` claim, when the `claim` account source is configured.
     accounts_claim: Option<Value>,
+    /// In fleet mode, the user's stored Seam session as read when the login was first seen.
+    stored_session: Option<Vec<u8>>,
 }
 
 impl Login {
@@ -141,6 +150,7 @@ impl Sessions {
         settings: &Settings,
         clock: Arc<dyn Clock>,
         metrics: &Metrics,
+        cluster: Option<Arc<Cluster>>,
     ) -> Result<Self, ConfigError> {
         let sessions = &settings.sessions;
         let identity = Identity::from_settings(settings)?;
@@ -168,6 +178,9 @@ impl Sessions {
             remember: settings.auth.verified_tokens_per_user,
             leeway: settings.auth.leeway_secs,
             backchannel_logout: auth.backchannel_logout,
+            cluster,
+            longest_login: std::time::Duration::from_secs(longest_login),
+            fetch_lock: std::time::Duration::from_millis(settings.seam.deadline_ms),
             account_ttl,
             account_refresh_after: account_ttl * 3 / 4,
             account_serve_stale: seconds(settings.accounts.serve_stale_secs),
@@ -203,6 +216,7 @@ impl Sessions {
             return Ok(Recalled::Known(Login {
                 user,
                 accounts_claim: claims.accounts,
+                stored_session: None,
             }));
         }
         Ok(Recalled::Unseen(Unseen(digest)))
@@ -210,8 +224,9 @@ impl Sessions {
 
     /// The login of a token `recall` did not know and that has now verified; remembered so
     /// that the same token is not verified again until it expires. Refused when a logout or
-    /// revoke of its user since ended it, or when its user id names no user here.
-    pub(crate) fn admit(
+    /// revoke of its user since ended it (here, or in fleet mode anywhere), or when its user id
+    /// names no user here.
+    pub(crate) async fn admit(
         &self,
         claims: Claims,
         Unseen(digest): Unseen,
@@ -224,6 +239,23 @@ impl Sessions {
             .map(|sid| (claims.issuer, sid));
         if self.revocations.refuses(&key, claims.issued_at, session) {
             return Err(LoginRefused::Revoked);
+        }
+        let mut stored_session = None;
+        if self.cluster.is_some() {
+            let seam_key =
+                (self.identity.derived_key(namespace, &key)).unwrap_or_else(|| key.to_string());
+            let fleet = self.fleet_recall(&key, &seam_key, session).await;
+            if let Some(at) = fleet.revoked_at {
+                // Ended on a replica this one did not hear from: remembered from now on.
+                self.revocations.revoke(&key, at);
+            }
+            if let (true, Some((issuer, sid))) = (fleet.session_ended, session) {
+                self.revocations.end_session(issuer, sid);
+            }
+            if self.revocations.refuses(&key, claims.issued_at, session) {
+                return Err(LoginRefused::Revoked);
+            }
+            stored_session = fleet.stored_session;
         }
         tracing::debug!(
             issuer = self.identity.issuer_name(claims.issuer),
@@ -242,6 +274,7 @@ impl Sessions {
         Ok(Login {
             user,
             accounts_claim: claims.accounts,
+            stored_session,
         })
     }
 
@@ -252,8 +285,15 @@ impl Sessions {
         login: &Login,
         seam: &SeamClient,
     ) -> Result<usize, SeamError> {
-        self.end_logins(&login.user.user_key, Some(&login.user), now());
-        (self.end_sessions(&login.user.user_identifier_key, Some(&login.user), seam)).await
+        let (user_key, seam_key) = (&login.user.user_key, &login.user.user_identifier_key);
+        let at = now();
+        self.end_logins(user_key, Some(&login.user), at);
+        self.share_user_revoked(user_key, seam_key, at).await;
+        let ended = (self.end_sessions(seam_key, Some(&login.user), seam)).await?;
+        // A replica may have fetched the session again between the revocation and its end
+        // at Seam (a sign-in just then): it drops what is now dead.
+        self.share_session_dropped(seam_key).await;
+        Ok(ended)
     }
 
     /// A logout of any user of the issuer named `issuer` (needed when several are trusted),
@@ -280,12 +320,9 @@ impl Sessions {
         if !self.revocations.first_logout(issuer, &logout.token_id) {
             return Err(LogoutError::Replayed);
         }
-        if let Some(sid) = &logout.session_id
-            && let Some(key) = self.revocations.end_session(issuer, sid)
-            && let Some(user) = self.users.get(&key)
-        {
-            // Its remembered logins are checked again, and those carrying `sid` refused.
-            user.tokens.forget_all();
+        if let Some(sid) = &logout.session_id {
+            self.end_identity_session(issuer, sid);
+            self.share_session_ended(issuer, sid).await;
         }
         let Some(user_id) = &logout.user_id else {
             return Ok(());
@@ -316,7 +353,10 @@ impl Sessions {
             (self.identity.derived_key(namespace, &key)).unwrap_or_else(|| key.to_string());
         let cached = self.users.get(&key);
         self.end_logins(&key, cached.as_deref(), at);
+        self.share_user_revoked(&key, &seam_key, at).await;
         let revoked = (self.end_sessions(&seam_key, cached.as_deref(), seam)).await?;
+        // As in `logout`.
+        self.share_session_dropped(&seam_key).await;
         Ok((seam_key, revoked))
     }
 
@@ -338,9 +378,25 @@ impl Sessions {
         }
     }
 
-    /// Drops the cached session of the user with this Seam key, if any, so that their next
-    /// handshake asks Seam.
+    /// Refuses from now on every login carrying the identity-provider session `sid`, the
+    /// remembered ones too.
+    fn end_identity_session(&self, issuer: usize, sid: &str) {
+        if let Some(key) = self.revocations.end_session(issuer, sid)
+            && let Some(user) = self.users.get(&key)
+        {
+            // Its remembered logins are checked again, and those carrying `sid` refused.
+            user.tokens.forget_all();
+        }
+    }
+
+    /// Drops the cached session of the user with this Seam key, on every replica, so that
+    /// their next handshake asks Seam.
     pub(crate) async fn forget(&self, user_identifier_key: &str) {
+        self.forget_here(user_identifier_key).await;
+        self.share_session_dropped(user_identifier_key).await;
+    }
+
+    async fn forget_here(&self, user_identifier_key: &str) {
         if let Some(user) = self.users.with_key(user_identifier_key) {
             user.session.clear(&user.flight).await;
         }

@@ -24,7 +24,7 @@ fn parts() -> (Verifier, Sessions) {
     )
     .expect("verifier builds");
     let sessions =
-        Sessions::from_settings(&settings, Arc::new(SystemClock), &metrics).expect("builds");
+        Sessions::from_settings(&settings, Arc::new(SystemClock), &metrics, None).expect("builds");
     (verifier, sessions)
 }
 
@@ -34,7 +34,7 @@ async fn login(verifier: &Verifier, sessions: &Sessions, token: &str) -> Option<
         Recalled::Known(login) => Some(login),
         Recalled::Unseen(unseen) => {
             let claims = crate::auth::tests::check(verifier, token).await.ok()?;
-            sessions.admit(claims, unseen).ok()
+            sessions.admit(claims, unseen).await.ok()
         }
     }
 }

@@ -114,6 +114,11 @@ impl Users {
         self.entries.invalidate(user_key);
     }
 
+    /// Drops every user: what is kept about them can no longer be vouched for.
+    pub(crate) fn clear(&self) {
+        self.entries.invalidate_all();
+    }
+
     /// Users held, once moka has applied its pending bookkeeping.
     pub(crate) fn len(&self) -> u64 {
         self.entries.run_pending_tasks();

@@ -1,0 +1,540 @@
+//! Fleet mode: what several replicas share through Redis, when `cluster.redis_url` is set.
+//! Without it each replica keeps its own state, as a single instance does.
+//!
+//! - **Events** (`Event`): a logout, an admin revoke or delete, or a back-channel logout on one
+//!   replica is published on `{prefix}:events`, and every other replica applies it to its own
+//!   caches and confirms it; the publishing request waits for those confirmations (up to
+//!   `cluster.timeout_ms`), so the revocation holds on every replica when it returns.
+//! - **Records**: the revocations themselves, for a replica that was not listening, and the
+//!   Seam sessions, so that one fetch serves the fleet (`sessions` decides what to store).
+//!
+//! Redis is never in the way: every call is bounded by `cluster.timeout_ms`, and a failed or
+//! late one is answered from local state (the caller gets `None`). The connection is RESP3, so
+//! events arrive as pushes on the same connection; it reconnects with backoff and
+//! resubscribes. A replica that was cut off may have missed events, so when it is back it asks
+//! its owner (`Remote::missed_events`) to drop what it cannot vouch for.
+//!
+//! Everything written is sealed (`sealed`): a dump of Redis holds no token and no user id.
+
+mod sealed;
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use prometheus::{HistogramVec, IntCounterVec, IntGauge};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, ConnectionAddr, IntoConnectionInfo, ProtocolVersion, PushKind, Value};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{ClusterSettings, ConfigError, secret_from};
+use crate::metrics::Metrics;
+use sealed::Sealer;
+
+/// How often the connection is checked while nothing else uses it.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// A change that every replica must apply to its own caches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum Event {
+    /// Every login of this user issued until `at` (Unix seconds) is ended, and their cached
+    /// session dropped.
+    UserRevoked { user_key: String, at: u64 },
+    /// Every login of `issuer` carrying this identity-provider session is ended.
+    SessionEnded { issuer: usize, sid: String },
+    /// The cached session of the user with this Seam key is dropped.
+    SessionDropped { user_identifier_key: String },
+}
+
+/// What a replica does with the fleet's events.
+pub(crate) trait Remote: 'static {
+    fn apply(&self, event: Event) -> impl Future<Output = ()>;
+    /// The connection was lost and is back: events may have been missed meanwhile.
+    fn missed_events(&self) -> impl Future<Output = ()>;
+}
+
+/// The cluster's state as `/readyz` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Health {
+    Up,
+    /// Redis cannot be reached: each replica serves from its own state.
+    Degraded,
+}
+
+struct ClusterMetrics {
+    up: IntGauge,
+    errors: IntCounterVec,
+    latency: HistogramVec,
+}
+
+/// A published event's confirmations: counted as they come, which may be before the number
+/// of replicas that heard it is known.
+struct Pending {
+    confirmed: usize,
+    needed: Option<usize>,
+    done: Option<oneshot::Sender<()>>,
+}
+
+pub(crate) struct Cluster {
+    redis: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    sealer: Sealer,
+    /// This replica's name on the event channel (random per process).
+    replica: String,
+    events_channel: String,
+    acks_channel: String,
+    pending: Mutex<HashMap<u64, Pending>>,
+    next_event: AtomicU64,
+    /// Subscribed to the events: set by the subscription's confirmation, cleared by a lost
+    /// connection (the manager resubscribes when it reconnects).
+    subscribed: AtomicBool,
+    metrics: ClusterMetrics,
+    pushes: Mutex<Option<mpsc::UnboundedReceiver<redis::PushInfo>>>,
+}
+
+impl Cluster {
+    /// `None` without `cluster.redis_url`. Connects lazily: nothing is called until the first
+    /// use, so `check-config` and a start while Redis is down both work.
+    pub(crate) fn from_settings(
+        settings: &ClusterSettings,
+        metrics: &Metrics,
+    ) -> Result<Option<Self>, ConfigError> {
+        let url = secret_from(
+            "cluster.redis_url",
+            settings.redis_url.as_ref(),
+            settings.redis_url_file.as_deref(),
+        )?;
+        let Some(url) = url.filter(|u| !u.expose_secret().is_empty()) else {
+            return Ok(None);
+        };
+        let key = secret_from(
+            "cluster.encryption_key",
+            settings.encryption_key.as_ref(),
+            settings.encryption_key_file.as_deref(),
+        )?
+        .ok_or_else(|| {
+            ConfigError::new(
+                "cluster.encryption_key",
+                "is required with cluster.redis_url: what is stored in Redis is encrypted \
+                 (32 random bytes as 64 hex digits, e.g. `openssl rand -hex 32`)",
+            )
+        })?;
+        let sealer = Sealer::from_secret("cluster.encryption_key", &key)?;
+        if settings.timeout_ms == 0 {
+            return Err(ConfigError::new(
+                "cluster.timeout_ms",
+                "must be above 0: the longest any request waits on Redis",
+            ));
+        }
+        if settings.key_prefix.is_empty() {
+            return Err(ConfigError::new(
+                "cluster.key_prefix",
+                "must not be empty: it keeps deployments that share a Redis apart",
+            ));
+        }
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let client = redis::Client::open(connection_info(&url)?).map_err(|_| {
+            ConfigError::new("cluster.redis_url", "could not be used as a Redis address")
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(timeout))
+            .set_connection_timeout(Some(timeout.max(Duration::from_millis(500))))
+            .set_min_delay(Duration::from_millis(100))
+            .set_max_delay(Duration::from_secs(5))
+            .set_number_of_retries(2)
+            .set_push_sender(sender)
+            .set_automatic_resubscription();
+        let redis = ConnectionManager::new_lazy_with_config(client, config).map_err(|_| {
+            ConfigError::new("cluster.redis_url", "could not be used as a Redis address")
+        })?;
+        let replica = format!("{:016x}", fastrand::u64(..));
+        let prefix = settings.key_prefix.clone();
+        Ok(Some(Self {
+            redis,
+            events_channel: format!("{prefix}:events"),
+            acks_channel: format!("{prefix}:acks:{replica}"),
+            prefix,
+            timeout,
+            sealer,
+            replica,
+            pending: Mutex::new(HashMap::new()),
+            next_event: AtomicU64::new(1),
+            subscribed: AtomicBool::new(false),
+            metrics: ClusterMetrics {
+                up: metrics.cluster_up.clone(),
+                errors: metrics.cluster_errors.clone(),
+                latency: metrics.cluster_latency.clone(),
+            },
+            pushes: Mutex::new(Some(receiver)),
+        }))
+    }
+
+    /// The key name of a kind of record about `what` (`what` is never written in clear).
+    fn key(&self, kind: &str, what: &str) -> String {
+        format!("{}:{kind}:{}", self.prefix, self.sealer.name(what))
+    }
+
+    /// `f` bounded by `cluster.timeout_ms`, counted and timed under `op`; `None` for a failure
+    /// or a late answer, which the caller answers from local state.
+    async fn run<T>(
+        &self,
+        op: &'static str,
+        f: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(self.timeout, f).await;
+        self.metrics
+            .latency
+            .with_label_values(&[op])
+            .observe(started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(error)) => {
+                self.metrics.errors.with_label_values(&[op]).inc();
+                // The kind only: a server's message may quote what was sent.
+                tracing::warn!(op, error = ?error.kind(), "redis call failed; serving from local state");
+                None
+            }
+            Err(_) => {
+                self.metrics.errors.with_label_values(&[op]).inc();
+                tracing::warn!(
+                    op,
+                    timeout_ms = self.timeout.as_millis() as u64,
+                    "redis call timed out; serving from local state"
+                );
+                None
+            }
+        }
+    }
+
+    /// Whether Redis answers now and this replica hears the fleet's events (for `/readyz`,
+    /// which reports it but does not fail on it).
+    pub(crate) async fn health(&self) -> Health {
+        let mut redis = self.redis.clone();
+        let pong = self
+            .run("ping", async move { redis.ping::<String>().await })
+            .await;
+        if pong.is_some() && self.subscribed.load(Ordering::Relaxed) {
+            Health::Up
+        } else {
+            Health::Degraded
+        }
+    }
+
+    /// A sealed record of `kind` about `what`, kept for `ttl`.
+    pub(crate) async fn put(&self, kind: &str, what: &str, value: &[u8], ttl: Duration) {
+        let key = self.key(kind, what);
+        let sealed = self.sealer.seal(&key, value);
+        let mut redis = self.redis.clone();
+        let millis = ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
+        self.run("put", async move {
+            redis.pset_ex::<_, _, ()>(&key, sealed, millis).await
+        })
+        .await;
+    }
+
+    /// The record of `kind` about `what`, opened; `None` when there is none, it does not open,
+    /// or Redis did not answer in time.
+    pub(crate) async fn get(&self, kind: &str, what: &str) -> Option<Vec<u8>> {
+        let key = self.key(kind, what);
+        let mut redis = self.redis.clone();
+        let name = key.clone();
+        let sealed: Option<Vec<u8>> = self
+            .run("get", async move { redis.get(&name).await })
+            .await
+            .flatten();
+        sealed.and_then(|sealed| self.sealer.open(&key, &sealed))
+    }
+
+    /// Records of `kind` about each of `whats`, in one round trip.
+    pub(crate) async fn get_many(&self, kinds_and_whats: &[(&str, &str)]) -> Vec<Option<Vec<u8>>> {
+        let keys: Vec<String> = kinds_and_whats
+            .iter()
+            .map(|(kind, what)| self.key(kind, what))
+            .collect();
+        let mut redis = self.redis.clone();
+        let names = keys.clone();
+        let found: Option<Vec<Option<Vec<u8>>>> = self
+            .run("get", async move { redis.mget(&names).await })
+            .await;
+        match found {
+            Some(values) if values.len() == keys.len() => keys
+                .iter()
+                .zip(values)
+                .map(|(key, sealed)| sealed.and_then(|s| self.sealer.open(key, &s)))
+                .collect(),
+            _ => vec![None; keys.len()],
+        }
+    }
+
+    pub(crate) async fn delete(&self, kind: &str, what: &str) {
+        let key = self.key(kind, what);
+        let mut redis = self.redis.clone();
+        self.run("delete", async move { redis.del::<_, ()>(&key).await })
+            .await;
+    }
+
+    /// The fleet-wide lock on `what` for `ttl`, if this replica got it: `Some(true)`; held by
+    /// another replica: `Some(false)`; Redis unavailable: `None`.
+    pub(crate) async fn lock(&self, what: &str, ttl: Duration) -> Option<bool> {
+        let key = self.key("lock", what);
+        let mut redis = self.redis.clone();
+        let owner = self.replica.clone();
+        let millis = ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
+        let set: Option<Value> = self
+            .run("lock", async move {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(owner)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis)
+                    .query_async(&mut redis)
+                    .await
+            })
+            .await;
+        set.map(|value| value != Value::Nil)
+    }
+
+    /// Whether another replica holds the lock on `what` (`None`: Redis unavailable).
+    pub(crate) async fn locked(&self, what: &str) -> Option<bool> {
+        let key = self.key("lock", what);
+        let mut redis = self.redis.clone();
+        self.run("lock", async move { redis.exists(&key).await })
+            .await
+    }
+
+    pub(crate) async fn unlock(&self, what: &str) {
+        self.delete("lock", what).await;
+    }
+
+    /// Publishes `event` to the other replicas and waits (up to `cluster.timeout_ms`) until
+    /// each has applied it. A replica that does not confirm in time either is gone, or will
+    /// drop its caches when it hears from Redis again.
+    pub(crate) async fn publish(&self, event: &Event) {
+        let id = self.next_event.fetch_add(1, Ordering::Relaxed);
+        let Ok(plain) = serde_json::to_vec(event) else {
+            return;
+        };
+        let mut message = format!("{}:{id}:", self.replica).into_bytes();
+        message.extend(self.sealer.seal(&self.events_channel, &plain));
+        let (done, confirmed) = oneshot::channel();
+        self.lock_pending().insert(
+            id,
+            Pending {
+                confirmed: 0,
+                needed: None,
+                done: Some(done),
+            },
+        );
+        let mut redis = self.redis.clone();
+        let channel = self.events_channel.clone();
+        let receivers: Option<usize> = self
+            .run(
+                "publish",
+                async move { redis.publish(&channel, message).await },
+            )
+            .await;
+        // Everyone subscribed heard it, this replica too.
+        let others = receivers.map_or(0, |n| n.saturating_sub(1));
+        let waiting = self.lock_pending().get_mut(&id).is_some_and(|entry| {
+            entry.needed = Some(others);
+            entry.confirmed < others
+        });
+        if waiting && tokio::time::timeout(self.timeout, confirmed).await.is_err() {
+            self.metrics.errors.with_label_values(&["confirm"]).inc();
+            tracing::warn!("not every replica confirmed a revocation in time");
+        }
+        self.lock_pending().remove(&id);
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A confirmation of event `id` from another replica.
+    fn confirmed(&self, id: u64) {
+        let mut pending = self.lock_pending();
+        let Some(entry) = pending.get_mut(&id) else {
+            return;
+        };
+        entry.confirmed += 1;
+        if entry.needed.is_some_and(|needed| entry.confirmed >= needed)
+            && let Some(done) = entry.done.take()
+        {
+            let _ = done.send(());
+        }
+    }
+
+    /// Listens for the fleet's events and keeps the connection checked, for as long as the
+    /// process runs. Spawned once, on the runtime that owns the connection.
+    pub(crate) async fn run_events(self: Arc<Self>, remote: Arc<impl Remote>) {
+        let Some(mut pushes) = self
+            .pushes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        // Cut off since the last subscription: events may have been missed.
+        let mut cut_off = false;
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        loop {
+            tokio::select! {
+                push = pushes.recv() => {
+                    let Some(push) = push else { return };
+                    match push.kind {
+                        PushKind::Message => self.on_message(&push.data, &*remote).await,
+                        PushKind::Subscribe => {
+                            if cut_off {
+                                tracing::info!("redis is back; dropping what this replica may have missed");
+                                remote.missed_events().await;
+                                cut_off = false;
+                            }
+                            self.set_subscribed(true);
+                        }
+                        PushKind::Disconnection => {
+                            cut_off = true;
+                            self.set_subscribed(false);
+                        }
+                        _ => {}
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if !self.subscribed.load(Ordering::Relaxed) {
+                        // Also what drives a reconnection while nothing else calls Redis.
+                        let mut redis = self.redis.clone();
+                        let channels = [self.events_channel.clone(), self.acks_channel.clone()];
+                        if self.run("subscribe", async move { redis.subscribe(&channels).await }).await.is_none() {
+                            cut_off = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_subscribed(&self, subscribed: bool) {
+        self.subscribed.store(subscribed, Ordering::Relaxed);
+        self.metrics.up.set(i64::from(subscribed));
+    }
+
+    async fn on_message(&self, data: &[Value], remote: &impl Remote) {
+        let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
+            (data.first(), data.get(1))
+        else {
+            return;
+        };
+        if channel.as_slice() == self.acks_channel.as_bytes() {
+            if let Some(id) = std::str::from_utf8(payload)
+                .ok()
+                .and_then(|t| t.parse().ok())
+            {
+                self.confirmed(id);
+            }
+            return;
+        }
+        if channel.as_slice() != self.events_channel.as_bytes() {
+            return;
+        }
+        let mut parts = payload.splitn(3, |b| *b == b':');
+        let (Some(origin), Some(id), Some(sealed)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return;
+        };
+        if origin == self.replica.as_bytes() {
+            return;
+        }
+        let event = self
+            .sealer
+            .open(&self.events_channel, sealed)
+            .and_then(|plain| serde_json::from_slice::<Event>(&plain).ok());
+        let Some(event) = event else {
+            self.metrics.errors.with_label_values(&["event"]).inc();
+            tracing::warn!(
+                "an event that does not open: is every replica on the same cluster.encryption_key?"
+            );
+            return;
+        };
+        remote.apply(event).await;
+        let mut ack_channel = String::new();
+        let _ = write!(
+            ack_channel,
+            "{}:acks:{}",
+            self.prefix,
+            String::from_utf8_lossy(origin)
+        );
+        let id = String::from_utf8_lossy(id).into_owned();
+        let mut redis = self.redis.clone();
+        self.run("publish", async move {
+            redis.publish::<_, _, ()>(&ack_channel, id).await
+        })
+        .await;
+    }
+}
+
+/// The connection's address, checked: `redis://` or `rediss://` (TLS), with a username and
+/// password when the URL has them, always RESP3. Sentinel and Cluster are refused. No error
+/// quotes the URL, which may hold a password.
+fn connection_info(url: &SecretString) -> Result<redis::ConnectionInfo, ConfigError> {
+    let text = url.expose_secret();
+    let refuse = |problem: &str| Err(ConfigError::new("cluster.redis_url", problem));
+    let scheme = text.split("://").next().unwrap_or_default();
+    match scheme {
+        "redis" | "rediss" => {}
+        s if s.contains("sentinel") => {
+            return refuse(
+                "names Redis Sentinel, which is not supported: point it at the primary, or at a \
+                 proxy that follows failovers",
+            );
+        }
+        _ => return refuse("must start with redis:// or rediss:// (TLS)"),
+    }
+    let info = text
+        .into_connection_info()
+        .or_else(|_| refuse("is not a valid Redis URL"))?;
+    if matches!(info.addr(), ConnectionAddr::Unix(_)) {
+        return refuse("must be a TCP address");
+    }
+    let redis = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    Ok(info.set_redis_settings(redis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_standalone_redis_urls_are_taken_and_never_echoed() {
+        for (url, expected) in [
+            ("redis+sentinel://:hunter2@h:26379/mymaster", "Sentinel"),
+            ("http://user:hunter2@h", "redis://"),
+            ("redis://:hunter2@h:notaport", "valid"),
+        ] {
+            let error = connection_info(&SecretString::from(url))
+                .expect_err("refused")
+                .to_string();
+            assert!(error.contains(expected), "{url}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        let info = connection_info(&SecretString::from("rediss://app:pw@cache.example:6380/2"))
+            .expect("valid");
+        assert!(matches!(info.addr(), ConnectionAddr::TcpTls { .. }));
+        assert_eq!(info.redis_settings().username(), Some("app"));
+        assert_eq!(info.redis_settings().db(), 2);
+        assert_eq!(info.redis_settings().protocol(), ProtocolVersion::RESP3);
+    }
+}

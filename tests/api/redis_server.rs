@@ -1,0 +1,135 @@
+//! A real `redis-server` (Debian's) on a loopback port, for the fleet-mode tests: installed
+//! when missing (apt-get, as root, as `tests/browser/run` installs Chromium), started empty with
+//! nothing saved to disk, and stopped or started again on the same port when a test says so.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+/// Debian's package, installed once per test process when the machine lacks it.
+fn ensure_installed() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        if Command::new("redis-server").arg("--version").output().is_ok() {
+            return;
+        }
+        let install = || {
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "redis-server"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let installed = install()
+            || (Command::new("apt-get").args(["update", "-qq"]).status().is_ok() && install());
+        assert!(
+            installed,
+            "the fleet tests need Debian's redis-server: run as root, or `apt-get install redis-server`"
+        );
+    });
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        ensure_installed();
+        // A free port, released for the server to take.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = RedisServer { port, child: None };
+        server.start_again();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (empty) on its port, and returns once it says it accepts connections.
+    pub fn start_again(&mut self) {
+        let mut child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                &std::env::temp_dir().display().to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let mut log = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = log.read_line(&mut line).expect("redis-server's log");
+            assert!(
+                read > 0,
+                "redis-server stopped before it was ready (port {})",
+                self.port
+            );
+            if line.contains("Ready to accept connections") {
+                break;
+            }
+        }
+        // Keep reading, so that the server never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+        self.child = Some(child);
+    }
+
+    /// Stops the server; what it held is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `redis-cli` against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs")
+    }
+
+    /// `redis-cli` started in the background (e.g. `DEBUG SLEEP`), to be waited for.
+    pub fn cli_in_background(&self, args: &[&str]) -> Child {
+        Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-cli runs")
+    }
+
+    /// Every key and its value, as a dump of the server would show them.
+    pub fn dump(&self) -> Vec<u8> {
+        let keys = self.cli(&["--scan"]).stdout;
+        let mut dump = keys.clone();
+        for key in String::from_utf8_lossy(&keys).lines() {
+            dump.extend(self.cli(&["--no-raw", "GET", key]).stdout);
+        }
+        dump
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
