@@ -78,6 +78,7 @@ impl Components {
                 &settings.rate_limit,
                 &settings.server,
                 &metrics,
+                cluster.clone(),
             )?),
             seam: SeamConfig::from_settings(&settings.seam, clock.clone(), metrics.clone())?,
             sessions: Data::new(Sessions::from_settings(

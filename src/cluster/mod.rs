@@ -39,6 +39,23 @@ use sealed::Sealer;
 /// How often the connection is checked while nothing else uses it.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// GCRA on one bucket, as `middleware::ratelimit` keeps it locally, on Redis's clock so that
+/// replicas' clocks need not agree. KEYS[1]: the bucket (its theoretical arrival time, in ms);
+/// ARGV: interval and tolerance in ms, and 1 to take from it or 0 to look. Answers -1 when the
+/// bucket had room, else the milliseconds until it will.
+const GCRA: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - now > tolerance then return tat - now - tolerance end
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now)
+end
+return -1
+";
+
 /// A change that every replica must apply to its own caches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -98,6 +115,7 @@ pub(crate) struct Cluster {
     subscribed: AtomicBool,
     metrics: ClusterMetrics,
     pushes: Mutex<Option<mpsc::UnboundedReceiver<redis::PushInfo>>>,
+    gcra: redis::Script,
 }
 
 impl Cluster {
@@ -175,6 +193,7 @@ impl Cluster {
                 latency: metrics.cluster_latency.clone(),
             },
             pushes: Mutex::new(Some(receiver)),
+            gcra: redis::Script::new(GCRA),
         }))
     }
 
@@ -315,6 +334,37 @@ impl Cluster {
 
     pub(crate) async fn unlock(&self, what: &str) {
         self.delete("lock", what).await;
+    }
+
+    /// The fleet's bucket of `kind` for `what` (a GCRA of `burst` refilled one per `interval`):
+    /// `Some(Ok(()))` when it had room (taken from it when `take`), `Some(Err(wait))` when it is
+    /// empty, `None` when Redis did not answer (the caller falls back to its own bucket).
+    pub(crate) async fn bucket(
+        &self,
+        kind: &str,
+        what: &str,
+        interval: Duration,
+        burst: u32,
+        take: bool,
+    ) -> Option<Result<(), Duration>> {
+        let key = self.key(kind, what);
+        let interval_ms = interval.as_millis().max(1) as u64;
+        let tolerance_ms = interval_ms * u64::from(burst.saturating_sub(1));
+        let mut redis = self.redis.clone();
+        let mut invocation = self.gcra.key(key);
+        invocation
+            .arg(interval_ms)
+            .arg(tolerance_ms)
+            .arg(u8::from(take));
+        let wait: i64 = self
+            .run("bucket", async move {
+                invocation.invoke_async(&mut redis).await
+            })
+            .await?;
+        Some(match u64::try_from(wait) {
+            Ok(wait) => Err(Duration::from_millis(wait)),
+            Err(_) => Ok(()),
+        })
     }
 
     /// Publishes `event` to the other replicas and waits (up to `cluster.timeout_ms`) until

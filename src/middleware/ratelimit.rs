@@ -12,7 +12,9 @@
 //!
 //! Both are GCRA token buckets (a burst, refilled at a steady rate) in bounded moka caches:
 //! governor, the usual crate, can neither look at a bucket without taking from it nor bound how
-//! many buckets it keeps.
+//! many buckets it keeps. In fleet mode the buckets are the fleet's, kept in Redis by the same
+//! algorithm (`cluster`), so that the limits hold for the fleet, not per replica; while Redis
+//! does not answer, each replica falls back to its own.
 //!
 //! The client address is the peer's, unless the peer is a trusted proxy: then the header the
 //! proxies write (`server.forwarded_header`) is walked from the right, skipping trusted proxies,
@@ -25,6 +27,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
@@ -35,6 +38,7 @@ use moka::ops::compute::Op;
 use moka::sync::Cache;
 use prometheus::IntCounter;
 
+use crate::cluster::Cluster;
 use crate::config::{ConfigError, ForwardedHeader, RateLimitSettings, ServerSettings};
 use crate::metrics::Metrics;
 
@@ -85,6 +89,8 @@ pub(crate) struct Limited {
 /// not after now, empty when it is more than `tolerance` after now.
 struct Buckets<K> {
     scope: Scope,
+    /// The fleet's record kind for these buckets.
+    kind: &'static str,
     /// Time to refill one request, and `interval * (burst - 1)`.
     interval: Duration,
     tolerance: Duration,
@@ -93,7 +99,13 @@ struct Buckets<K> {
 }
 
 impl<K: Hash + Eq + Send + Sync + Clone + 'static> Buckets<K> {
-    fn new(scope: Scope, key: &str, per_minute: u32, burst: u32) -> Result<Self, ConfigError> {
+    fn new(
+        scope: Scope,
+        kind: &'static str,
+        key: &str,
+        per_minute: u32,
+        burst: u32,
+    ) -> Result<Self, ConfigError> {
         if per_minute == 0 {
             return Err(ConfigError::new(
                 format!("rate_limit.{key}_per_minute"),
@@ -109,6 +121,7 @@ impl<K: Hash + Eq + Send + Sync + Clone + 'static> Buckets<K> {
         let interval = Duration::from_secs(60) / per_minute;
         Ok(Self {
             scope,
+            kind,
             interval,
             tolerance: interval * (burst - 1),
             burst,
@@ -122,12 +135,38 @@ impl<K: Hash + Eq + Send + Sync + Clone + 'static> Buckets<K> {
 
     fn limited(&self, tat: Instant, now: Instant) -> Option<Limited> {
         let ahead = tat.saturating_duration_since(now);
-        (ahead > self.tolerance).then(|| Limited {
+        (ahead > self.tolerance).then(|| self.refusal(ahead - self.tolerance))
+    }
+
+    fn refusal(&self, retry_after: Duration) -> Limited {
+        Limited {
             scope: self.scope,
-            retry_after: ahead - self.tolerance,
+            retry_after,
             burst: self.burst,
             window: self.interval * self.burst,
-        })
+        }
+    }
+
+    /// Looks at (`take` false) or takes from the bucket of `key`: the fleet's, named by
+    /// `name`, when there is a cluster that answers; else this replica's own.
+    async fn check(
+        &self,
+        cluster: Option<&Cluster>,
+        key: K,
+        name: &str,
+        take: bool,
+    ) -> Result<(), Limited> {
+        if let Some(cluster) = cluster
+            && let Some(answer) =
+                (cluster.bucket(self.kind, name, self.interval, self.burst, take)).await
+        {
+            return answer.map_err(|wait| self.refusal(wait));
+        }
+        if take {
+            self.take(key)
+        } else {
+            self.room(&key)
+        }
     }
 
     /// `Err` when the bucket is empty: how long until it holds one again.
@@ -173,6 +212,7 @@ pub(crate) struct RateLimits {
     ipv6_prefix_len: u8,
     /// `rate_limited_total` for signature failures, handshakes and logouts.
     refused: [IntCounter; 3],
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl RateLimits {
@@ -180,6 +220,7 @@ impl RateLimits {
         limits: &RateLimitSettings,
         server: &ServerSettings,
         metrics: &Metrics,
+        cluster: Option<Arc<Cluster>>,
     ) -> Result<Self, ConfigError> {
         let trusted_proxies = server
             .trusted_proxies
@@ -206,12 +247,14 @@ impl RateLimits {
             (
                 Some(Buckets::new(
                     Scope::Client,
+                    "rl-client",
                     "client",
                     limits.client_per_minute,
                     limits.client_burst,
                 )?),
                 Some(Buckets::new(
                     Scope::User,
+                    "rl-user",
                     "user",
                     limits.user_per_minute,
                     limits.user_burst,
@@ -234,35 +277,27 @@ impl RateLimits {
                 refused("user", "handshakes"),
                 refused("user", "logouts"),
             ],
+            cluster,
         })
     }
 
-    /// The client's turn to have a token's signature checked: refused while its address has
-    /// no failures left. The turn costs nothing unless the check fails (`SignatureTurn::failed`).
-    pub(crate) fn signature_turn(
-        limits: &Data<RateLimits>,
-        req: &HttpRequest,
-    ) -> Result<SignatureTurn, Limited> {
-        let client = limits.clients.as_ref().and(limits.client_key(req));
-        if let (Some(bucket), Some(client)) = (&limits.clients, &client) {
-            bucket
-                .room(client)
-                .inspect_err(|_| limits.refused[0].inc())?;
-        }
-        Ok(SignatureTurn {
+    /// The client's turn to have a token's signature checked (see `SignatureTurn`).
+    pub(crate) fn signature_turn(limits: &Data<RateLimits>, req: &HttpRequest) -> SignatureTurn {
+        SignatureTurn {
+            client: limits.clients.as_ref().and(limits.client_key(req)),
             limits: limits.clone(),
-            client,
-        })
+        }
     }
 
     /// Per user key (an issuer's user: the same `sub` at two issuers is two users), for a
     /// request that reaches Seam.
-    pub(crate) fn check_user(&self, user_key: &str, cost: UserCost) -> Result<(), Limited> {
+    pub(crate) async fn check_user(&self, user_key: &str, cost: UserCost) -> Result<(), Limited> {
         let Some(bucket) = &self.users else {
             return Ok(());
         };
-        bucket
-            .take(self.hasher.hash_one(user_key))
+        let key = self.hasher.hash_one(user_key);
+        (bucket.check(self.cluster.as_deref(), key, user_key, true))
+            .await
             .inspect_err(|_| match cost {
                 UserCost::Handshake => self.refused[1].inc(),
                 UserCost::Logout => self.refused[2].inc(),
@@ -323,19 +358,32 @@ impl RateLimits {
     }
 }
 
-/// The right to check one token's signature for a client (see `RateLimits::signature_turn`).
+/// A client's turn to have one token's signature checked: refused while its address has no
+/// failures left (`room`), and costing nothing unless the check fails (`failed`).
 pub(crate) struct SignatureTurn {
     limits: Data<RateLimits>,
     client: Option<IpAddr>,
 }
 
 impl SignatureTurn {
+    /// `Err` while the client's address has no failed checks left.
+    pub(crate) async fn room(&self) -> Result<(), Limited> {
+        let (Some(bucket), Some(client)) = (&self.limits.clients, self.client) else {
+            return Ok(());
+        };
+        let name = client.to_string();
+        (bucket.check(self.limits.cluster.as_deref(), client, &name, false))
+            .await
+            .inspect_err(|_| self.limits.refused[0].inc())
+    }
+
     /// The signature check failed: it counts against the client.
-    pub(crate) fn failed(self) {
+    pub(crate) async fn failed(self) {
         if let (Some(bucket), Some(client)) = (&self.limits.clients, self.client) {
             // Already over: the next token is refused before its check, and this one was
             // refused by its signature.
-            let _ = bucket.take(client);
+            let name = client.to_string();
+            let _ = (bucket.check(self.limits.cluster.as_deref(), client, &name, true)).await;
         }
     }
 }
@@ -399,6 +447,7 @@ mod tests {
                 forwarded_header: header,
             },
             &Metrics::new("/"),
+            None,
         )
         .expect("valid")
     }
@@ -505,13 +554,15 @@ mod tests {
         assert_eq!(key("[::ffff:192.0.2.7]:1"), ip("192.0.2.7"));
     }
 
-    #[test]
-    fn a_user_gets_the_burst_then_waits() {
+    #[actix_web::test]
+    async fn a_user_gets_the_burst_then_waits() {
         let limits = limits_with(&[], ForwardedHeader::XForwardedFor);
         let handshake = |user| limits.check_user(user, UserCost::Handshake);
-        assert!(handshake("alice").is_ok());
-        assert!(handshake("alice").is_ok());
-        let limited = handshake("alice").expect_err("third in a burst of two");
+        assert!(handshake("alice").await.is_ok());
+        assert!(handshake("alice").await.is_ok());
+        let limited = handshake("alice")
+            .await
+            .expect_err("third in a burst of two");
         assert_eq!(limited.scope, Scope::User);
         assert!(limited.retry_after > Duration::from_secs(1));
         assert!(limited.retry_after <= Duration::from_secs(60));
@@ -519,26 +570,31 @@ mod tests {
             (limited.burst, limited.window),
             (2, Duration::from_secs(120))
         );
-        assert!(handshake("bob").is_ok(), "users have separate buckets");
+        assert!(
+            handshake("bob").await.is_ok(),
+            "users have separate buckets"
+        );
     }
 
     /// Looking at a bucket takes nothing from it; only failures do.
-    #[test]
-    fn a_client_spends_only_failed_signature_checks() {
+    #[actix_web::test]
+    async fn a_client_spends_only_failed_signature_checks() {
         let limits = Data::new(limits_with(&[], ForwardedHeader::XForwardedFor));
         let req = request("203.0.113.9:1", "x-forwarded-for", &[]);
+        let turn = || RateLimits::signature_turn(&limits, &req);
         for _ in 0..5 {
-            RateLimits::signature_turn(&limits, &req).expect("valid logins never spend");
+            turn().room().await.expect("valid logins never spend");
         }
-        RateLimits::signature_turn(&limits, &req)
-            .expect("room")
-            .failed();
-        let limited = RateLimits::signature_turn(&limits, &req)
-            .err()
-            .expect("a burst of one");
+        turn().failed().await;
+        let limited = turn().room().await.expect_err("a burst of one");
         assert_eq!(limited.scope, Scope::Client);
         let other = request("203.0.113.10:1", "x-forwarded-for", &[]);
-        assert!(RateLimits::signature_turn(&limits, &other).is_ok());
+        assert!(
+            RateLimits::signature_turn(&limits, &other)
+                .room()
+                .await
+                .is_ok()
+        );
     }
 
     /// A flood of distinct addresses is held to `MAX_BUCKETS` buckets.

@@ -34,16 +34,20 @@ pub(super) async fn receive(
     let inspected = verifier
         .inspect_logout(form.into_inner().logout_token)
         .map_err(ApiError::LogoutToken)?;
-    let turn = RateLimits::signature_turn(registered::<RateLimits>(&request), &request)?;
-    let logout = verifier
+    let turn = RateLimits::signature_turn(registered::<RateLimits>(&request), &request);
+    turn.room().await?;
+    let verified = verifier
         .verify_logout(inspected, registered::<IdpClient>(&request))
-        .await
-        .map_err(|error| {
+        .await;
+    let logout = match verified {
+        Ok(logout) => logout,
+        Err(error) => {
             if matches!(error, AuthError::BadSignature(_)) {
-                turn.failed();
+                turn.failed().await;
             }
-            ApiError::LogoutToken(error)
-        })?;
+            return Err(ApiError::LogoutToken(error));
+        }
+    };
     registered::<Sessions>(&request)
         .backchannel_logout(logout, registered::<SeamClient>(&request))
         .await?;

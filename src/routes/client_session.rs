@@ -31,7 +31,9 @@ pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpRes
         // Only what reaches Seam counts against the user's limit: a page reload costs nothing.
         None => {
             let limits = registered::<RateLimits>(&request);
-            limits.check_user(login.user_key(), UserCost::Handshake)?;
+            limits
+                .check_user(login.user_key(), UserCost::Handshake)
+                .await?;
             sessions.handshake(&login, seam).await?
         }
     };
@@ -51,7 +53,10 @@ pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpRes
 /// Seam keeps one session per user, so this signs the user out of Seam on every device. Under
 /// the same per-user limit as the handshake: each logout costs Seam calls.
 pub(super) async fn delete(login: Login, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    registered::<RateLimits>(&request).check_user(login.user_key(), UserCost::Logout)?;
+    let limits = registered::<RateLimits>(&request);
+    limits
+        .check_user(login.user_key(), UserCost::Logout)
+        .await?;
     registered::<Sessions>(&request)
         .logout(&login, registered::<SeamClient>(&request))
         .await?;

@@ -38,28 +38,24 @@ impl FromRequest for Login {
             Ok((Recalled::Unseen(unseen), token)) => (unseen, token.into_owned()),
             Err(error) => return Either::Left(ready(Err(error.into()))),
         };
-        let turn = verifier
-            .inspect(token)
-            .map_err(ApiError::from)
-            .and_then(|inspected| {
-                let turn = RateLimits::signature_turn(registered::<RateLimits>(req), req)?;
-                Ok((inspected, turn))
-            });
-        let (inspected, turn) = match turn {
-            Ok(ready_to_check) => ready_to_check,
-            Err(error) => return Either::Left(ready(Err(error))),
+        let inspected = match verifier.inspect(token) {
+            Ok(inspected) => inspected,
+            Err(error) => return Either::Left(ready(Err(error.into()))),
         };
+        let turn = RateLimits::signature_turn(registered::<RateLimits>(req), req);
         let (sessions, verifier) = (sessions.clone(), verifier.clone());
         let http = registered::<IdpClient>(req).clone();
         Either::Right(Box::pin(async move {
-            let claims = verifier
-                .verify(inspected, &http)
-                .await
-                .inspect_err(|error| {
+            turn.room().await?;
+            let claims = match verifier.verify(inspected, &http).await {
+                Ok(claims) => claims,
+                Err(error) => {
                     if matches!(error, AuthError::BadSignature(_)) {
-                        turn.failed();
+                        turn.failed().await;
                     }
-                })?;
+                    return Err(error.into());
+                }
+            };
             Ok(sessions.admit(claims, unseen).await?)
         }))
     }

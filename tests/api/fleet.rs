@@ -5,7 +5,7 @@
 use futures_util::future::join_all;
 use seam_stand_in::AccountSpec;
 
-use crate::helpers::{Options, TestApp, later_login, login, spawn_app_with};
+use crate::helpers::{Options, TestApp, forged, later_login, login, spawn_app_with};
 use crate::redis_server::RedisServer;
 
 const ENCRYPTION_KEY: &str = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
@@ -197,4 +197,59 @@ async fn nothing_readable_is_left_in_redis() {
         !dump.contains("seam_cst"),
         "a client session token in Redis"
     );
+}
+
+/// The per-user and per-client limits are the fleet's: two replicas allow what one would.
+#[actix_web::test]
+async fn the_limits_hold_for_the_fleet_not_per_replica() {
+    let redis = RedisServer::start();
+    let limited = fleet(&redis)
+        .env("SEAM_BFF__RATE_LIMIT__ENABLED", "true")
+        .env("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1")
+        .env("SEAM_BFF__RATE_LIMIT__USER_BURST", "2")
+        .env("SEAM_BFF__RATE_LIMIT__CLIENT_PER_MINUTE", "1")
+        .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "3")
+        // Every handshake asks Seam for the accounts, so every one counts.
+        .env("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "0");
+    let first = spawn_app_with(limited).await;
+    let second = first.replica().await;
+    for app in [&first, &second] {
+        joined(app).await;
+    }
+    let mut users = Vec::new();
+    for app in [&first, &second, &first, &second] {
+        users.push(app.handshake("kim").await.status);
+    }
+    assert_eq!(users, [200, 200, 429, 429]);
+    let mut clients = Vec::new();
+    for app in [&first, &second, &first, &second] {
+        clients.push(app.handshake_with(&forged("mallory")).await.status);
+    }
+    assert_eq!(clients, [401, 401, 401, 429]);
+}
+
+/// A Redis that refuses the password is a Redis that is down: tokens are still issued, and
+/// `/readyz` says the cluster is degraded. With the right password the replica joins.
+#[actix_web::test]
+async fn a_refused_password_degrades_the_cluster_and_nothing_else() {
+    let redis = RedisServer::start_with(&["--requirepass", "right-password-0123"]);
+    let refused = spawn_app_with(fleet(&redis).env(
+        "SEAM_BFF__CLUSTER__REDIS_URL",
+        redis.url_with_password("wrong"),
+    ))
+    .await;
+    assert_eq!(refused.handshake("liam").await.status, 200);
+    let ready = refused.get("/readyz").await;
+    assert_eq!(
+        (ready.status, &ready.body["cluster"]),
+        (200, &serde_json::json!("degraded"))
+    );
+
+    let accepted = spawn_app_with(fleet(&redis).env(
+        "SEAM_BFF__CLUSTER__REDIS_URL",
+        redis.url_with_password("right-password-0123"),
+    ))
+    .await;
+    joined(&accepted).await;
+    assert_eq!(accepted.handshake("liam").await.status, 200);
 }

@@ -387,6 +387,17 @@ pub fn login(user: &str) -> String {
     sign(&claims(user))
 }
 
+/// A well-formed, current login for `user` signed with a key the service does not trust: it
+/// fails only at its signature.
+pub fn forged(user: &str) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims(user),
+        &EncodingKey::from_secret(b"not-the-secret-0123456789abcdef-0123456789"),
+    )
+    .expect("encodes")
+}
+
 /// A login for `user` issued after every logout so far, as a sign-in after a logout is. `iat`
 /// counts whole seconds and a logout ends the logins issued in its own second too, so this one
 /// says it was issued a minute from now.

@@ -3,11 +3,10 @@
 //! headers; the client address as the trusted proxy wrote it, in `X-Forwarded-For` or
 //! `Forwarded`; an off switch.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::json;
 
 use crate::helpers::{
-    Options, TestApp, assert_retry_after, claims, later_login, login, spawn_app_with,
+    Options, TestApp, assert_retry_after, claims, forged, later_login, login, spawn_app_with,
 };
 
 async fn limited_app(extra: &[(&'static str, &str)]) -> TestApp {
@@ -21,17 +20,6 @@ async fn limited_app(extra: &[(&'static str, &str)]) -> TestApp {
         options = options.env(key, *value);
     }
     spawn_app_with(options).await
-}
-
-/// A well-formed, current login for `user` signed with a key the service does not trust: it
-/// fails only at its signature.
-fn forged(user: &str) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims(user),
-        &EncodingKey::from_secret(b"not-the-secret-0123456789abcdef-0123456789"),
-    )
-    .expect("encodes")
 }
 
 async fn handshake_from(app: &TestApp, token: &str, forwarded: Option<(&str, &str)>) -> u16 {

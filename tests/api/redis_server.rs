@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// `redis-server` options beyond the defaults (e.g. `--requirepass`).
+    options: Vec<String>,
 }
 
 /// Debian's package, installed once per test process when the machine lacks it.
@@ -37,19 +39,32 @@ fn ensure_installed() {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(options: &[&str]) -> RedisServer {
         ensure_installed();
         // A free port, released for the server to take.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut server = RedisServer { port, child: None };
+        let mut server = RedisServer {
+            port,
+            child: None,
+            options: options.iter().map(|o| (*o).to_owned()).collect(),
+        };
         server.start_again();
         server
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The URL with a password.
+    pub fn url_with_password(&self, password: &str) -> String {
+        format!("redis://:{password}@127.0.0.1:{}", self.port)
     }
 
     /// Starts the server (empty) on its port, and returns once it says it accepts connections.
@@ -67,6 +82,7 @@ impl RedisServer {
                 "--dir",
                 &std::env::temp_dir().display().to_string(),
             ])
+            .args(&self.options)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
