@@ -239,8 +239,9 @@ impl Cluster {
     /// which reports it but does not fail on it).
     pub(crate) async fn health(&self) -> Health {
         let mut redis = self.redis.clone();
-        let pong = self
-            .run("ping", async move { redis.ping::<String>().await })
+        // Any answer will do: subscribed, a RESP3 server may answer as a push-aware array.
+        let pong: Option<Value> = self
+            .run("ping", async move { redis::cmd("PING").query_async(&mut redis).await })
             .await;
         if pong.is_some() && self.subscribed.load(Ordering::Relaxed) {
             Health::Up

@@ -253,3 +253,41 @@ async fn a_refused_password_degrades_the_cluster_and_nothing_else() {
     joined(&accepted).await;
     assert_eq!(accepted.handshake("liam").await.status, 200);
 }
+
+/// An ACL user with only the commands the README lists, on the keys and channels under the
+/// prefix, is all the fleet needs.
+#[actix_web::test]
+async fn an_acl_user_with_the_documented_commands_is_enough() {
+    let commands = "+hello +ping +client +get +set +del +exists +mget +psetex +eval +evalsha \
+                    +script +time +publish +subscribe";
+    let mut user = vec![
+        "--user",
+        "seam-bff",
+        "on",
+        ">acl-password-0123",
+        "~seam-bff:*",
+        "&seam-bff:*",
+    ];
+    user.extend(commands.split_whitespace());
+    user.extend(["--user", "default", "off"]);
+    let redis = RedisServer::start_with(&user);
+    let url = redis
+        .url()
+        .replace("redis://", "redis://seam-bff:acl-password-0123@");
+    let first = spawn_app_with(fleet(&redis).env("SEAM_BFF__CLUSTER__REDIS_URL", url)).await;
+    let second = first.replica().await;
+    for app in [&first, &second] {
+        joined(app).await;
+    }
+    let mia = login("mia");
+    let token = first.handshake_with(&mia).await.token().to_owned();
+    assert_eq!(second.handshake_with(&mia).await.token(), token, "shared");
+    assert_eq!(first.seam.calls(GET_OR_CREATE), 1);
+    assert_eq!(first.logout(Some(&mia)).await.status, 204);
+    assert_eq!(second.handshake_with(&mia).await.code(), "login_revoked");
+    let metrics = first.metrics().await;
+    assert!(
+        !metrics.contains("seam_bff_cluster_errors_total"),
+        "no call refused: {metrics}"
+    );
+}
