@@ -160,9 +160,36 @@ impl Cluster {
         }
         let timeout = Duration::from_millis(settings.timeout_ms);
         let (sender, receiver) = mpsc::unbounded_channel();
-        let client = redis::Client::open(connection_info(&url)?).map_err(|_| {
-            ConfigError::new("cluster.redis_url", "could not be used as a Redis address")
-        })?;
+        let info = connection_info(&url)?;
+        let client = match &settings.tls_ca_file {
+            Some(path) => {
+                if !matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+                    return Err(ConfigError::new(
+                        "cluster.tls_ca_file",
+                        "applies only to a rediss:// (TLS) cluster.redis_url",
+                    ));
+                }
+                let pem = std::fs::read(path).map_err(|e| {
+                    ConfigError::new(
+                        "cluster.tls_ca_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                let roots = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                redis::Client::build_with_tls(info, roots).map_err(|_| {
+                    ConfigError::new(
+                        "cluster.tls_ca_file",
+                        "holds no certificate that can be trusted (PEM, one or more CERTIFICATE blocks)",
+                    )
+                })?
+            }
+            None => redis::Client::open(info).map_err(|_| {
+                ConfigError::new("cluster.redis_url", "could not be used as a Redis address")
+            })?,
+        };
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(timeout))
             .set_connection_timeout(Some(timeout.max(Duration::from_millis(500))))
@@ -241,7 +268,9 @@ impl Cluster {
         let mut redis = self.redis.clone();
         // Any answer will do: subscribed, a RESP3 server may answer as a push-aware array.
         let pong: Option<Value> = self
-            .run("ping", async move { redis::cmd("PING").query_async(&mut redis).await })
+            .run("ping", async move {
+                redis::cmd("PING").query_async(&mut redis).await
+            })
             .await;
         if pong.is_some() && self.subscribed.load(Ordering::Relaxed) {
             Health::Up
@@ -303,26 +332,50 @@ impl Cluster {
             .await;
     }
 
-    /// The fleet-wide lock on `what` for `ttl`, if this replica got it: `Some(true)`; held by
-    /// another replica: `Some(false)`; Redis unavailable: `None`.
-    pub(crate) async fn lock(&self, what: &str, ttl: Duration) -> Option<bool> {
-        let key = self.key("lock", what);
-        let mut redis = self.redis.clone();
-        let owner = self.replica.clone();
+    /// In one round trip, the fleet-wide lock on `what` for `ttl` (`true` if this replica got
+    /// it) and the record of `kind` about it, opened; `None` when Redis is unavailable.
+    pub(crate) async fn lock_and_get(
+        &self,
+        kind: &str,
+        what: &str,
+        ttl: Duration,
+    ) -> Option<(bool, Option<Vec<u8>>)> {
+        let (lock, key) = (self.key("lock", what), self.key(kind, what));
         let millis = ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
-        let set: Option<Value> = self
-            .run("lock", async move {
-                redis::cmd("SET")
-                    .arg(&key)
-                    .arg(owner)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(millis)
-                    .query_async(&mut redis)
-                    .await
-            })
-            .await;
-        set.map(|value| value != Value::Nil)
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&lock)
+            .arg(&self.replica)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis)
+            .cmd("GET")
+            .arg(&key);
+        let mut redis = self.redis.clone();
+        let (set, sealed): (Value, Option<Vec<u8>>) = self
+            .run("lock", async move { pipe.query_async(&mut redis).await })
+            .await?;
+        let record = sealed.and_then(|sealed| self.sealer.open(&key, &sealed));
+        Some((set != Value::Nil, record))
+    }
+
+    /// In one round trip, a sealed record of `kind` about `what` kept for `ttl`, and the lock
+    /// on `what` released.
+    pub(crate) async fn put_and_unlock(&self, kind: &str, what: &str, value: &[u8], ttl: Duration) {
+        let (lock, key) = (self.key("lock", what), self.key(kind, what));
+        let sealed = self.sealer.seal(&key, value);
+        let millis = ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
+        let mut pipe = redis::pipe();
+        pipe.pset_ex(&key, sealed, millis)
+            .ignore()
+            .del(&lock)
+            .ignore();
+        let mut redis = self.redis.clone();
+        self.run(
+            "put",
+            async move { pipe.query_async::<()>(&mut redis).await },
+        )
+        .await;
     }
 
     /// Whether another replica holds the lock on `what` (`None`: Redis unavailable).

@@ -265,6 +265,8 @@ pub struct ClusterSettings {
     /// `redis://` or `rediss://`, perhaps with a username and password: a secret.
     pub redis_url: Option<SecretString>,
     pub redis_url_file: Option<PathBuf>,
+    /// PEM certificates to trust for `rediss://` instead of the public roots (a private CA).
+    pub tls_ca_file: Option<PathBuf>,
     /// The longest any request waits on Redis.
     pub timeout_ms: u64,
     /// Prefixes every key and channel, so that deployments can share one Redis.

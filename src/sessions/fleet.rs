@@ -144,37 +144,33 @@ impl Sessions {
         let key = &*user.user_identifier_key;
         let usable =
             |bytes: &[u8]| IssuedSession::from_stored(bytes, &self.terms).filter(|s| qualifies(s));
-        let stored = match stored {
-            Some(bytes) => Some(bytes.to_vec()),
-            None => cluster.get(SESSION, key).await,
-        };
-        if let Some(session) = stored.as_deref().and_then(usable) {
+        if let Some(session) = stored.and_then(usable) {
             return Ok(session);
         }
-        match cluster.lock(key, self.fetch_lock).await {
-            Some(false) => {
-                if let Some(session) = self.wait_for_fetch(cluster, key, &usable).await {
-                    return Ok(session);
-                }
-            }
-            Some(true) => {
-                // The replica that held the lock before may have stored it just now.
-                if let Some(session) = cluster.get(SESSION, key).await.as_deref().and_then(usable) {
+        // One round trip: the lock, and a session stored meanwhile (or, for a login that was
+        // not first seen just now, the one stored at all).
+        if let Some((locked, record)) = cluster.lock_and_get(SESSION, key, self.fetch_lock).await {
+            if let Some(session) = record.as_deref().and_then(usable) {
+                if locked {
                     cluster.unlock(key).await;
-                    return Ok(session);
                 }
+                return Ok(session);
+            }
+            if locked {
                 let issued = self.issue(user, accounts, seam).await;
-                if let Ok(session) = &issued {
-                    self.store_session(cluster, key, session).await;
+                match &issued {
+                    Ok(session) => self.store_session(cluster, key, session, true).await,
+                    Err(_) => cluster.unlock(key).await,
                 }
-                cluster.unlock(key).await;
                 return issued;
             }
-            // Redis unavailable: this replica asks Seam for itself.
-            None => {}
+            if let Some(session) = self.wait_for_fetch(cluster, key, &usable).await {
+                return Ok(session);
+            }
         }
+        // Redis unavailable, or the replica that held the lock gave up: this one asks Seam.
         let issued = self.issue(user, accounts, seam).await?;
-        self.store_session(cluster, key, &issued).await;
+        self.store_session(cluster, key, &issued, false).await;
         Ok(issued)
     }
 
@@ -188,10 +184,24 @@ impl Sessions {
         issue::issue(&self.terms, &*self.clock, key, accounts, seam).await
     }
 
-    async fn store_session(&self, cluster: &Cluster, key: &str, session: &IssuedSession) {
-        let left = session.expires_at - self.clock.now();
-        if let Ok(ttl) = Duration::try_from(left) {
-            cluster.put(SESSION, key, &session.to_stored(), ttl).await;
+    /// Stores the session for the fleet (releasing the lock when this replica holds it).
+    async fn store_session(
+        &self,
+        cluster: &Cluster,
+        key: &str,
+        session: &IssuedSession,
+        locked: bool,
+    ) {
+        let ttl = Duration::try_from(session.expires_at - self.clock.now()).unwrap_or_default();
+        match (locked, ttl.is_zero()) {
+            (true, false) => {
+                cluster
+                    .put_and_unlock(SESSION, key, &session.to_stored(), ttl)
+                    .await
+            }
+            (true, true) => cluster.unlock(key).await,
+            (false, false) => cluster.put(SESSION, key, &session.to_stored(), ttl).await,
+            (false, true) => {}
         }
     }
 

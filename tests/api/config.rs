@@ -235,3 +235,47 @@ fn config_errors_name_the_place_never_the_value() {
     );
     assert_refused(&mistyped, &[], &["log.format"]);
 }
+
+/// Fleet mode's settings are checked at start-up; neither the Redis password nor the
+/// encryption key is ever printed.
+#[test]
+fn fleet_settings_are_checked_and_never_echoed() {
+    let case = Case::new();
+    let password = "redis-password-not-for-stderr";
+    let key = format!("{}zz", "ab".repeat(31));
+    for (name, cluster, expected) in [
+        (
+            "no-key.toml",
+            format!("redis_url = \"redis://:{password}@127.0.0.1:6379\""),
+            vec!["cluster.encryption_key", "openssl rand -hex 32"],
+        ),
+        (
+            "bad-key.toml",
+            format!(
+                "redis_url = \"redis://:{password}@127.0.0.1:6379\"\nencryption_key = \"{key}\""
+            ),
+            vec!["cluster.encryption_key", "64 hex digits"],
+        ),
+        (
+            "sentinel.toml",
+            format!(
+                "redis_url = \"redis+sentinel://:{password}@127.0.0.1:26379/primary\"\nencryption_key = \"{}\"",
+                "ab".repeat(32)
+            ),
+            vec!["cluster.redis_url", "Sentinel"],
+        ),
+    ] {
+        let config = case.file(name, &(hs256_config("") + "[cluster]\n" + &cluster));
+        assert_refused(&config, &[("SEAM_API_KEY", SEAM_KEY)], &expected);
+        let output = run(
+            &["--config", config.to_str().expect("utf-8"), "check-config"],
+            &[("SEAM_API_KEY", SEAM_KEY)],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains(password),
+            "{name}: the Redis password leaked: {stderr}"
+        );
+        assert!(!stderr.contains(&key), "{name}: the key leaked: {stderr}");
+    }
+}

@@ -291,3 +291,24 @@ async fn an_acl_user_with_the_documented_commands_is_enough() {
         "no call refused: {metrics}"
     );
 }
+
+/// `rediss://` with a private CA (`cluster.tls_ca_file`): the fleet works over TLS, and a
+/// replica that does not trust the CA cannot reach Redis (and so serves from its own state).
+#[actix_web::test]
+async fn the_fleet_talks_to_redis_over_tls_with_a_private_ca() {
+    let redis = RedisServer::start_tls();
+    let trusting = fleet(&redis).env("SEAM_BFF__CLUSTER__TLS_CA_FILE", redis.ca_file());
+    let first = spawn_app_with(trusting).await;
+    let second = first.replica().await;
+    for app in [&first, &second] {
+        joined(app).await;
+    }
+    let noah = login("noah");
+    let token = first.handshake_with(&noah).await.token().to_owned();
+    assert_eq!(second.handshake_with(&noah).await.token(), token);
+    assert_eq!(first.seam.calls(GET_OR_CREATE), 1, "shared over TLS");
+
+    let untrusting = spawn_app_with(fleet(&redis)).await;
+    assert_eq!(untrusting.handshake("olivia").await.status, 200);
+    assert_eq!(untrusting.get("/readyz").await.body["cluster"], "degraded");
+}

@@ -19,6 +19,7 @@ mod operations;
 mod operators;
 mod process;
 mod ratelimits;
+#[path = "../support/redis_server.rs"]
 mod redis_server;
 mod resilience;
 mod secrets;

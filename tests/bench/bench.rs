@@ -4,7 +4,8 @@
 //! Scenarios: (a) the bare route; (b) cached handshakes across many users for HS256, RS256 and
 //! ES256 logins, each user reusing its token; (c) first-seen tokens (signature verification
 //! cost); (d) cold handshakes with Seam answering after a fixed latency; (e) a thundering herd
-//! of concurrent first handshakes for one user; and resident memory per cached user.
+//! of concurrent first handshakes for one user; resident memory per cached user; and (f) fleet
+//! mode, two replicas sharing a real Redis (`fleet`).
 //!
 //! (a) and (b) run in interleaved rounds, and each (b) run is compared with its round's (a), so
 //! that drift on a shared machine moves the ceiling and the handshakes together.
@@ -12,7 +13,14 @@
 //! Run with `tests/bench/run` (release build). Prints a table and writes
 //! target/bench-report.json; exits non-zero if any request failed.
 
+mod fleet;
 mod load;
+#[path = "../support/redis_server.rs"]
+#[expect(
+    dead_code,
+    reason = "the fleet tests use more of it than the benchmark"
+)]
+mod redis_server;
 #[path = "../support/server.rs"]
 mod server;
 
@@ -178,6 +186,9 @@ public_key_file = "{FIXTURES}/rsa_public.pem"
 issuer = "https://es.bench"
 algorithms = ["ES256"]
 public_key_file = "{FIXTURES}/ec_public.pem"
+[identity]
+# The three signers sign for the same users (one session each, whatever the algorithm).
+issuers_share_users = true
 [accounts]
 # Long enough that (b) and (c) measure the login and session path, not account refreshes.
 cache_ttl_secs = 3600
@@ -451,6 +462,16 @@ async fn bench(options: Options) {
         (rss_after.saturating_sub(rss_before) * 1024) as f64 / memory_users.len() as f64;
 
     let _ = service.stop();
+    let (fleet_rows, fleet) = fleet::fleet(
+        &seam,
+        &config,
+        &options,
+        &signers[0],
+        &bare_address,
+        ceiling,
+    )
+    .await;
+    rows.extend(fleet_rows);
     drop(bare);
 
     report(
@@ -462,6 +483,7 @@ async fn bench(options: Options) {
         rss_after,
         per_user_bytes,
         &warm,
+        &fleet,
         &options,
     );
 }
@@ -476,6 +498,7 @@ fn report(
     rss_after: u64,
     per_user_bytes: f64,
     memory_warm: &Stats,
+    fleet: &fleet::FleetReport,
     options: &Options,
 ) {
     println!(
@@ -526,6 +549,10 @@ fn report(
         "memory: {} KiB before, {} KiB after caching {} more users: {:.0} bytes per cached user",
         rss_before, rss_after, options.memory_users, per_user_bytes
     );
+    println!(
+        "(f) fleet: {:.2} get_or_create per user over two replicas; Redis calls per handshake: {:.2} on the replica that fetched, {:.2} on the other; none per cached handshake",
+        fleet.get_or_create_per_user, fleet.redis_calls_fetching, fleet.redis_calls_sharing
+    );
     let json = json!({
         "connections": options.connections,
         "seconds_per_run": options.seconds,
@@ -547,6 +574,7 @@ fn report(
         "cold_added_ms": {"mean_service_clock": added.mean_ms, "client_median_less_mean_wait": added.median_ms},
         "herd": {"get_or_create": herd_get_or_create, "account_lookups": herd_lookups},
         "memory": {"cached_users": options.memory_users, "rss_kib_before": rss_before, "rss_kib_after": rss_after, "bytes_per_user": per_user_bytes},
+        "fleet": {"get_or_create_per_user": fleet.get_or_create_per_user, "redis_calls_per_cold_handshake": fleet.redis_calls_fetching, "redis_calls_per_first_sight_elsewhere": fleet.redis_calls_sharing},
     });
     std::fs::write(
         "target/bench-report.json",

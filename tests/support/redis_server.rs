@@ -1,5 +1,5 @@
-//! A real `redis-server` (Debian's) on a loopback port, for the fleet-mode tests: installed
-//! when missing (apt-get, as root, as `tests/browser/run` installs Chromium), started empty with
+//! A real `redis-server` (Debian's) on a loopback port, for the fleet-mode tests and the
+//! benchmark's fleet scenario: installed when missing (apt-get, as root, as `tests/browser/run` installs Chromium), started empty with
 //! nothing saved to disk, and stopped or started again on the same port when a test says so.
 
 use std::io::{BufRead, BufReader};
@@ -12,6 +12,8 @@ pub struct RedisServer {
     child: Option<Child>,
     /// `redis-server` options beyond the defaults (e.g. `--requirepass`).
     options: Vec<String>,
+    /// With TLS: the directory holding the test CA and the server's certificate.
+    tls: Option<tempfile::TempDir>,
 }
 
 /// Debian's package, installed once per test process when the machine lacks it.
@@ -37,6 +39,14 @@ fn ensure_installed() {
     });
 }
 
+/// A free loopback port, released for the server to take.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 impl RedisServer {
     pub fn start() -> RedisServer {
         Self::start_with(&[])
@@ -44,22 +54,138 @@ impl RedisServer {
 
     pub fn start_with(options: &[&str]) -> RedisServer {
         ensure_installed();
-        // A free port, released for the server to take.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let mut server = RedisServer {
-            port,
+            port: free_port(),
             child: None,
             options: options.iter().map(|o| (*o).to_owned()).collect(),
+            tls: None,
         };
         server.start_again();
         server
     }
 
+    /// A server that speaks only TLS, with a certificate for 127.0.0.1 from a test CA made
+    /// for it (openssl): `ca_file` is what a client must trust.
+    pub fn start_tls() -> RedisServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let openssl = |args: &[&str]| {
+            let status = Command::new("openssl")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl runs");
+            assert!(status.success(), "openssl {args:?}");
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let (ca, ca_key, key, csr, cert) = (
+            path("ca.pem"),
+            path("ca.key"),
+            path("server.key"),
+            path("server.csr"),
+            path("server.pem"),
+        );
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    &ca_key,
+                    "-out",
+                    &ca,
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=seam-bff test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"],
+            ]
+            .concat(),
+        );
+        let extensions = path("server.ext");
+        std::fs::write(
+            &extensions,
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("writes");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "1",
+            "-extfile",
+            &extensions,
+        ]);
+        ensure_installed();
+        let port = free_port();
+        let options = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "no",
+        ]
+        .iter()
+        .map(|o| (*o).to_owned())
+        .collect();
+        let mut server = RedisServer {
+            port,
+            child: None,
+            options,
+            tls: Some(dir),
+        };
+        server.start_again();
+        server
+    }
+
+    /// The test CA a client of `start_tls`'s server must trust.
+    pub fn ca_file(&self) -> String {
+        let dir = self.tls.as_ref().expect("a TLS server");
+        dir.path().join("ca.pem").display().to_string()
+    }
+
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The URL with a password.
