@@ -441,6 +441,18 @@ async fn bench(options: Options) {
         ceiling,
     ));
 
+    // (f) Fleet mode, before the memory users make the stand-in's account listings slower.
+    let (fleet_rows, fleet) = fleet::fleet(
+        &seam,
+        &config,
+        &options,
+        &signers[0],
+        &bare_address,
+        ceiling,
+    )
+    .await;
+    rows.extend(fleet_rows);
+
     // Memory: resident growth per cached user.
     let memory_users: Vec<String> = (0..options.memory_users)
         .map(|i| format!("mem-{i}"))
@@ -462,16 +474,6 @@ async fn bench(options: Options) {
         (rss_after.saturating_sub(rss_before) * 1024) as f64 / memory_users.len() as f64;
 
     let _ = service.stop();
-    let (fleet_rows, fleet) = fleet::fleet(
-        &seam,
-        &config,
-        &options,
-        &signers[0],
-        &bare_address,
-        ceiling,
-    )
-    .await;
-    rows.extend(fleet_rows);
     drop(bare);
 
     report(
