@@ -5,6 +5,7 @@
 //!
 //! Without a cluster every function here is a no-op or falls through to Seam.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Sessions;
@@ -159,7 +160,7 @@ impl Sessions {
             if locked {
                 let issued = self.issue(user, accounts, seam).await;
                 match &issued {
-                    Ok(session) => self.store_session(cluster, key, session, true).await,
+                    Ok(session) => self.store_session(cluster, key, session, true),
                     Err(_) => cluster.unlock(key).await,
                 }
                 return issued;
@@ -170,7 +171,7 @@ impl Sessions {
         }
         // Redis unavailable, or the replica that held the lock gave up: this one asks Seam.
         let issued = self.issue(user, accounts, seam).await?;
-        self.store_session(cluster, key, &issued, false).await;
+        self.store_session(cluster, key, &issued, false);
         Ok(issued)
     }
 
@@ -184,25 +185,26 @@ impl Sessions {
         issue::issue(&self.terms, &*self.clock, key, accounts, seam).await
     }
 
-    /// Stores the session for the fleet (releasing the lock when this replica holds it).
-    async fn store_session(
+    /// Stores the session for the fleet (releasing the lock when this replica holds it), off
+    /// the request's path: the request that fetched it needs nothing from Redis, and the other
+    /// replicas wait on the lock until it is there.
+    fn store_session(
         &self,
-        cluster: &Cluster,
+        cluster: &Arc<Cluster>,
         key: &str,
         session: &IssuedSession,
         locked: bool,
     ) {
         let ttl = Duration::try_from(session.expires_at - self.clock.now()).unwrap_or_default();
-        match (locked, ttl.is_zero()) {
-            (true, false) => {
-                cluster
-                    .put_and_unlock(SESSION, key, &session.to_stored(), ttl)
-                    .await
+        let (cluster, key, stored) = (cluster.clone(), key.to_owned(), session.to_stored());
+        actix_web::rt::spawn(async move {
+            match (locked, ttl.is_zero()) {
+                (true, false) => cluster.put_and_unlock(SESSION, &key, &stored, ttl).await,
+                (true, true) => cluster.unlock(&key).await,
+                (false, false) => cluster.put(SESSION, &key, &stored, ttl).await,
+                (false, true) => {}
             }
-            (true, true) => cluster.unlock(key).await,
-            (false, false) => cluster.put(SESSION, key, &session.to_stored(), ttl).await,
-            (false, true) => {}
-        }
+        });
     }
 
     /// Another replica is fetching the session: its result once stored, or `None` when it
