@@ -200,6 +200,25 @@ max_entries = {capacity}
     path
 }
 
+/// The service as every scenario runs it: the benchmark's settings, JSON logs (its addresses
+/// are read from them), and only warnings from the per-request and per-call logs.
+fn service_command(options: &Options, config: &Path) -> Command {
+    let mut command = Command::new(&options.binary);
+    command
+        .args([
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--log-format",
+            "json",
+        ])
+        .envs(options.service_env.iter().cloned())
+        .env(
+            "RUST_LOG",
+            "warn,seam_bff=info,seam_bff::middleware::request_log=warn,seam_bff::seam=warn",
+        );
+    command
+}
+
 /// Seconds the service spent so far, on its own clock (its metrics).
 struct Spent {
     /// Answering handshakes, from request to response.
@@ -275,20 +294,7 @@ async fn bench(options: Options) {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = config(&seam, &dir, &options);
 
-    let mut service = Command::new(&options.binary);
-    service
-        .args([
-            "--config",
-            config.to_str().expect("utf-8"),
-            "--log-format",
-            "json",
-        ])
-        .envs(options.service_env.iter().cloned())
-        .env(
-            "RUST_LOG",
-            "warn,seam_bff=info,seam_bff::middleware::request_log=warn,seam_bff::seam=warn",
-        );
-    let (service, address, management) = start(service);
+    let (service, address, management) = start(service_command(&options, &config));
     let mut bare = Command::new(std::env::current_exe().expect("own path"));
     bare.arg("--serve-bare");
     let (bare, bare_address, _) = start(bare);

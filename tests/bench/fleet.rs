@@ -4,13 +4,12 @@
 //! and Redis round trips per handshake, from the replicas' own metrics.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use seam_stand_in::{AccountSpec, StandIn};
 
 use super::redis_server::RedisServer;
-use super::{Options, Row, Signer, run_load, server};
+use super::{Options, Row, Signer, run_load, server, service_command};
 use crate::load;
 
 const ENCRYPTION_KEY: &str = "b3a9c1d2e3f40516273849aabbccddeeff00112233445566778899aabbccddee";
@@ -51,21 +50,10 @@ pub(crate) async fn fleet(
 ) -> (Vec<Row>, FleetReport) {
     let redis = RedisServer::start();
     let replica = || {
-        let mut command = Command::new(&options.binary);
+        let mut command = service_command(options, config);
         command
-            .args([
-                "--config",
-                config.to_str().expect("utf-8"),
-                "--log-format",
-                "json",
-            ])
-            .envs(options.service_env.iter().cloned())
             .env("SEAM_BFF__CLUSTER__REDIS_URL", redis.url())
-            .env("SEAM_BFF__CLUSTER__ENCRYPTION_KEY", ENCRYPTION_KEY)
-            .env(
-                "RUST_LOG",
-                "warn,seam_bff=info,seam_bff::middleware::request_log=warn,seam_bff::seam=warn",
-            );
+            .env("SEAM_BFF__CLUSTER__ENCRYPTION_KEY", ENCRYPTION_KEY);
         server::start(command)
     };
     let (first, first_address, first_management) = replica();
