@@ -400,7 +400,8 @@ fn client(settings: &ClusterSettings, url: &SecretString) -> Result<redis::Clien
 }
 
 /// The connection's address, checked: `redis://` or `rediss://` (TLS), with a username and
-/// password when the URL has them, always RESP3. Sentinel and Cluster are refused. No error
+/// password when the URL has them, always RESP3. Sentinel is refused (Redis Cluster has no URL
+/// scheme of its own; see the README). No error
 /// quotes the URL, which may hold a password.
 fn connection_info(url: &SecretString) -> Result<redis::ConnectionInfo, ConfigError> {
     let text = url.expose_secret();
