@@ -227,14 +227,18 @@ struct Spent {
     upstream: f64,
 }
 
-async fn spent(management: &str) -> Spent {
+/// A service's Prometheus text, from its management listener.
+async fn metrics_text(management: &str) -> String {
     let mut response = awc::Client::default()
         .get(format!("http://{management}/metrics"))
         .send()
         .await
         .expect("metrics");
-    let text = String::from_utf8(response.body().limit(1 << 22).await.expect("body").to_vec())
-        .expect("utf-8");
+    String::from_utf8(response.body().limit(1 << 22).await.expect("body").to_vec()).expect("utf-8")
+}
+
+async fn spent(management: &str) -> Spent {
+    let text = metrics_text(management).await;
     let sum = |name: &str| -> f64 {
         text.lines()
             .filter(|l| l.starts_with(name))

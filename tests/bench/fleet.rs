@@ -9,7 +9,7 @@ use std::time::Duration;
 use seam_stand_in::{AccountSpec, StandIn};
 
 use super::redis_server::RedisServer;
-use super::{Options, Row, Signer, run_load, server, service_command};
+use super::{Options, Row, Signer, metrics_text, run_load, server, service_command};
 use crate::load;
 
 const ENCRYPTION_KEY: &str = "b3a9c1d2e3f40516273849aabbccddeeff00112233445566778899aabbccddee";
@@ -26,14 +26,9 @@ pub(crate) struct FleetReport {
 /// Redis calls a replica made so far, from `cluster_latency_seconds_count`, leaving out the
 /// background ones (the heartbeat's subscription and the probes' pings).
 async fn redis_calls(management: &str) -> f64 {
-    let mut response = awc::Client::default()
-        .get(format!("http://{management}/metrics"))
-        .send()
+    metrics_text(management)
         .await
-        .expect("metrics");
-    let text = String::from_utf8(response.body().limit(1 << 22).await.expect("body").to_vec())
-        .expect("utf-8");
-    text.lines()
+        .lines()
         .filter(|l| l.starts_with("seam_bff_cluster_latency_seconds_count"))
         .filter(|l| !l.contains("\"ping\"") && !l.contains("\"subscribe\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
