@@ -190,10 +190,44 @@ impl Identity {
         } else {
             Cow::Owned(format!("{}{user_id}", ns.prefix))
         };
-        if ns.shadowed_by.iter().any(|longer| key.starts_with(longer)) {
-            return Err(NoSuchUser::Shadowed);
-        }
+        self.refuse_shadowed(namespace, &key)?;
         Ok(key)
+    }
+
+    /// `f` of the key of `user_id` in `namespace`, written on the stack: a repeat handshake
+    /// looks its user up by this key, and a prefix would otherwise cost it an allocation.
+    pub(crate) fn with_user_key<R>(
+        &self,
+        namespace: usize,
+        user_id: &str,
+        f: impl FnOnce(&str) -> R,
+    ) -> Result<R, NoSuchUser> {
+        let prefix = self.namespaces[namespace].prefix.as_bytes();
+        if prefix.is_empty() {
+            self.refuse_shadowed(namespace, user_id)?;
+            return Ok(f(user_id));
+        }
+        let mut buffer = [0u8; 512];
+        let len = prefix.len() + user_id.len();
+        let Some(room) = buffer.get_mut(..len) else {
+            return Ok(f(&self.user_key(namespace, user_id)?));
+        };
+        room[..prefix.len()].copy_from_slice(prefix);
+        room[prefix.len()..].copy_from_slice(user_id.as_bytes());
+        // Two strings end to end are a string: the fallback is never taken.
+        let Ok(key) = std::str::from_utf8(room) else {
+            return Ok(f(&self.user_key(namespace, user_id)?));
+        };
+        self.refuse_shadowed(namespace, key)?;
+        Ok(f(key))
+    }
+
+    fn refuse_shadowed(&self, namespace: usize, key: &str) -> Result<(), NoSuchUser> {
+        let shadowed_by = &self.namespaces[namespace].shadowed_by;
+        match shadowed_by.iter().any(|longer| key.starts_with(longer)) {
+            true => Err(NoSuchUser::Shadowed),
+            false => Ok(()),
+        }
     }
 
     /// The user id in a key of `namespace`.
@@ -252,6 +286,11 @@ mod tests {
         let prefixed = identity("[identity]\nkey_prefix = \"app:\"").expect("valid");
         assert_eq!(prefixed.user_key(0, "u1").expect("a key"), "app:u1");
         assert_eq!(prefixed.user_id(0, "app:u1"), "u1");
+        let looked_up = prefixed.with_user_key(0, "u1", str::to_owned);
+        assert_eq!(looked_up.as_deref(), Ok("app:u1"));
+        let long = "u".repeat(600);
+        let looked_up = prefixed.with_user_key(0, &long, str::len);
+        assert_eq!(looked_up, Ok(4 + 600), "longer than the stack buffer");
         let derived = identity(&format!(
             "[identity]\nkey_prefix = \"app:\"\nkey_hmac_secret = \"{}\"",
             "k".repeat(32)
@@ -277,6 +316,10 @@ mod tests {
         assert_eq!(two.user_key(b, "alice").expect("a key"), "b:alice");
         // The first issuer's "b:alice" would be the second's "alice".
         assert_eq!(two.user_key(a, "b:alice"), Err(NoSuchUser::Shadowed));
+        assert_eq!(
+            two.with_user_key(a, "b:alice", |_| ()),
+            Err(NoSuchUser::Shadowed)
+        );
         assert_eq!(two.named(Some("https://b")), Ok(b));
         assert_eq!(two.named(None), Err(NoSuchUser::IssuerRequired));
         assert_eq!(two.named(Some("https://c")), Err(NoSuchUser::UnknownIssuer));

@@ -205,8 +205,8 @@ impl Sessions {
         if self.remember > 0
             && let Some(claims) = unverified
             && let namespace = self.identity.of_issuer(claims.issuer)
-            && let Ok(key) = self.identity.user_key(namespace, &claims.user_id)
-            && let Some(user) = self.users.get(&key)
+            && let Ok(Some(user)) =
+                (self.identity).with_user_key(namespace, &claims.user_id, |key| self.users.get(key))
             && user
                 .tokens
                 .knows(&digest, jsonwebtoken::get_current_timestamp(), self.leeway)
