@@ -73,6 +73,9 @@ async fn main() -> ExitCode {
         Ok(app) => app,
         Err(error) => return fail(&error),
     };
+    if let Err(error) = app.check_redis().await {
+        return fail(&error);
+    }
     if let Err(error) = app.shutdown_on_signal() {
         return fail(&format!("cannot handle signals: {error}"));
     }

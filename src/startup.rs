@@ -126,6 +126,7 @@ pub struct Application {
     management_address: SocketAddr,
     public: Server,
     management: Server,
+    cluster: Option<Arc<Cluster>>,
 }
 
 fn bind(key: &'static str, address: &str) -> Result<(TcpListener, SocketAddr), StartupError> {
@@ -165,6 +166,7 @@ impl Application {
         };
         let shutdown = settings.server.shutdown_timeout_secs;
 
+        let cluster = c.cluster.clone();
         let shared = c.clone();
         let cors_settings = settings.cors.clone();
         let backchannel_logout = settings.auth.backchannel_logout;
@@ -235,7 +237,17 @@ impl Application {
             management_address,
             public,
             management,
+            cluster,
         })
+    }
+
+    /// What start-up can only learn from Redis itself: fleet mode refuses a Redis Cluster.
+    /// Redis being down is no reason not to start (see `cluster`).
+    pub async fn check_redis(&self) -> Result<(), StartupError> {
+        match &self.cluster {
+            Some(cluster) => Ok(cluster.refuse_redis_cluster().await?),
+            None => Ok(()),
+        }
     }
 
     /// The public listener's address (the real port when `server.bind` asked for port 0).

@@ -126,7 +126,14 @@ impl Cluster {
                 push = pushes.recv() => {
                     let Some(push) = push else { return };
                     match push.kind {
-                        PushKind::Message => self.on_message(&push.data, &*remote).await,
+                        // Each on its own: applying one may wait for a Seam call of its
+                        // user in flight here, which must not hold up the others.
+                        PushKind::Message => {
+                            let (cluster, remote) = (self.clone(), remote.clone());
+                            actix_web::rt::spawn(async move {
+                                cluster.on_message(&push.data, &*remote).await;
+                            });
+                        }
                         PushKind::Subscribe => {
                             if cut_off {
                                 tracing::info!("redis is back; dropping what this replica may have missed");

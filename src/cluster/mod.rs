@@ -55,6 +55,62 @@ end
 return -1
 ";
 
+/// Everything a login seen for the first time needs from the fleet, in one round trip: the
+/// records in KEYS except the last, and, when the record at ARGV[1] (1-based; 0: none) is
+/// absent, the lock in the last KEY taken with token ARGV[2] for ARGV[3] ms. Answers the
+/// records ('' for an absent one: sealed records are never empty), then 0 (lock not asked
+/// for), 1 (taken) or 2 (held by someone else).
+const RECALL: &str = r"
+local found = redis.call('MGET', unpack(KEYS, 1, #KEYS - 1))
+local lock, wanted = 0, tonumber(ARGV[1])
+if wanted > 0 and not found[wanted] then
+  lock = redis.call('SET', KEYS[#KEYS], ARGV[2], 'NX', 'PX', ARGV[3]) and 1 or 2
+end
+for i = 1, #KEYS - 1 do found[i] = found[i] or '' end
+found[#KEYS] = lock
+return found
+";
+
+/// Releases the lock in KEYS[1] if it is still the one taken with token ARGV[1], first
+/// storing ARGV[2] in KEYS[2] for ARGV[3] ms when they are given. A lock that is no longer
+/// the taker's expired, or was dropped by a revocation: what was fetched under it is then not
+/// stored, as it may be what the revocation ended.
+const UNLOCK: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+return redis.call('DEL', KEYS[1])
+";
+
+/// How long start-up waits for Redis to say which mode it runs in.
+const STARTUP_PROBE: Duration = Duration::from_secs(2);
+
+const REDIS_CLUSTER: &str = "names a Redis Cluster node, which fleet mode does not support (a \
+     call reads records that would live in different slots): use a standalone Redis, or a \
+     managed one with cluster mode off";
+
+/// Errors only a Redis Cluster gives.
+fn is_redis_cluster(error: &redis::RedisError) -> bool {
+    use redis::ServerErrorKind::{Ask, ClusterDown, CrossSlot, Moved};
+    matches!(
+        error.kind(),
+        redis::ErrorKind::Server(Moved | Ask | CrossSlot | ClusterDown)
+    )
+}
+
+/// How a `recall` left the fleet-wide lock on what it recalled.
+pub(crate) enum Lock {
+    /// Not asked for (the record was there), or Redis did not answer.
+    NotAsked,
+    /// Taken: this replica fetches, then stores and releases it (`put_and_unlock`, `unlock`).
+    Taken(LockToken),
+    /// Someone else is fetching.
+    HeldElsewhere,
+}
+
+/// A lock this replica took: only the same token releases it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct LockToken(String);
+
 /// The cluster's state as `/readyz` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -86,7 +142,10 @@ pub(crate) struct Cluster {
     subscribed: AtomicBool,
     metrics: ClusterMetrics,
     pushes: Mutex<Option<mpsc::UnboundedReceiver<redis::PushInfo>>>,
+    next_lock: AtomicU64,
     gcra: redis::Script,
+    recall: redis::Script,
+    unlock: redis::Script,
 }
 
 impl Cluster {
@@ -162,7 +221,10 @@ impl Cluster {
                 latency: metrics.cluster_latency.clone(),
             },
             pushes: Mutex::new(Some(receiver)),
+            next_lock: AtomicU64::new(1),
             gcra: redis::Script::new(GCRA),
+            recall: redis::Script::new(RECALL),
+            unlock: redis::Script::new(UNLOCK),
         }))
     }
 
@@ -189,7 +251,11 @@ impl Cluster {
             Ok(Err(error)) => {
                 self.metrics.errors.with_label_values(&[op]).inc();
                 // The kind only: a server's message may quote what was sent.
-                tracing::warn!(op, error = ?error.kind(), "redis call failed; serving from local state");
+                if is_redis_cluster(&error) {
+                    tracing::error!(op, error = ?error.kind(), "{REDIS_CLUSTER}; serving from local state");
+                } else {
+                    tracing::warn!(op, error = ?error.kind(), "redis call failed; serving from local state");
+                }
                 None
             }
             Err(_) => {
@@ -201,6 +267,31 @@ impl Cluster {
                 );
                 None
             }
+        }
+    }
+
+    /// Refuses a Redis Cluster node (whose slots would split the records a call reads
+    /// together), when Redis answers `INFO server` at start-up. A Redis that is down, or an ACL
+    /// user without `INFO`, is not held against the start: the calls' errors say it later.
+    pub(crate) async fn refuse_redis_cluster(&self) -> Result<(), ConfigError> {
+        let mut redis = self.redis.clone();
+        let info = tokio::time::timeout(
+            STARTUP_PROBE.max(self.timeout),
+            redis::cmd("INFO")
+                .arg("server")
+                .query_async::<String>(&mut redis),
+        )
+        .await;
+        match info {
+            Ok(Ok(info)) if info.lines().any(|l| l.trim() == "redis_mode:cluster") => {
+                Err(ConfigError::new("cluster.redis_url", REDIS_CLUSTER))
+            }
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => {
+                tracing::debug!(error = ?error.kind(), "redis did not say which mode it runs in");
+                Ok(())
+            }
+            Err(_) => Ok(()),
         }
     }
 
@@ -226,9 +317,8 @@ impl Cluster {
         let key = self.key(kind, what);
         let sealed = self.sealer.seal(&key, value);
         let mut redis = self.redis.clone();
-        let millis = ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
         self.run("put", async move {
-            redis.pset_ex::<_, _, ()>(&key, sealed, millis).await
+            redis.pset_ex::<_, _, ()>(&key, sealed, millis(ttl)).await
         })
         .await;
     }
@@ -239,84 +329,163 @@ impl Cluster {
         let key = self.key(kind, what);
         let mut redis = self.redis.clone();
         let name = key.clone();
-        let sealed: Option<Vec<u8>> = self
+        let sealed = self
             .run("get", async move { redis.get(&name).await })
             .await
             .flatten();
-        sealed.and_then(|sealed| self.sealer.open(&key, &sealed))
+        self.open(&key, sealed)
     }
 
-    /// Records of `kind` about each of `whats`, in one round trip.
-    pub(crate) async fn get_many(&self, kinds_and_whats: &[(&str, &str)]) -> Vec<Option<Vec<u8>>> {
+    fn open(&self, key: &str, sealed: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        sealed.and_then(|sealed| self.sealer.open(key, &sealed))
+    }
+
+    fn lock_token(&self) -> LockToken {
+        let n = self.next_lock.fetch_add(1, Ordering::Relaxed);
+        LockToken(format!("{}.{n}", self.replica))
+    }
+
+    /// In one round trip, the records of `kind` about each of `whats`, and when `lock` names
+    /// one of them that is absent, the fleet-wide lock on its `what` for `ttl`: what a replica
+    /// needs to know about a user before the one fetch of what is missing. Records that do not
+    /// open, and every record when Redis does not answer in time, are `None`.
+    pub(crate) async fn recall(
+        &self,
+        kinds_and_whats: &[(&str, &str)],
+        lock: Option<(usize, Duration)>,
+    ) -> (Vec<Option<Vec<u8>>>, Lock) {
         let keys: Vec<String> = kinds_and_whats
             .iter()
             .map(|(kind, what)| self.key(kind, what))
             .collect();
+        let (wanted, ttl) = lock.map_or((0, Duration::ZERO), |(index, ttl)| (index + 1, ttl));
+        let lock_what = kinds_and_whats.get(wanted.wrapping_sub(1)).map(|(_, w)| *w);
+        let token = self.lock_token();
+        let mut invocation = self.recall.prepare_invoke();
+        for key in &keys {
+            invocation.key(key);
+        }
+        invocation
+            .key(self.key("lock", lock_what.unwrap_or_default()))
+            .arg(wanted)
+            .arg(&token.0)
+            .arg(millis(ttl));
         let mut redis = self.redis.clone();
-        let names = keys.clone();
-        let found: Option<Vec<Option<Vec<u8>>>> = self
-            .run("get", async move { redis.mget(&names).await })
+        let answer: Option<Vec<Value>> = self
+            .run("recall", async move {
+                invocation.invoke_async(&mut redis).await
+            })
             .await;
-        match found {
-            Some(values) if values.len() == keys.len() => keys
-                .iter()
-                .zip(values)
-                .map(|(key, sealed)| sealed.and_then(|s| self.sealer.open(key, &s)))
-                .collect(),
-            _ => vec![None; keys.len()],
+        match answer {
+            Some(mut values) if values.len() == keys.len() + 1 => {
+                let lock = match values.pop() {
+                    Some(Value::Int(1)) => Lock::Taken(token),
+                    Some(Value::Int(2)) => Lock::HeldElsewhere,
+                    _ => Lock::NotAsked,
+                };
+                let records = keys
+                    .iter()
+                    .zip(values)
+                    .map(|(key, value)| match value {
+                        Value::BulkString(sealed) if !sealed.is_empty() => {
+                            self.open(key, Some(sealed))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                (records, lock)
+            }
+            _ => (vec![None; keys.len()], Lock::NotAsked),
         }
     }
 
-    pub(crate) async fn delete(&self, kind: &str, what: &str) {
-        let key = self.key(kind, what);
+    /// In one round trip: `put` (a record of kind, what, value, kept for ttl) if given, and the
+    /// record of `kind` about `what` dropped with the lock on it, so that a fetch under way
+    /// does not store what it fetched.
+    pub(crate) async fn put_and_drop(
+        &self,
+        put: Option<(&str, &str, &[u8], Duration)>,
+        kind: &str,
+        what: &str,
+    ) {
+        let mut pipe = redis::pipe();
+        if let Some((put_kind, put_what, value, ttl)) = put {
+            let key = self.key(put_kind, put_what);
+            let sealed = self.sealer.seal(&key, value);
+            pipe.pset_ex(key, sealed, millis(ttl)).ignore();
+        }
+        pipe.del(&[self.key(kind, what), self.key("lock", what)])
+            .ignore();
         let mut redis = self.redis.clone();
-        self.run("delete", async move { redis.del::<_, ()>(&key).await })
-            .await;
+        self.run(
+            "delete",
+            async move { pipe.query_async::<()>(&mut redis).await },
+        )
+        .await;
     }
 
-    /// In one round trip, the fleet-wide lock on `what` for `ttl` (`true` if this replica got
-    /// it) and the record of `kind` about it, opened; `None` when Redis is unavailable.
+    /// In one round trip, the fleet-wide lock on `what` for `ttl` (its token if this replica
+    /// got it) and the record of `kind` about it, opened; `None` when Redis is unavailable.
     pub(crate) async fn lock_and_get(
         &self,
         kind: &str,
         what: &str,
         ttl: Duration,
-    ) -> Option<(bool, Option<Vec<u8>>)> {
+    ) -> Option<(Option<LockToken>, Option<Vec<u8>>)> {
         let (lock, key) = (self.key("lock", what), self.key(kind, what));
-        let millis = ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
+        let token = self.lock_token();
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(&lock)
-            .arg(&self.replica)
+            .arg(&token.0)
             .arg("NX")
             .arg("PX")
-            .arg(millis)
+            .arg(millis(ttl))
             .cmd("GET")
             .arg(&key);
         let mut redis = self.redis.clone();
         let (set, sealed): (Value, Option<Vec<u8>>) = self
             .run("lock", async move { pipe.query_async(&mut redis).await })
             .await?;
-        let record = sealed.and_then(|sealed| self.sealer.open(&key, &sealed));
-        Some((set != Value::Nil, record))
+        Some((
+            (set != Value::Nil).then_some(token),
+            self.open(&key, sealed),
+        ))
     }
 
     /// In one round trip, a sealed record of `kind` about `what` kept for `ttl`, and the lock
-    /// on `what` released.
-    pub(crate) async fn put_and_unlock(&self, kind: &str, what: &str, value: &[u8], ttl: Duration) {
-        let (lock, key) = (self.key("lock", what), self.key(kind, what));
+    /// on `what` released: both only if the lock is still `token`'s (see `UNLOCK`).
+    pub(crate) async fn put_and_unlock(
+        &self,
+        token: &LockToken,
+        kind: &str,
+        what: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) {
+        let key = self.key(kind, what);
         let sealed = self.sealer.seal(&key, value);
-        let millis = ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
-        let mut pipe = redis::pipe();
-        pipe.pset_ex(&key, sealed, millis)
-            .ignore()
-            .del(&lock)
-            .ignore();
+        let mut invocation = self.unlock.key(self.key("lock", what));
+        invocation
+            .key(key)
+            .arg(&token.0)
+            .arg(sealed)
+            .arg(millis(ttl));
         let mut redis = self.redis.clone();
-        self.run(
-            "put",
-            async move { pipe.query_async::<()>(&mut redis).await },
-        )
+        self.run("put", async move {
+            invocation.invoke_async::<()>(&mut redis).await
+        })
+        .await;
+    }
+
+    /// Releases the lock on `what` if it is still `token`'s.
+    pub(crate) async fn unlock(&self, token: &LockToken, what: &str) {
+        let mut invocation = self.unlock.key(self.key("lock", what));
+        invocation.arg(&token.0);
+        let mut redis = self.redis.clone();
+        self.run("lock", async move {
+            invocation.invoke_async::<()>(&mut redis).await
+        })
         .await;
     }
 
@@ -326,10 +495,6 @@ impl Cluster {
         let mut redis = self.redis.clone();
         self.run("lock", async move { redis.exists(&key).await })
             .await
-    }
-
-    pub(crate) async fn unlock(&self, what: &str) {
-        self.delete("lock", what).await;
     }
 
     /// The fleet's bucket of `kind` for `what` (a GCRA of `burst` refilled one per `interval`):
@@ -362,6 +527,11 @@ impl Cluster {
             Err(_) => Ok(()),
         })
     }
+}
+
+/// `ttl` as Redis's milliseconds, at least 1 (0 is an error to Redis).
+fn millis(ttl: Duration) -> u64 {
+    ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64
 }
 
 /// The Redis client: the URL checked (`connection_info`), and TLS checked against the public
@@ -400,9 +570,9 @@ fn client(settings: &ClusterSettings, url: &SecretString) -> Result<redis::Clien
 }
 
 /// The connection's address, checked: `redis://` or `rediss://` (TLS), with a username and
-/// password when the URL has them, always RESP3. Sentinel is refused (Redis Cluster has no URL
-/// scheme of its own; see the README). No error
-/// quotes the URL, which may hold a password.
+/// password when the URL has them, always RESP3. Sentinel is refused here, Redis Cluster (which
+/// has no URL scheme of its own) by `refuse_redis_cluster`. No error quotes the URL, which may
+/// hold a password.
 fn connection_info(url: &SecretString) -> Result<redis::ConnectionInfo, ConfigError> {
     let text = url.expose_secret();
     let refuse = |problem: &str| Err(ConfigError::new("cluster.redis_url", problem));

@@ -3,16 +3,23 @@
 //! records consulted when a login is first seen, the stored Seam sessions with the lock that
 //! makes one fetch serve the fleet, and the other replicas' events applied here.
 //!
+//! A first-seen login of a user this replica holds no session for costs one Redis round trip
+//! before its handshake's Seam call: the recall reads the revocation records and the stored
+//! session, and takes the fetch lock when there is no stored session. The login keeps the
+//! lock (`LockClaim`) until a handshake of its user fetches under it, or releases it when it
+//! ends without one (a refused login, a rate-limited handshake).
+//!
 //! Without a cluster every function here is a no-op or falls through to Seam.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::Sessions;
 use super::accounts::AccountSet;
 use super::issue::{self, IssuedSession};
 use super::users::User;
-use crate::cluster::{Cluster, Event, Remote};
+use crate::cluster::{Cluster, Event, Lock, LockToken, Remote};
 use crate::seam::{SeamClient, SeamError};
 
 /// Record kinds (each name is a keyed hash of what follows it, never the text itself).
@@ -30,8 +37,70 @@ pub(super) struct FleetRecall {
     pub(super) revoked_at: Option<u64>,
     /// The login's identity-provider session was ended anywhere.
     pub(super) session_ended: bool,
-    /// The user's stored Seam session (opened, not yet judged), saving the handshake a trip.
-    pub(super) stored_session: Option<Vec<u8>>,
+    pub(super) start: FleetStart,
+}
+
+/// Where the fleet stood on the user's session when the login was first seen: what saves its
+/// handshake a round trip.
+#[derive(Default)]
+pub(super) struct FleetStart {
+    /// The user's stored Seam session (opened, not yet judged).
+    stored_session: Option<Vec<u8>>,
+    /// Another replica was fetching it.
+    fetching_elsewhere: bool,
+    /// The fetch lock this login took, if it did: kept for its release when the login ends.
+    _lock: Option<LockClaim>,
+}
+
+/// Fetch locks this replica took at a recall and that no handshake has fetched under yet, by
+/// the user's Seam key. Whichever handshake of the user runs the fetch takes the lock from
+/// here, so it need not be the one whose login took it.
+#[derive(Default)]
+pub(super) struct HeldLocks(Mutex<HashMap<String, LockToken>>);
+
+impl HeldLocks {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, LockToken>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take(&self, key: &str) -> Option<LockToken> {
+        self.entries().remove(key)
+    }
+}
+
+/// A login's hold on a fetch lock: released when the login ends, unless a fetch took it.
+pub(super) struct LockClaim {
+    held: Arc<HeldLocks>,
+    cluster: Arc<Cluster>,
+    key: String,
+    token: LockToken,
+}
+
+impl Drop for LockClaim {
+    fn drop(&mut self) {
+        let mut held = self.held.entries();
+        if held.get(&self.key) != Some(&self.token) {
+            return;
+        }
+        held.remove(&self.key);
+        drop(held);
+        release(&self.cluster, self.token.clone(), &self.key);
+    }
+}
+
+/// Releases a lock off the request's path.
+fn release(cluster: &Arc<Cluster>, token: LockToken, key: &str) {
+    let (cluster, key) = (cluster.clone(), key.to_owned());
+    actix_web::rt::spawn(async move { cluster.unlock(&token, &key).await });
+}
+
+/// How waiting on another replica's fetch ended.
+enum Waited {
+    Found(IssuedSession),
+    /// A login here took the lock meanwhile: this handshake fetches under it.
+    Ours(LockToken),
+    /// The lock is gone without a session, or the wait took longer than a Seam call may.
+    GaveUp,
 }
 
 fn sid_record(issuer: usize, sid: &str) -> String {
@@ -39,12 +108,14 @@ fn sid_record(issuer: usize, sid: &str) -> String {
 }
 
 impl Sessions {
-    /// One round trip for everything a first-seen login needs from the fleet.
+    /// One round trip for everything a first-seen login needs from the fleet; `fetch` asks for
+    /// the fetch lock too, should there be no stored session.
     pub(super) async fn fleet_recall(
         &self,
         user_key: &str,
         user_identifier_key: &str,
         session: Option<(usize, &str)>,
+        fetch: bool,
     ) -> FleetRecall {
         let Some(cluster) = &self.cluster else {
             return FleetRecall::default();
@@ -54,16 +125,39 @@ impl Sessions {
         if let Some(sid) = &sid {
             asked.push((SID_ENDED, sid));
         }
-        let mut found = cluster.get_many(&asked).await.into_iter();
+        let lock = fetch.then_some((1, self.fetch_lock));
+        let (found, lock) = cluster.recall(&asked, lock).await;
+        let mut found = found.into_iter();
         let revoked = found.next().flatten();
         let stored_session = found.next().flatten();
         let session_ended = found.next().flatten().is_some();
+        let (fetching_elsewhere, lock) = match lock {
+            Lock::NotAsked => (false, None),
+            Lock::HeldElsewhere => (true, None),
+            Lock::Taken(token) => {
+                let key = user_identifier_key.to_owned();
+                (self.held_locks.entries()).insert(key.clone(), token.clone());
+                let held = self.held_locks.clone();
+                let cluster = cluster.clone();
+                let claim = LockClaim {
+                    held,
+                    cluster,
+                    key,
+                    token,
+                };
+                (false, Some(claim))
+            }
+        };
         FleetRecall {
             revoked_at: revoked
                 .and_then(|at| String::from_utf8(at).ok())
                 .and_then(|at| at.parse().ok()),
             session_ended,
-            stored_session,
+            start: FleetStart {
+                stored_session,
+                fetching_elsewhere,
+                _lock: lock,
+            },
         }
     }
 
@@ -78,15 +172,9 @@ impl Sessions {
         let Some(cluster) = &self.cluster else {
             return;
         };
-        cluster
-            .put(
-                REVOKED,
-                user_key,
-                at.to_string().as_bytes(),
-                self.longest_login,
-            )
-            .await;
-        cluster.delete(SESSION, user_identifier_key).await;
+        let record = at.to_string();
+        let revoked = (REVOKED, user_key, record.as_bytes(), self.longest_login);
+        (cluster.put_and_drop(Some(revoked), SESSION, user_identifier_key)).await;
         cluster
             .publish(&Event::UserRevoked {
                 user_key: user_key.to_owned(),
@@ -120,7 +208,7 @@ impl Sessions {
         let Some(cluster) = &self.cluster else {
             return;
         };
-        cluster.delete(SESSION, user_identifier_key).await;
+        (cluster.put_and_drop(None, SESSION, user_identifier_key)).await;
         cluster
             .publish(&Event::SessionDropped {
                 user_identifier_key: user_identifier_key.to_owned(),
@@ -136,7 +224,7 @@ impl Sessions {
         user: &User,
         accounts: &AccountSet,
         seam: &SeamClient,
-        stored: Option<&[u8]>,
+        start: &FleetStart,
         qualifies: impl Fn(&IssuedSession) -> bool,
     ) -> Result<IssuedSession, SeamError> {
         let Some(cluster) = &self.cluster else {
@@ -145,34 +233,71 @@ impl Sessions {
         let key = &*user.user_identifier_key;
         let usable =
             |bytes: &[u8]| IssuedSession::from_stored(bytes, &self.terms).filter(|s| qualifies(s));
-        if let Some(session) = stored.and_then(usable) {
+        if let Some(session) = start.stored_session.as_deref().and_then(usable) {
             return Ok(session);
         }
-        // One round trip: the lock, and a session stored meanwhile (or, for a login that was
-        // not first seen just now, the one stored at all).
-        if let Some((locked, record)) = cluster.lock_and_get(SESSION, key, self.fetch_lock).await {
-            if let Some(session) = record.as_deref().and_then(usable) {
-                if locked {
-                    cluster.unlock(key).await;
+        // Taken when the login was first seen (no round trip now).
+        if let Some(token) = self.held_locks.take(key) {
+            return self
+                .fetch_locked(cluster, user, accounts, seam, token)
+                .await;
+        }
+        let mut fetching_elsewhere = start.fetching_elsewhere;
+        if !fetching_elsewhere {
+            // One round trip: the lock, and a session stored meanwhile (or, for a login that
+            // was not first seen just now, the one stored at all).
+            if let Some((token, record)) = cluster.lock_and_get(SESSION, key, self.fetch_lock).await
+            {
+                if let Some(session) = record.as_deref().and_then(usable) {
+                    if let Some(token) = token {
+                        release(cluster, token, key);
+                    }
+                    return Ok(session);
                 }
-                return Ok(session);
-            }
-            if locked {
-                let issued = self.issue(user, accounts, seam).await;
-                match &issued {
-                    Ok(session) => self.store_session(cluster, key, session, true),
-                    Err(_) => cluster.unlock(key).await,
+                match token {
+                    Some(token) => {
+                        return self
+                            .fetch_locked(cluster, user, accounts, seam, token)
+                            .await;
+                    }
+                    None => fetching_elsewhere = true,
                 }
-                return issued;
             }
-            if let Some(session) = self.wait_for_fetch(cluster, key, &usable).await {
-                return Ok(session);
+        }
+        if fetching_elsewhere {
+            match self.wait_for_fetch(cluster, key, &usable).await {
+                Waited::Found(session) => return Ok(session),
+                Waited::Ours(token) => {
+                    return self
+                        .fetch_locked(cluster, user, accounts, seam, token)
+                        .await;
+                }
+                Waited::GaveUp => {}
             }
         }
         // Redis unavailable, or the replica that held the lock gave up: this one asks Seam.
         let issued = self.issue(user, accounts, seam).await?;
-        self.store_session(cluster, key, &issued, false);
+        self.store_session(cluster, key, &issued, None);
         Ok(issued)
+    }
+
+    /// The fleet's one fetch, under the lock `token`: stored for the others, or the lock
+    /// released when Seam failed.
+    async fn fetch_locked(
+        &self,
+        cluster: &Arc<Cluster>,
+        user: &User,
+        accounts: &AccountSet,
+        seam: &SeamClient,
+        token: LockToken,
+    ) -> Result<IssuedSession, SeamError> {
+        let key = &*user.user_identifier_key;
+        let issued = self.issue(user, accounts, seam).await;
+        match &issued {
+            Ok(session) => self.store_session(cluster, key, session, Some(token)),
+            Err(_) => release(cluster, token, key),
+        }
+        issued
     }
 
     async fn issue(
@@ -193,39 +318,48 @@ impl Sessions {
         cluster: &Arc<Cluster>,
         key: &str,
         session: &IssuedSession,
-        locked: bool,
+        lock: Option<LockToken>,
     ) {
         let ttl = Duration::try_from(session.expires_at - self.clock.now()).unwrap_or_default();
         let (cluster, key, stored) = (cluster.clone(), key.to_owned(), session.to_stored());
         actix_web::rt::spawn(async move {
-            match (locked, ttl.is_zero()) {
-                (true, false) => cluster.put_and_unlock(SESSION, &key, &stored, ttl).await,
-                (true, true) => cluster.unlock(&key).await,
-                (false, false) => cluster.put(SESSION, &key, &stored, ttl).await,
-                (false, true) => {}
+            match (lock, ttl.is_zero()) {
+                (Some(token), false) => {
+                    (cluster.put_and_unlock(&token, SESSION, &key, &stored, ttl)).await;
+                }
+                (Some(token), true) => cluster.unlock(&token, &key).await,
+                (None, false) => cluster.put(SESSION, &key, &stored, ttl).await,
+                (None, true) => {}
             }
         });
     }
 
-    /// Another replica is fetching the session: its result once stored, or `None` when it
-    /// gave up (the lock gone without a session) or took longer than a Seam call may.
+    /// Another replica is fetching the session: its result once stored, unless a login here
+    /// takes the lock meanwhile, or it gave up (the lock gone without a session), or took
+    /// longer than a Seam call may.
     async fn wait_for_fetch(
         &self,
         cluster: &Cluster,
         key: &str,
         usable: &impl Fn(&[u8]) -> Option<IssuedSession>,
-    ) -> Option<IssuedSession> {
+    ) -> Waited {
         let deadline = Instant::now() + self.fetch_lock;
         while Instant::now() < deadline {
             tokio::time::sleep(FETCH_POLL).await;
+            if let Some(token) = self.held_locks.take(key) {
+                return Waited::Ours(token);
+            }
             if let Some(session) = cluster.get(SESSION, key).await.as_deref().and_then(usable) {
-                return Some(session);
+                return Waited::Found(session);
             }
             if cluster.locked(key).await != Some(true) {
-                return cluster.get(SESSION, key).await.as_deref().and_then(usable);
+                return match cluster.get(SESSION, key).await.as_deref().and_then(usable) {
+                    Some(session) => Waited::Found(session),
+                    None => Waited::GaveUp,
+                };
             }
         }
-        None
+        Waited::GaveUp
     }
 
     /// Whether Redis answers, with fleet mode on (`/readyz`).

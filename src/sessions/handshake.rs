@@ -21,6 +21,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::accounts::{self, AccountSet, BadAccountsClaim, Owned};
+use super::fleet::FleetStart;
 use super::issue::IssuedSession;
 use super::users::{Lookup, User};
 use super::{Login, Sessions};
@@ -65,10 +66,9 @@ impl Sessions {
         seam: &Arc<SeamClient>,
     ) -> Result<Handed, HandshakeError> {
         let owned = self.owned(&login.user, login.accounts_claim.as_ref())?;
-        let stored = login.stored_session.as_deref();
         // Boxed: waiting on Seam takes a large future, which inline would be part of the
         // handler's, and so of every handshake's, the cached ones' too.
-        Box::pin(self.through_seam(&login.user, owned, stored, seam)).await
+        Box::pin(self.through_seam(&login.user, owned, &login.fleet, seam)).await
     }
 
     /// The repeat handshake, without waiting on anything: both answers cached and fresh.
@@ -111,7 +111,7 @@ impl Sessions {
         self: &Arc<Self>,
         user: &Arc<User>,
         owned: Owned<'_>,
-        stored: Option<&[u8]>,
+        fleet: &FleetStart,
         seam: &Arc<SeamClient>,
     ) -> Result<Handed, HandshakeError> {
         let (accounts, accounts_outcome) = match owned {
@@ -121,7 +121,7 @@ impl Sessions {
                 (found.value, Some(found.outcome))
             }
         };
-        match self.session_for(user, &accounts, stored, seam).await {
+        match self.session_for(user, &accounts, fleet, seam).await {
             Ok(found) => Ok(Handed {
                 session: found.value,
                 accounts_outcome,
@@ -221,12 +221,12 @@ impl Sessions {
         self: &Arc<Self>,
         user: &Arc<User>,
         accounts: &AccountSet,
-        stored: Option<&[u8]>,
+        fleet: &FleetStart,
         seam: &Arc<SeamClient>,
     ) -> Result<Found<Arc<IssuedSession>>, SeamError> {
         let now = self.clock.now();
         let found = self
-            .get_session(user, accounts, seam, stored, |s| now < s.refresh_after)
+            .get_session(user, accounts, seam, fleet, |s| now < s.refresh_after)
             .await?;
         if found.outcome == Outcome::Hit {
             self.after_session_hit(user, &found.value, accounts, now, seam);
@@ -256,7 +256,7 @@ impl Sessions {
         user: &User,
         accounts: &AccountSet,
         seam: &SeamClient,
-        stored: Option<&[u8]>,
+        fleet: &FleetStart,
         in_time: impl Fn(&IssuedSession) -> bool,
     ) -> Result<Found<Arc<IssuedSession>>, SeamError> {
         let qualifies = |session: &IssuedSession| session.accounts == *accounts && in_time(session);
@@ -269,7 +269,7 @@ impl Sessions {
                 |_| false,
                 || async {
                     (self
-                        .fetch_session(user, accounts, seam, stored, qualifies)
+                        .fetch_session(user, accounts, seam, fleet, qualifies)
                         .await)
                         .map(Arc::new)
                 },
@@ -290,7 +290,7 @@ impl Sessions {
             let ahead = sessions.session_refresh_ahead;
             // Anything inside the renewal window counts as due; a concurrent renewal wins.
             let renewed = sessions
-                .get_session(&user, &accounts, &seam, None, |s| {
+                .get_session(&user, &accounts, &seam, &FleetStart::default(), |s| {
                     now < s.refresh_after - ahead
                 })
                 .await;

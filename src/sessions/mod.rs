@@ -61,6 +61,7 @@ pub(crate) struct Sessions {
     /// Fleet mode (`fleet`), and how long its records and fetch lock last: as long as a login
     /// may live, and as long as a Seam call may take.
     cluster: Option<Arc<Cluster>>,
+    held_locks: Arc<fleet::HeldLocks>,
     longest_login: std::time::Duration,
     fetch_lock: std::time::Duration,
     /// Account lookups serve for `account_ttl`, are refreshed in the background once older than
@@ -83,8 +84,9 @@ pub(crate) struct Login {
     user: Arc<User>,
     /// The `accounts.claim` claim, when the `claim` account source is configured.
     accounts_claim: Option<Value>,
-    /// In fleet mode, the user's stored Seam session as read when the login was first seen.
-    stored_session: Option<Vec<u8>>,
+    /// In fleet mode, where the fleet stood on the user's session when the login was first
+    /// seen.
+    fleet: fleet::FleetStart,
 }
 
 impl Login {
@@ -179,6 +181,7 @@ impl Sessions {
             leeway: settings.auth.leeway_secs,
             backchannel_logout: auth.backchannel_logout,
             cluster,
+            held_locks: Arc::default(),
             longest_login: std::time::Duration::from_secs(longest_login),
             fetch_lock: std::time::Duration::from_millis(settings.seam.deadline_ms),
             account_ttl,
@@ -216,7 +219,7 @@ impl Sessions {
             return Ok(Recalled::Known(Login {
                 user,
                 accounts_claim: claims.accounts,
-                stored_session: None,
+                fleet: fleet::FleetStart::default(),
             }));
         }
         Ok(Recalled::Unseen(Unseen(digest)))
@@ -240,11 +243,13 @@ impl Sessions {
         if self.revocations.refuses(&key, claims.issued_at, session) {
             return Err(LoginRefused::Revoked);
         }
-        let mut stored_session = None;
+        let mut fleet_start = fleet::FleetStart::default();
         if self.cluster.is_some() {
             let seam_key =
                 (self.identity.derived_key(namespace, &key)).unwrap_or_else(|| key.to_string());
-            let fleet = self.fleet_recall(&key, &seam_key, session).await;
+            // A user with a session here needs no fetch, and so no lock.
+            let fetch = (self.users.get(&key)).is_none_or(|user| user.session.current().is_none());
+            let fleet = self.fleet_recall(&key, &seam_key, session, fetch).await;
             if let Some(at) = fleet.revoked_at {
                 // Ended on a replica this one did not hear from: remembered from now on.
                 self.revocations.revoke(&key, at);
@@ -255,7 +260,7 @@ impl Sessions {
             if self.revocations.refuses(&key, claims.issued_at, session) {
                 return Err(LoginRefused::Revoked);
             }
-            stored_session = fleet.stored_session;
+            fleet_start = fleet.start;
         }
         tracing::debug!(
             issuer = self.identity.issuer_name(claims.issuer),
@@ -274,7 +279,7 @@ impl Sessions {
         Ok(Login {
             user,
             accounts_claim: claims.accounts,
-            stored_session,
+            fleet: fleet_start,
         })
     }
 

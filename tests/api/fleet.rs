@@ -2,10 +2,16 @@
 //! holds on all before it returns, Redis down or slow never stops a handshake, and nothing
 //! readable is left in Redis.
 
-use futures_util::future::join_all;
-use seam_stand_in::AccountSpec;
+use std::collections::HashMap;
 
-use crate::helpers::{Options, TestApp, forged, later_login, login, spawn_app_with};
+use futures_util::future::{join, join_all};
+use seam_stand_in::{AccountSpec, Fault, StandIn};
+
+use crate::helpers::{
+    Options, TestApp, base_toml, forged, hs256_auth, issuer_and_audience, later_login, login,
+    spawn_app_with,
+};
+use crate::process::run_refused;
 use crate::redis_server::RedisServer;
 
 const ENCRYPTION_KEY: &str = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
@@ -31,6 +37,32 @@ async fn joined(app: &TestApp) {
     panic!("the replica never joined the fleet");
 }
 
+/// Redis calls the replica made so far, by `op`, from its `cluster_latency_seconds` counts.
+async fn redis_calls(app: &TestApp) -> HashMap<String, u64> {
+    let metrics = app.metrics().await;
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("seam_bff_cluster_latency_seconds_count{op=\""))
+        .filter_map(|l| {
+            let (op, count) = l.split_once("\"} ")?;
+            Some((op.to_owned(), count.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Until Redis holds no fetch lock (whose name, like every key's, is a keyed hash).
+async fn no_lock_left(redis: &RedisServer, app: &TestApp) {
+    for _ in 0..500 {
+        let locks = redis.cli(&["--scan", "--pattern", "seam-bff:lock:*"]);
+        if locks.stdout.is_empty() {
+            return;
+        }
+        // A request to the replica lets its background calls run meanwhile.
+        app.get("/healthz").await;
+    }
+    panic!("a fetch lock was never released");
+}
+
 async fn fleet_of(redis: &RedisServer, size: usize) -> Vec<TestApp> {
     let first = spawn_app_with(fleet(redis)).await;
     let mut apps = vec![];
@@ -52,6 +84,7 @@ async fn every_replica_hands_out_the_users_one_session_fetched_once() {
         .seam
         .add_connected_account(AccountSpec::owned_by("alice"));
     let token = login("alice");
+    let before = redis_calls(&apps[0]).await;
     let mut tokens = Vec::new();
     for app in &apps {
         let reply = app.handshake_with(&token).await;
@@ -61,6 +94,164 @@ async fn every_replica_hands_out_the_users_one_session_fetched_once() {
     assert!(tokens.iter().all(|t| *t == tokens[0]), "{tokens:?}");
     assert_eq!(apps[0].seam.calls(GET_OR_CREATE), 1);
     assert_eq!(apps[0].devices_status(&tokens[0]).await, 200);
+
+    // The cold handshake asked Redis once before Seam (revocations, stored session and the
+    // fetch lock together); storing the session for the others was off its path.
+    let after = redis_calls(&apps[0]).await;
+    let made = |op: &str| after.get(op).unwrap_or(&0) - before.get(op).unwrap_or(&0);
+    assert_eq!(made("recall"), 1, "{after:?}");
+    assert_eq!((made("lock"), made("get")), (0, 0), "{after:?}");
+}
+
+/// A login that took the fleet's fetch lock gives it back when its handshake fetches nothing
+/// (Seam failed before or during the fetch), so another replica fetches at once instead of
+/// waiting for the lock to expire (here, after a minute).
+#[actix_web::test]
+async fn a_handshake_that_fails_gives_the_fetch_lock_back() {
+    let redis = RedisServer::start();
+    let slow_to_expire = fleet(&redis)
+        .env("SEAM_BFF__SEAM__DEADLINE_MS", "60000")
+        .env("SEAM_BFF__SERVER__REQUEST_TIMEOUT_MS", "70000");
+    let first = spawn_app_with(slow_to_expire).await;
+    let second = first.replica().await;
+    for app in [&first, &second] {
+        joined(app).await;
+    }
+    for (endpoint, user) in [
+        ("/connected_accounts/list", "nina"),
+        (GET_OR_CREATE, "oscar"),
+    ] {
+        first.seam.inject(endpoint, Fault::Status(400), 1);
+        let token = login(user);
+        let failed = first.handshake_with(&token).await;
+        assert_ne!(failed.status, 200, "{endpoint}: {}", failed.text);
+        no_lock_left(&redis, &first).await;
+
+        let before = redis_calls(&second).await;
+        let reply = second.handshake_with(&token).await;
+        assert_eq!(reply.status, 200, "{endpoint}: {}", reply.text);
+        let after = redis_calls(&second).await;
+        assert_eq!(
+            after.get("get"),
+            before.get("get"),
+            "{endpoint}: fetched without waiting"
+        );
+        assert_eq!(first.handshake_with(&token).await.token(), reply.token());
+    }
+    assert_eq!(
+        first.seam.calls(GET_OR_CREATE),
+        3,
+        "one failed, one per user"
+    );
+}
+
+/// A session fetched while a logout ran on another replica is not stored for the fleet: the
+/// logout ended it at Seam, so no replica may hand it out from Redis afterwards.
+#[actix_web::test]
+async fn a_session_fetched_during_a_logout_elsewhere_is_not_shared() {
+    let redis = RedisServer::start();
+    let (first, second) = patient_pair(&redis).await;
+    first
+        .seam
+        .add_connected_account(AccountSpec::owned_by("pat"));
+    let old = login("pat");
+    let puts = redis_calls(&first).await.get("put").copied().unwrap_or(0);
+    // Seam has made the session; the answer is on its way to the first replica.
+    let held = first.seam.hold(GET_OR_CREATE);
+    let logout = async {
+        held.answered().await;
+        let status = second.logout(Some(&old)).await.status;
+        held.release();
+        status
+    };
+    let (fetched, logout) = join(first.handshake_with(&old), logout).await;
+    assert_eq!(logout, 204);
+    assert_eq!(fetched.status, 200, "{}", fetched.text);
+    assert_eq!(
+        first.devices_status(fetched.token()).await,
+        401,
+        "the logout ended it"
+    );
+    // Until the first replica's attempt to store it has been made.
+    for _ in 0..500 {
+        if redis_calls(&first).await.get("put").copied().unwrap_or(0) > puts {
+            break;
+        }
+    }
+
+    let fresh = second.handshake_with(&later_login("pat")).await;
+    assert_eq!(fresh.status, 200, "{}", fresh.text);
+    assert_ne!(fresh.token(), fetched.token(), "not the ended session");
+    assert_eq!(second.devices_status(fresh.token()).await, 200);
+}
+
+/// Two replicas whose Seam calls may be held for as long as a test needs (a minute).
+async fn patient_pair(redis: &RedisServer) -> (TestApp, TestApp) {
+    let patient = fleet(redis)
+        .env("SEAM_BFF__SEAM__TIMEOUT_MS", "60000")
+        .env("SEAM_BFF__SEAM__DEADLINE_MS", "60000")
+        .env("SEAM_BFF__SERVER__REQUEST_TIMEOUT_MS", "70000");
+    let first = spawn_app_with(patient).await;
+    let second = first.replica().await;
+    for app in [&first, &second] {
+        joined(app).await;
+    }
+    (first, second)
+}
+
+/// A replica applies each revocation as it comes: one that must wait for a Seam call of its
+/// user in flight there holds up no other.
+#[actix_web::test]
+async fn a_fetch_in_flight_holds_up_no_other_users_revocation() {
+    let redis = RedisServer::start();
+    let (first, second) = patient_pair(&redis).await;
+    let (quinn, rosa) = (login("quinn"), login("rosa"));
+    assert_eq!(first.handshake_with(&rosa).await.status, 200);
+    let held = first.seam.hold(GET_OR_CREATE);
+    let revocations = async {
+        held.answered().await;
+        // Quinn's revocation waits on the first replica for the fetch of their session.
+        assert_eq!(second.logout(Some(&quinn)).await.status, 204);
+        assert_eq!(second.logout(Some(&rosa)).await.status, 204);
+        let ended = first.handshake_with(&rosa).await;
+        held.release();
+        ended
+    };
+    let (_, ended) = join(first.handshake_with(&quinn), revocations).await;
+    assert_eq!((ended.status, ended.code()), (401, "login_revoked"));
+}
+
+/// A Redis Cluster node is refused at start-up with a message that says what to use instead.
+#[actix_web::test]
+async fn a_redis_cluster_node_is_refused_at_start_up() {
+    let nodes = tempfile::tempdir().expect("temp dir");
+    let nodes_file = nodes.path().join("nodes.conf");
+    let redis = RedisServer::start_with(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        nodes_file.to_str().expect("utf-8"),
+    ]);
+    let seam = StandIn::start().await;
+    let config = nodes.path().join("c.toml");
+    let toml = base_toml(&seam, &(hs256_auth() + &issuer_and_audience()));
+    std::fs::write(&config, toml).expect("write");
+    let url = redis.url();
+    let refused = run_refused(
+        &["--config", config.to_str().expect("utf-8")],
+        &[
+            ("SEAM_BFF__CLUSTER__REDIS_URL", &url),
+            ("SEAM_BFF__CLUSTER__ENCRYPTION_KEY", ENCRYPTION_KEY),
+        ],
+        std::time::Duration::from_secs(60),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cluster.redis_url") && stderr.contains("Redis Cluster"),
+        "{stderr}"
+    );
 }
 
 #[actix_web::test]

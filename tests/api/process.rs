@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_seam-bff");
 
@@ -21,6 +22,25 @@ pub async fn run_async(args: &[&str], env: &[(&str, &str)]) -> Output {
     actix_web::rt::task::spawn_blocking(move || command.output().expect("binary runs"))
         .await
         .expect("blocking task")
+}
+
+/// As `run_async`, for a start that must fail: a binary still running after `limit` is
+/// killed, and the test fails rather than hangs.
+pub async fn run_refused(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
+    let child = command(args, env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let pid = child.id().to_string();
+    let exited = actix_web::rt::task::spawn_blocking(move || child.wait_with_output());
+    match tokio::time::timeout(limit, exited).await {
+        Ok(output) => output.expect("blocking task").expect("binary runs"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("still running after {limit:?}: it should have refused to start");
+        }
+    }
 }
 
 fn command(args: &[&str], env: &[(&str, &str)]) -> Command {

@@ -1,7 +1,10 @@
 //! Injected faults: the failures a real Seam (or the proxies in front of it) produces, queued by
-//! tests and served in the order they were injected.
+//! tests and served in the order they were injected; and holds, which keep an answer back
+//! until the test lets it go.
 
-use std::{collections::VecDeque, time::Duration};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use tokio::sync::Notify;
 
 use actix_web::{
     HttpResponse,
@@ -37,10 +40,36 @@ struct Pending {
     remaining: usize,
 }
 
+/// The answer to one request, done (Seam has acted on it) but kept from the caller until
+/// `release`: for tests of what happens while a call is in flight, without timing.
+#[derive(Clone, Debug, Default)]
+pub struct Hold {
+    answered: Arc<Notify>,
+    released: Arc<Notify>,
+}
+
+impl Hold {
+    /// Waits until the held request has been answered (and is being held).
+    pub async fn answered(&self) {
+        self.answered.notified().await;
+    }
+
+    /// Lets the held answer go to its caller.
+    pub fn release(&self) {
+        self.released.notify_one();
+    }
+
+    pub(crate) async fn keep(&self) {
+        self.answered.notify_one();
+        self.released.notified().await;
+    }
+}
+
 /// Faults waiting for requests, oldest first.
 #[derive(Debug, Default)]
 pub(crate) struct FaultQueue {
     pending: VecDeque<Pending>,
+    holds: Vec<(String, Hold)>,
 }
 
 impl FaultQueue {
@@ -56,6 +85,19 @@ impl FaultQueue {
 
     pub(crate) fn clear(&mut self) {
         self.pending.clear();
+    }
+
+    pub(crate) fn hold(&mut self, endpoint: &str, hold: Hold) {
+        self.holds.push((endpoint.to_owned(), hold));
+    }
+
+    /// The oldest hold on this path, used up.
+    pub(crate) fn take_hold(&mut self, path: &str) -> Option<Hold> {
+        let index = self
+            .holds
+            .iter()
+            .position(|(endpoint, _)| endpoint == path)?;
+        Some(self.holds.remove(index).1)
     }
 
     /// Consumes one use of the oldest fault aimed at this path (or at every path, `"*"`).

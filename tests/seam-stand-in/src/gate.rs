@@ -77,7 +77,12 @@ async fn respond(
     req.extensions_mut().insert(caller);
     // Handlers and extractors turn their errors into responses themselves, so an `Err` here
     // would come from actix itself; it is left to actix to answer.
-    Ok(next.call(req).await?.map_into_boxed_body())
+    let res = next.call(req).await?.map_into_boxed_body();
+    let hold = state::lock(shared).faults.take_hold(path);
+    if let Some(hold) = hold {
+        hold.keep().await;
+    }
+    Ok(res)
 }
 
 fn bearer(req: &ServiceRequest) -> Option<&str> {

@@ -26,7 +26,7 @@ use actix_web::{
     web,
 };
 
-pub use faults::Fault;
+pub use faults::{Fault, Hold};
 pub use state::{AccountSpec, AccountsOnExisting, SessionView};
 
 use state::{Shared, State};
@@ -201,6 +201,14 @@ impl StandIn {
     /// in the order they were injected.
     pub fn inject(&self, endpoint: &str, fault: Fault, times: usize) {
         self.state().faults.push(endpoint, fault, times);
+    }
+
+    /// The next request to `endpoint` is answered (Seam acts on it), but the answer is kept
+    /// from its caller until the returned hold is released.
+    pub fn hold(&self, endpoint: &str) -> Hold {
+        let hold = Hold::default();
+        self.state().faults.hold(endpoint, hold.clone());
+        hold
     }
 
     pub fn clear_faults(&self) {
