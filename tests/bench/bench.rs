@@ -562,8 +562,11 @@ fn report(
         rss_before, rss_after, options.memory_users, per_user_bytes
     );
     println!(
-        "(f) fleet: {:.2} get_or_create per user over two replicas; Redis calls per handshake: {:.2} on the replica that fetched, {:.2} on the other; none per cached handshake",
-        fleet.get_or_create_per_user, fleet.redis_calls_fetching, fleet.redis_calls_sharing
+        "(f) fleet: {:.2} get_or_create per user over two replicas; Redis calls per handshake: {:.2} on the request path and {:.2} stores after it on the replica that fetched, {:.2} on the other; none per cached handshake",
+        fleet.get_or_create_per_user,
+        fleet.redis_calls_fetching,
+        fleet.redis_stores_fetching,
+        fleet.redis_calls_sharing
     );
     let json = json!({
         "connections": options.connections,
@@ -586,7 +589,7 @@ fn report(
         "cold_added_ms": {"mean_service_clock": added.mean_ms, "client_median_less_mean_wait": added.median_ms},
         "herd": {"get_or_create": herd_get_or_create, "account_lookups": herd_lookups},
         "memory": {"cached_users": options.memory_users, "rss_kib_before": rss_before, "rss_kib_after": rss_after, "bytes_per_user": per_user_bytes},
-        "fleet": {"get_or_create_per_user": fleet.get_or_create_per_user, "redis_calls_per_cold_handshake": fleet.redis_calls_fetching, "redis_calls_per_first_sight_elsewhere": fleet.redis_calls_sharing},
+        "fleet": {"get_or_create_per_user": fleet.get_or_create_per_user, "redis_calls_per_cold_handshake": fleet.redis_calls_fetching, "redis_stores_per_cold_handshake": fleet.redis_stores_fetching, "redis_calls_per_first_sight_elsewhere": fleet.redis_calls_sharing},
     });
     std::fs::write(
         "target/bench-report.json",

@@ -17,22 +17,34 @@ const ENCRYPTION_KEY: &str = "b3a9c1d2e3f40516273849aabbccddeeff0011223344556677
 /// What (f) found besides its rows.
 pub(crate) struct FleetReport {
     pub(crate) get_or_create_per_user: f64,
-    /// Redis calls per handshake on the replica that fetched each user's session first, and
-    /// on the other one, seeing each user for the first time.
+    /// Redis calls per handshake on the replica that fetched each user's session first (on
+    /// the request's path, and the store after it), and on the other one, seeing each user
+    /// for the first time.
     pub(crate) redis_calls_fetching: f64,
+    pub(crate) redis_stores_fetching: f64,
     pub(crate) redis_calls_sharing: f64,
 }
 
-/// Redis calls a replica made so far, from `cluster_latency_seconds_count`, leaving out the
-/// background ones (the heartbeat's subscription and the probes' pings).
-async fn redis_calls(management: &str) -> f64 {
-    metrics_text(management)
-        .await
+/// Redis calls a replica made so far, from `cluster_latency_seconds_count`: those a request
+/// may wait on, and the session stores made after the request was answered. The heartbeat's
+/// subscription and the probes' pings are left out.
+async fn redis_calls(management: &str) -> (f64, f64) {
+    let text = metrics_text(management).await;
+    let counts = text
         .lines()
         .filter(|l| l.starts_with("seam_bff_cluster_latency_seconds_count"))
         .filter(|l| !l.contains("\"ping\"") && !l.contains("\"subscribe\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .filter_map(|l| {
+            Some((
+                l.contains("\"put\""),
+                l.rsplit(' ').next()?.parse::<f64>().ok()?,
+            ))
+        });
+    let (mut path, mut stores) = (0.0, 0.0);
+    for (store, count) in counts {
+        *(if store { &mut stores } else { &mut path }) += count;
+    }
+    (path, stores)
 }
 
 pub(crate) async fn fleet(
@@ -70,8 +82,10 @@ pub(crate) async fn fleet(
         load::Stop::AfterEach,
     )
     .await;
-    let redis_calls_fetching =
-        (redis_calls(&first_management).await - redis_before) / users.len() as f64;
+    let redis_after = redis_calls(&first_management).await;
+    let per_user = |after: f64, before: f64| (after - before) / users.len() as f64;
+    let redis_calls_fetching = per_user(redis_after.0, redis_before.0);
+    let redis_stores_fetching = per_user(redis_after.1, redis_before.1);
     let redis_before = redis_calls(&second_management).await;
     let sharing = run_load(
         &url(&second_address),
@@ -80,8 +94,11 @@ pub(crate) async fn fleet(
         load::Stop::AfterEach,
     )
     .await;
-    let redis_calls_sharing =
-        (redis_calls(&second_management).await - redis_before) / users.len() as f64;
+    let redis_after = redis_calls(&second_management).await;
+    let redis_calls_sharing = per_user(
+        redis_after.0 + redis_after.1,
+        redis_before.0 + redis_before.1,
+    );
     let get_or_create_per_user = (get_or_create() - calls) as f64 / users.len() as f64;
 
     // Cached handshakes on the second replica, in rounds against the bare route.
@@ -141,6 +158,7 @@ pub(crate) async fn fleet(
         FleetReport {
             get_or_create_per_user,
             redis_calls_fetching,
+            redis_stores_fetching,
             redis_calls_sharing,
         },
     )
