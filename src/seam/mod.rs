@@ -270,6 +270,13 @@ impl SeamClient {
         {
             Ok(response) => Ok(Some(response.client_session)),
             Err(SeamError::Status { status: 404, .. }) => Ok(None),
+            // Seam's spec types the id as a UUID and refuses another as `invalid_input`: no
+            // session has that id.
+            Err(SeamError::Status {
+                status: 400,
+                error_type,
+                ..
+            }) if error_type == "invalid_input" => Ok(None),
             Err(e) => Err(e),
         }
     }

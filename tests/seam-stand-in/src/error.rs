@@ -1,4 +1,5 @@
-//! Seam's error envelope, `{"error": {"type", "message"}}`, as one type every handler returns.
+//! Seam's error envelope, `{"error": {"type", "message"}, "ok": false}`, as one type every
+//! handler returns.
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde_json::json;
@@ -25,8 +26,29 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
     }
 
-    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    /// A client session token on an endpoint only the API key may call.
+    pub(crate) fn client_session_token_used_for_api_key() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "client_session_token_used_for_api_key",
+            "A client session token cannot be used for this endpoint",
+        )
+    }
+
+    pub(crate) fn client_session_revoked() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "client_session_revoked",
+            "The client session was revoked",
+        )
+    }
+
+    pub(crate) fn client_session_expired() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "client_session_expired",
+            "The client session has expired",
+        )
     }
 
     pub(crate) fn invalid_input(message: impl Into<String>) -> Self {
@@ -65,7 +87,8 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status).json(json!({
-            "error": { "type": self.kind, "message": self.message }
+            "error": { "type": self.kind, "message": self.message },
+            "ok": false,
         }))
     }
 }

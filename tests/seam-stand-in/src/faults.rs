@@ -136,18 +136,21 @@ pub(crate) async fn respond(fault: &Fault) -> HttpResponse {
         Fault::Status(code) => {
             let status = status(*code);
             HttpResponse::build(status).json(json!({
-                "error": { "type": error_type(status), "message": "Injected fault" }
+                "error": { "type": error_type(status), "message": "Injected fault" },
+                "ok": false,
             }))
         }
         Fault::RateLimited { retry_after_secs } => HttpResponse::TooManyRequests()
             .insert_header((RETRY_AFTER, retry_after_secs.to_string()))
             .json(json!({
-                "error": { "type": "rate_limited", "message": "Too many requests" }
+                "error": { "type": "rate_limited", "message": "Too many requests" },
+                "ok": false,
             })),
         Fault::Hang => {
             actix_web::rt::time::sleep(HANG_FOR).await;
             HttpResponse::GatewayTimeout().json(json!({
-                "error": { "type": "gateway_timeout", "message": "Injected hang ended" }
+                "error": { "type": "gateway_timeout", "message": "Injected hang ended" },
+                "ok": false,
             }))
         }
         Fault::Garbage => HttpResponse::Ok()

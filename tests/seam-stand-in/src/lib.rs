@@ -21,13 +21,12 @@ use actix_web::{
     App, HttpServer,
     body::MessageBody,
     dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse},
-    http::header::{self, HeaderName},
     middleware::from_fn,
     web,
 };
 
 pub use faults::{Fault, Hold};
-pub use state::{AccountSpec, AccountsOnExisting, SessionView};
+pub use state::{AccountSpec, AccountsOnExisting, RevokedSessions, SessionView, WorkspaceSpec};
 
 use state::{Shared, State};
 
@@ -60,17 +59,35 @@ pub(crate) fn app(
         .wrap(browser_access())
 }
 
-/// Browsers call Seam directly with a client session token, from any origin, with the bearer
-/// header and JSON bodies (and the JS SDK's `client-session-token` header); no cookies.
+/// Browsers call Seam directly with a client session token, from any origin. Seam's API (and
+/// its own fake) reflects the origin, allows credentials (the JS SDK sends them) and a broad
+/// list of headers, the SDK's among them; the list is the fake's.
 fn browser_access() -> actix_cors::Cors {
     actix_cors::Cors::default()
-        .allow_any_origin()
-        .send_wildcard()
-        .allowed_methods(["GET", "POST"])
+        .allowed_origin_fn(|_, _| true)
+        .supports_credentials()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
         .allowed_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("client-session-token"),
+            "x-csrf-token",
+            "x-requested-with",
+            "accept",
+            "accept-version",
+            "content-length",
+            "content-md5",
+            "content-type",
+            "date",
+            "x-api-version",
+            "seam-workspace",
+            "authorization",
+            "user-agent",
+            "seam-lts-version",
+            "seam-sdk-version",
+            "seam-sdk-name",
+            "seam-publishable-key",
+            "seam-client-session-token",
+            "client-session-token",
+            "seam-api-key",
+            "seam-user-identifier-key",
         ])
         .expose_headers(["seam-request-id"])
 }
@@ -223,6 +240,31 @@ impl StandIn {
     /// What `get_or_create` does with `connected_account_ids` when the session already exists.
     pub fn set_accounts_on_existing(&self, mode: AccountsOnExisting) {
         self.state().accounts_on_existing = mode;
+    }
+
+    /// Whether `get_or_create` hands a key's revoked session back.
+    pub fn set_revoked_sessions(&self, mode: RevokedSessions) {
+        self.state().revoked_sessions = mode;
+    }
+
+    /// What `/workspaces/get` says about the workspace.
+    pub fn set_workspace(&self, spec: WorkspaceSpec) {
+        self.state().workspace = spec;
+    }
+
+    /// The user finished the Connect Webview: the new account (returned) is filed under the
+    /// key of the session that made the webview, carries its `custom_metadata`, joins that
+    /// session, and has one device, `device_name`.
+    ///
+    /// # Panics
+    /// If there is no such pending webview: a mistake in the test.
+    pub fn complete_connect_webview(&self, connect_webview_id: &str, device_name: &str) -> String {
+        let mut state = self.state();
+        let account = state
+            .complete_webview(connect_webview_id)
+            .unwrap_or_else(|e| panic!("complete_connect_webview: {e}"));
+        let _ = state.add_device(&account, device_name);
+        account
     }
 
     /// Caps `expires_at` at now + `max`; `None` honours whatever is asked.

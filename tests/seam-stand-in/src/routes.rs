@@ -1,20 +1,24 @@
-//! The HTTP surface: Seam's paths (all `POST`), each handler turning its parameters into a call on
-//! `State` and the result into Seam's JSON. Client session endpoints are in `routes/sessions.rs`.
+//! The HTTP surface: Seam's paths with the methods Seam's OpenAPI gives each (every one takes
+//! `POST`; reads also `GET`, deletes `DELETE`, and so on), each handler turning its parameters
+//! into a call on `State` and the result into Seam's JSON. Client session endpoints are in
+//! `routes/sessions.rs`, Connect Webviews in `routes/webviews.rs`.
 
 mod sessions;
+mod webviews;
 
 use std::sync::Mutex;
 
 use actix_web::{
     FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, ResponseError,
-    http::StatusCode, web,
+    http::{Method, StatusCode},
+    web,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::{
     error::ApiError,
-    extract::Params,
+    extract::{Params, lenient},
     state::{self, AccountQuery, Caller, State},
     wire,
 };
@@ -22,32 +26,61 @@ use crate::{
 type Data = web::Data<Mutex<State>>;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(post("/workspaces/get", workspaces_get))
-        .service(post("/connected_accounts/list", connected_accounts_list))
-        .service(post("/connected_accounts/get", connected_accounts_get))
-        .service(post("/devices/list", devices_list));
+    cfg.service(read("/workspaces/get", workspaces_get))
+        .service(read("/connected_accounts/list", connected_accounts_list))
+        .service(read("/connected_accounts/get", connected_accounts_get))
+        .service(read("/devices/list", devices_list));
     sessions::configure(cfg);
+    webviews::configure(cfg);
 }
 
-/// Every Seam endpoint takes `POST`; another method is answered in Seam's error shape.
-fn post<F, Args>(path: &str, handler: F) -> Resource
+/// An endpoint that takes `methods`; another method is answered in Seam's error shape.
+fn endpoint<F, Args>(path: &str, methods: &'static [Method], handler: F) -> Resource
 where
-    F: Handler<Args>,
+    F: Handler<Args> + Clone,
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    web::resource(path)
-        .route(web::post().to(handler))
-        .default_service(web::to(method_not_allowed))
+    let mut resource = web::resource(path);
+    for method in methods {
+        resource = resource.route(web::method(method.clone()).to(handler.clone()));
+    }
+    resource.default_service(web::to(move || async move {
+        let names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("only {} accepted", names.join(",")),
+        )
+        .error_response()
+    }))
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "Use POST",
-    )
-    .error_response()
+/// A read: `GET` with the parameters in the query, or `POST`.
+fn read<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args> + Clone,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    endpoint(path, &[Method::GET, Method::POST], handler)
+}
+
+/// A write that only `POST` reaches.
+fn post<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args> + Clone,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    endpoint(path, &[Method::POST], handler)
+}
+
+/// Seam's ids are UUIDs where its spec says so; anything else is `invalid_input`.
+pub(crate) fn uuid(name: &str, id: &str) -> Result<(), ApiError> {
+    uuid::Uuid::parse_str(id)
+        .map(drop)
+        .map_err(|_| ApiError::invalid_input(format!("{name} must be a UUID")))
 }
 
 pub(crate) async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -62,18 +95,10 @@ fn ok(mut body: Value) -> HttpResponse {
     HttpResponse::Ok().json(body)
 }
 
-async fn workspaces_get(caller: Caller, data: Data) -> Result<HttpResponse, ApiError> {
-    caller.require_api_key()?;
+/// The workspace, for the API key or a client session token (both may ask, as at Seam).
+async fn workspaces_get(_: Caller, data: Data) -> HttpResponse {
     let state = state::lock(&data);
-    Ok(ok(json!({
-        "workspace": {
-            "workspace_id": state.workspace_id,
-            "name": "Stand-in Workspace",
-            "company_name": "Stand-in Co",
-            "is_sandbox": true,
-            "connect_partner_name": null,
-        }
-    })))
+    ok(json!({ "workspace": wire::workspace(&state) }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +106,7 @@ async fn workspaces_get(caller: Caller, data: Data) -> Result<HttpResponse, ApiE
 struct ListAccountsParams {
     user_identifier_key: Option<String>,
     custom_metadata_has: Option<Map<String, Value>>,
+    #[serde(deserialize_with = "lenient::count")]
     limit: Option<u64>,
     page_cursor: Option<String>,
 }
@@ -127,6 +153,7 @@ async fn connected_accounts_get(
     let Some(id) = params.connected_account_id else {
         return Err(ApiError::invalid_input("connected_account_id is required"));
     };
+    uuid("connected_account_id", &id)?;
     let state = state::lock(&data);
     // A session token sees only its own accounts; others look absent rather than forbidden,
     // so that a token cannot probe which ids exist.
@@ -146,51 +173,66 @@ async fn connected_accounts_get(
 #[serde(default)]
 struct ListDevicesParams {
     connected_account_id: Option<String>,
-    connected_account_ids: Option<Vec<String>>,
+    #[serde(deserialize_with = "lenient::strings")]
+    connected_account_ids: Vec<String>,
+    connect_webview_id: Option<String>,
+    #[serde(deserialize_with = "lenient::strings")]
+    device_ids: Vec<String>,
     user_identifier_key: Option<String>,
+    #[serde(deserialize_with = "lenient::count")]
+    limit: Option<u64>,
 }
 
+/// The devices the caller may see, narrowed by the filters. A client session token sees those
+/// of the accounts its session holds; `user_identifier_key` means the accounts filed under the
+/// key (the one model of ownership `/connected_accounts/list` uses too).
 async fn devices_list(
     caller: Caller,
     data: Data,
     Params(params): Params<ListDevicesParams>,
 ) -> Result<HttpResponse, ApiError> {
+    for id in params
+        .connected_account_id
+        .iter()
+        .chain(&params.connected_account_ids)
+    {
+        uuid("connected_account_id", id)?;
+    }
     let state = state::lock(&data);
-    let accounts_of_session = |index: Option<usize>| -> Vec<String> {
-        index.map_or_else(Vec::new, |i| {
-            state.sessions[i].connected_account_ids.clone()
-        })
-    };
-    // A session token is confined to its own accounts; the filters then narrow further.
     let scope = match &caller {
         Caller::ApiKey => None,
-        Caller::Session(id) => Some(accounts_of_session(state.session_index(id))),
+        Caller::Session(id) => Some(state.session_index(id).map_or_else(Vec::new, |i| {
+            state.sessions[i].connected_account_ids.clone()
+        })),
     };
-    let of_key = params
-        .user_identifier_key
-        .as_deref()
-        .map(|key| accounts_of_session(state.current_session_index(key)));
+    let owned = (params.user_identifier_key.as_deref()).map(|key| state.accounts_of(key));
+    let of_webview = match params.connect_webview_id.as_deref() {
+        Some(id) => {
+            uuid("connect_webview_id", id)?;
+            Some(
+                state
+                    .webview(id)
+                    .and_then(|w| w.connected_account_id.clone()),
+            )
+        }
+        None => None,
+    };
+    let in_list = |list: &[String], id: &String| list.is_empty() || list.contains(id);
+    let limit = params.limit.map_or(usize::MAX, |n| n as usize);
     let devices: Vec<Value> = state
         .devices
         .iter()
         .filter(|d| scope.as_ref().is_none_or(|ids| ids.contains(&d.account_id)))
+        .filter(|d| owned.as_ref().is_none_or(|ids| ids.contains(&d.account_id)))
         .filter(|d| {
-            of_key
+            of_webview
                 .as_ref()
-                .is_none_or(|ids| ids.contains(&d.account_id))
+                .is_none_or(|id| id.as_ref() == Some(&d.account_id))
         })
-        .filter(|d| {
-            params
-                .connected_account_id
-                .as_ref()
-                .is_none_or(|id| *id == d.account_id)
-        })
-        .filter(|d| {
-            params
-                .connected_account_ids
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&d.account_id))
-        })
+        .filter(|d| (params.connected_account_id.as_ref()).is_none_or(|id| *id == d.account_id))
+        .filter(|d| in_list(&params.connected_account_ids, &d.account_id))
+        .filter(|d| in_list(&params.device_ids, &d.id))
+        .take(limit)
         .map(|d| wire::device(d, &state.workspace_id))
         .collect();
     Ok(ok(json!({

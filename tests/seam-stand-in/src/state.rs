@@ -5,6 +5,7 @@
 //! a few lines of synchronous code, never across an `.await`.
 
 mod sessions;
+mod webviews;
 
 use std::{
     collections::HashMap,
@@ -16,8 +17,9 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use sessions::{AccountsOnExisting, SessionView};
+pub use sessions::{AccountsOnExisting, RevokedSessions, SessionView};
 pub(crate) use sessions::{Session, SessionRequest};
+pub(crate) use webviews::{Webview, WebviewRequest};
 
 use crate::{error::ApiError, faults::FaultQueue};
 
@@ -29,14 +31,33 @@ pub(crate) fn lock(shared: &Mutex<State>) -> MutexGuard<'_, State> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The real API returns millisecond timestamps; storing them at that precision keeps what a
-/// client reads back equal to what `SessionView` reports.
-pub(crate) fn truncate_to_millis(t: OffsetDateTime) -> OffsetDateTime {
-    t.replace_millisecond(t.millisecond()).unwrap_or(t)
+/// The real API writes timestamps to the microsecond; storing them at that precision keeps
+/// what a client reads back equal to what `SessionView` reports.
+pub(crate) fn truncate_to_micros(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_microsecond(t.microsecond()).unwrap_or(t)
 }
 
 pub(crate) fn now() -> OffsetDateTime {
-    truncate_to_millis(OffsetDateTime::now_utc())
+    truncate_to_micros(OffsetDateTime::now_utc())
+}
+
+/// What `/workspaces/get` says about the workspace (the stand-in's is a sandbox).
+#[derive(Clone, Copy, Debug)]
+pub struct WorkspaceSpec {
+    pub is_sandbox: bool,
+    pub is_suspended: bool,
+    /// Publishable keys let a browser ask Seam for a session under any `user_identifier_key`.
+    pub is_publishable_key_auth_enabled: bool,
+}
+
+impl Default for WorkspaceSpec {
+    fn default() -> Self {
+        Self {
+            is_sandbox: true,
+            is_suspended: false,
+            is_publishable_key_auth_enabled: false,
+        }
+    }
 }
 
 /// How a connected account is created by the test, before the stand-in gives it an id.
@@ -115,9 +136,11 @@ const DEFAULT_PAGE_SIZE: usize = 100;
 pub(crate) struct State {
     pub(crate) api_key: String,
     pub(crate) workspace_id: String,
+    pub(crate) workspace: WorkspaceSpec,
     pub(crate) accounts: Vec<Account>,
     pub(crate) devices: Vec<Device>,
     pub(crate) sessions: Vec<Session>,
+    pub(crate) webviews: Vec<Webview>,
     next_seq: u64,
     /// Cursors we issued, each naming the `seq` of the last account on its page. Anything else
     /// is rejected, as the real API rejects a cursor it did not issue.
@@ -132,6 +155,7 @@ pub(crate) struct State {
     pub(crate) faults: FaultQueue,
     page_size: usize,
     pub(crate) accounts_on_existing: AccountsOnExisting,
+    pub(crate) revoked_sessions: RevokedSessions,
     pub(crate) max_session_lifetime: Option<Duration>,
 }
 
@@ -144,9 +168,11 @@ impl State {
         Self {
             api_key: new_api_key(),
             workspace_id: Uuid::new_v4().to_string(),
+            workspace: WorkspaceSpec::default(),
             accounts: Vec::new(),
             devices: Vec::new(),
             sessions: Vec::new(),
+            webviews: Vec::new(),
             next_seq: 0,
             cursors: HashMap::new(),
             calls: HashMap::new(),
@@ -158,6 +184,7 @@ impl State {
             faults: FaultQueue::default(),
             page_size: DEFAULT_PAGE_SIZE,
             accounts_on_existing: AccountsOnExisting::default(),
+            revoked_sessions: RevokedSessions::default(),
             max_session_lifetime: None,
         }
     }
@@ -180,16 +207,27 @@ impl State {
         self.page_size = n.max(1);
     }
 
-    /// The API key, or the token of a session that is neither revoked nor expired.
-    pub(crate) fn authenticate(&self, bearer: Option<&str>, now: OffsetDateTime) -> Option<Caller> {
-        let bearer = bearer?;
+    /// The API key, or the token of a session that is neither revoked nor expired; a token of
+    /// a revoked or expired session gets Seam's error saying which.
+    pub(crate) fn authenticate(
+        &self,
+        bearer: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Caller, ApiError> {
+        let bearer = bearer.ok_or_else(ApiError::unauthorized)?;
         if bearer == self.api_key {
-            return Some(Caller::ApiKey);
+            return Ok(Caller::ApiKey);
         }
-        self.sessions
-            .iter()
-            .find(|s| s.token == bearer && s.is_live(now))
-            .map(|s| Caller::Session(s.id.clone()))
+        let session = (self.sessions.iter())
+            .find(|s| s.token == bearer)
+            .ok_or_else(ApiError::unauthorized)?;
+        if session.revoked {
+            Err(ApiError::client_session_revoked())
+        } else if session.expires_at <= now {
+            Err(ApiError::client_session_expired())
+        } else {
+            Ok(Caller::Session(session.id.clone()))
+        }
     }
 
     pub(crate) fn add_account(&mut self, spec: AccountSpec) -> String {
@@ -226,6 +264,15 @@ impl State {
 
     pub(crate) fn account(&self, id: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.id == id)
+    }
+
+    /// The accounts filed under the key: connected through its sessions' Connect Webviews, or
+    /// added for it by a test.
+    pub(crate) fn accounts_of(&self, user_identifier_key: &str) -> Vec<String> {
+        (self.accounts.iter())
+            .filter(|a| a.owner.as_deref() == Some(user_identifier_key))
+            .map(|a| a.id.clone())
+            .collect()
     }
 
     pub(crate) fn check_accounts_exist(&self, ids: &[String]) -> Result<(), ApiError> {
@@ -288,6 +335,15 @@ fn account_matches(account: &Account, query: &AccountQuery) -> bool {
     let metadata_ok = query
         .custom_metadata_has
         .iter()
-        .all(|(k, v)| account.custom_metadata.get(k) == Some(v));
+        .all(|(k, v)| metadata_equal(account.custom_metadata.get(k), v));
     owner_ok && metadata_ok
+}
+
+/// A metadata value against the one asked for, which a query string gives as text
+/// (`custom_metadata_has.active=true`).
+fn metadata_equal(stored: Option<&Value>, asked: &Value) -> bool {
+    match (stored, asked) {
+        (Some(Value::Bool(b)), Value::String(text)) => text == if *b { "true" } else { "false" },
+        (stored, asked) => stored == Some(asked),
+    }
 }

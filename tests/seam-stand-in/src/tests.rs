@@ -10,7 +10,7 @@ use std::{
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::{AccountSpec, AccountsOnExisting, Fault, StandIn};
+use crate::{AccountSpec, AccountsOnExisting, Fault, RevokedSessions, StandIn, WorkspaceSpec};
 
 struct Reply {
     status: u16,
@@ -157,7 +157,7 @@ async fn get_or_create_returns_the_same_session_for_the_same_key() {
     assert!(
         second["expires_at"]
             .as_str()
-            .is_some_and(|t| t.ends_with(".000Z"))
+            .is_some_and(|t| t.len() == "2026-01-01T00:00:00.000000Z".len())
     );
     assert_eq!(seam.sessions().len(), 1);
     assert_eq!(seam.calls("/client_sessions/get_or_create"), 2);
@@ -203,7 +203,7 @@ async fn a_revoked_session_stops_authenticating_and_is_replaced() {
 
     let with_token = post(&seam, "/devices/list", &token, json!({})).await;
     assert_eq!(with_token.status, 401);
-    assert_eq!(with_token.error_type(), "unauthorized");
+    assert_eq!(with_token.error_type(), "client_session_revoked");
     let second = get_or_create(&seam, json!({"user_identifier_key": "carol"})).await;
     assert_ne!(first["client_session_id"], second["client_session_id"]);
     assert_eq!(
@@ -247,8 +247,11 @@ async fn a_session_token_sees_only_its_accounts_devices() {
     let all = post(&seam, "/devices/list", &seam.api_key(), json!({})).await;
     assert_eq!(all.json()["devices"].as_array().map(Vec::len), Some(2));
     let listing = post(&seam, "/connected_accounts/list", token, json!({})).await;
-    assert_eq!(listing.status, 403);
-    assert_eq!(listing.error_type(), "forbidden");
+    assert_eq!(listing.status, 401);
+    assert_eq!(
+        listing.error_type(),
+        "client_session_token_used_for_api_key"
+    );
 }
 
 #[actix_web::test]
@@ -364,7 +367,7 @@ async fn every_answer_carries_a_request_id_and_a_rotated_key_is_refused() {
         &seam,
         "/client_sessions/get",
         &new,
-        json!({"client_session_id": "x"}),
+        json!({"client_session_id": uuid::Uuid::new_v4().to_string()}),
     )
     .await;
     assert_eq!(unknown.error_type(), "client_session_not_found");
@@ -469,14 +472,18 @@ async fn browsers_on_any_origin_may_call_with_a_client_session_token() {
             headers: vec![
                 "Origin: http://127.0.0.1:5173".to_owned(),
                 "Access-Control-Request-Method: POST".to_owned(),
-                "Access-Control-Request-Headers: authorization, content-type".to_owned(),
+                // What Seam's JS SDK asks for.
+                "Access-Control-Request-Headers: authorization,client-session-token,content-type,seam-sdk-name,seam-sdk-version".to_owned(),
             ],
             body: String::new(),
         },
     )
     .await;
     assert_eq!(preflight.status, 200);
-    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("http://127.0.0.1:5173")
+    );
     assert_eq!(seam.total_calls(), 0, "a preflight is not an API call");
 
     let account = seam.add_connected_account(AccountSpec::owned_by("alice"));
@@ -498,6 +505,316 @@ async fn browsers_on_any_origin_may_call_with_a_client_session_token() {
     };
     let listed = request(&seam, raw).await;
     assert_eq!(listed.status, 200, "{}", listed.body);
-    assert_eq!(listed.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        listed.header("access-control-allow-origin"),
+        Some("http://127.0.0.1:5173")
+    );
+    assert_eq!(
+        listed.header("access-control-allow-credentials"),
+        Some("true")
+    );
     assert_eq!(listed.json()["devices"][0]["display_name"], "Front door");
+}
+
+/// A request with no body (GET, DELETE, OPTIONS), its parameters in `path`'s query.
+async fn bare(stand_in: &StandIn, method: &'static str, path: &str, token: &str) -> Reply {
+    let raw = Raw {
+        method,
+        path: path.to_owned(),
+        headers: vec![format!("Authorization: Bearer {token}")],
+        body: String::new(),
+    };
+    request(stand_in, raw).await
+}
+
+/// The methods of Seam's OpenAPI, with GET's and DELETE's parameters in the query string in
+/// the SDKs' encoding (a list as the key repeated, a nested object as dot paths).
+#[actix_web::test]
+async fn each_route_takes_the_methods_seams_openapi_gives_it() {
+    let seam = StandIn::start().await;
+    let key = seam.api_key();
+    let a = seam.add_connected_account(AccountSpec::owned_by("fay").with_metadata("active", true));
+    let b = seam.add_connected_account(AccountSpec::owned_by("fay"));
+    seam.add_device(&a, "Front door");
+    seam.add_device(&b, "Back door");
+    let session = get_or_create(
+        &seam,
+        json!({"user_identifier_key": "fay", "connected_account_ids": [a, b]}),
+    )
+    .await;
+    let id = session["client_session_id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+
+    let path = format!("/devices/list?connected_account_ids={a}&connected_account_ids={b}");
+    let both = bare(&seam, "GET", &path, &key).await;
+    assert_eq!(
+        both.json()["devices"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        both.body
+    );
+    let one = bare(
+        &seam,
+        "GET",
+        &format!("/devices/list?connected_account_ids={a}"),
+        &key,
+    )
+    .await;
+    assert_eq!(one.json()["devices"][0]["display_name"], "Front door");
+    let listed = bare(
+        &seam,
+        "GET",
+        "/connected_accounts/list?user_identifier_key=fay&custom_metadata_has.active=true",
+        &key,
+    )
+    .await;
+    assert_eq!(
+        strings(&json!(
+            listed.json()["connected_accounts"]
+                .as_array()
+                .expect("accounts")
+                .iter()
+                .map(|a| a["connected_account_id"].clone())
+                .collect::<Vec<_>>()
+        )),
+        [a.clone()]
+    );
+    let got = bare(
+        &seam,
+        "GET",
+        &format!("/client_sessions/get?client_session_id={id}"),
+        &key,
+    )
+    .await;
+    assert_eq!(
+        got.json()["client_session"]["client_session_id"],
+        id.as_str()
+    );
+    let by_get = bare(&seam, "GET", "/workspaces/get", &key).await;
+    assert_eq!(by_get.status, 200);
+
+    let patched = Raw {
+        method: "PATCH",
+        ..json_post(
+            "/client_sessions/grant_access",
+            &key,
+            json!({"client_session_id": id}).to_string(),
+        )
+    };
+    assert_eq!(request(&seam, patched).await.status, 200);
+    let wrong = bare(&seam, "DELETE", "/devices/list", &key).await;
+    assert_eq!(
+        (wrong.status, wrong.error_type()),
+        (405, "method_not_allowed".to_owned())
+    );
+    assert_eq!(wrong.json()["ok"], false);
+    let deleted = bare(
+        &seam,
+        "DELETE",
+        &format!("/client_sessions/delete?client_session_id={id}"),
+        &key,
+    )
+    .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert!(seam.session_for("fay").is_none());
+}
+
+/// Ids the spec types as UUIDs are checked: a malformed one is `invalid_input`.
+#[actix_web::test]
+async fn malformed_ids_are_invalid_input() {
+    let seam = StandIn::start().await;
+    for (path, body) in [
+        ("/client_sessions/get", json!({"client_session_id": "nope"})),
+        (
+            "/client_sessions/delete",
+            json!({"client_session_id": "nope"}),
+        ),
+        (
+            "/connected_accounts/get",
+            json!({"connected_account_id": "nope"}),
+        ),
+        (
+            "/connect_webviews/get",
+            json!({"connect_webview_id": "nope"}),
+        ),
+    ] {
+        let reply = post(&seam, path, &seam.api_key(), body).await;
+        assert_eq!(
+            (reply.status, reply.error_type()),
+            (400, "invalid_input".to_owned()),
+            "{path}"
+        );
+        assert_eq!(reply.json()["ok"], false);
+    }
+}
+
+/// A client session token may read the workspace and its own session (whatever it asks for);
+/// the workspace says whether it is suspended and whether publishable keys are on.
+#[actix_web::test]
+async fn a_client_session_token_reads_the_workspace_and_its_own_session() {
+    let seam = StandIn::start().await;
+    let mine = get_or_create(&seam, json!({"user_identifier_key": "gus"})).await;
+    let theirs = get_or_create(&seam, json!({"user_identifier_key": "hal"})).await;
+    let token = mine["token"].as_str().expect("a token");
+    let workspace = post(&seam, "/workspaces/get", token, json!({})).await;
+    assert_eq!(workspace.status, 200);
+    let fields = &workspace.json()["workspace"];
+    assert_eq!(
+        (fields["is_sandbox"].clone(), fields["is_suspended"].clone()),
+        (json!(true), json!(false))
+    );
+    let asked = post(
+        &seam,
+        "/client_sessions/get",
+        token,
+        json!({"client_session_id": theirs["client_session_id"]}),
+    )
+    .await;
+    assert_eq!(
+        asked.json()["client_session"]["client_session_id"],
+        mine["client_session_id"]
+    );
+
+    seam.set_workspace(WorkspaceSpec {
+        is_suspended: true,
+        is_publishable_key_auth_enabled: true,
+        ..WorkspaceSpec::default()
+    });
+    let changed = post(&seam, "/workspaces/get", &seam.api_key(), json!({}))
+        .await
+        .json();
+    assert_eq!(changed["workspace"]["is_suspended"], true);
+    assert_eq!(
+        changed["workspace"]["is_publishable_key_auth_enabled"],
+        true
+    );
+}
+
+/// Whether `get_or_create` hands a revoked session back is a switch, set both ways.
+#[actix_web::test]
+async fn a_revoked_session_comes_back_from_get_or_create_only_when_told_to() {
+    let seam = StandIn::start().await;
+    seam.set_revoked_sessions(RevokedSessions::ReturnedAgain);
+    let first = get_or_create(&seam, json!({"user_identifier_key": "ida"})).await;
+    let revoke = post(
+        &seam,
+        "/client_sessions/revoke",
+        &seam.api_key(),
+        json!({"client_session_id": first["client_session_id"]}),
+    )
+    .await;
+    assert_eq!(revoke.status, 200);
+    let again = get_or_create(&seam, json!({"user_identifier_key": "ida"})).await;
+    assert_eq!(
+        again["token"], first["token"],
+        "the revoked session, returned again"
+    );
+    let refused = post(
+        &seam,
+        "/devices/list",
+        again["token"].as_str().expect("a token"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(refused.error_type(), "client_session_revoked");
+
+    seam.set_revoked_sessions(RevokedSessions::Replaced);
+    let fresh = get_or_create(&seam, json!({"user_identifier_key": "ida"})).await;
+    assert_ne!(fresh["token"], first["token"]);
+}
+
+/// The Connect Webview life cycle: made with a client session token (it joins the session),
+/// completed through the hook, the new account filed under the session's key with the
+/// webview's `custom_metadata`, and its device visible to the token.
+#[actix_web::test]
+async fn a_connect_webview_made_with_a_token_adds_its_account_to_that_session() {
+    let seam = StandIn::start().await;
+    let session = get_or_create(&seam, json!({"user_identifier_key": "jo"})).await;
+    let other = get_or_create(&seam, json!({"user_identifier_key": "kit"})).await;
+    let token = session["token"].as_str().expect("a token");
+    let created = post(
+        &seam,
+        "/connect_webviews/create",
+        token,
+        json!({"custom_metadata": {"user_id": "jo"}, "accepted_providers": ["august"]}),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let webview = created.json()["connect_webview"].clone();
+    assert_eq!(webview["status"], "pending");
+    let id = webview["connect_webview_id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+
+    let hook = Raw {
+        headers: vec!["Content-Type: application/json".to_owned()],
+        ..json_post(
+            "/_fake/complete_connect_webview",
+            "",
+            json!({"connect_webview_id": id}).to_string(),
+        )
+    };
+    let completed = request(&seam, hook).await;
+    assert_eq!(completed.status, 200, "{}", completed.body);
+    let account = completed.json()["connected_account_id"]
+        .as_str()
+        .expect("an account")
+        .to_owned();
+
+    let now = post(&seam, "/client_sessions/get", token, json!({}))
+        .await
+        .json()["client_session"]
+        .clone();
+    assert_eq!(strings(&now["connected_account_ids"]), [account.clone()]);
+    assert_eq!(strings(&now["connect_webview_ids"]), [id.clone()]);
+    let listed = post(
+        &seam,
+        "/connected_accounts/list",
+        &seam.api_key(),
+        json!({"custom_metadata_has": {"user_id": "jo"}}),
+    )
+    .await
+    .json();
+    assert_eq!(
+        listed["connected_accounts"][0]["connected_account_id"],
+        account.as_str()
+    );
+    let owned = post(
+        &seam,
+        "/connected_accounts/list",
+        &seam.api_key(),
+        json!({"user_identifier_key": "jo"}),
+    )
+    .await
+    .json();
+    assert_eq!(
+        owned["connected_accounts"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let done = post(
+        &seam,
+        "/connect_webviews/get",
+        &seam.api_key(),
+        json!({"connect_webview_id": id}),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            done["connect_webview"]["status"].clone(),
+            done["connect_webview"]["connected_account_id"].clone()
+        ),
+        (json!("authorized"), json!(account))
+    );
+    let hidden = post(
+        &seam,
+        "/connect_webviews/get",
+        other["token"].as_str().expect("a token"),
+        json!({"connect_webview_id": id}),
+    )
+    .await;
+    assert_eq!(hidden.status, 404, "another session's webview");
 }

@@ -3,22 +3,59 @@
 use serde_json::{Value, json};
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::state::{Account, Device, Session, State};
+use crate::state::{Account, Device, Session, State, Webview};
 
-/// RFC 3339 in UTC with exactly three fractional digits, as the real API writes timestamps
-/// (`2026-11-27T10:00:00.123Z`).
+/// RFC 3339 in UTC with six fractional digits, as Seam's docs show the API's timestamps
+/// (`2026-11-27T10:00:00.123456Z`; its own fake writes three).
 pub(crate) fn timestamp(t: OffsetDateTime) -> String {
     let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
         t.year(),
         u8::from(t.month()),
         t.day(),
         t.hour(),
         t.minute(),
         t.second(),
-        t.millisecond()
+        t.microsecond()
     )
+}
+
+pub(crate) fn workspace(state: &State) -> Value {
+    let spec = state.workspace;
+    json!({
+        "workspace_id": state.workspace_id,
+        "name": "Stand-in Workspace",
+        "company_name": "Stand-in Co",
+        "is_sandbox": spec.is_sandbox,
+        "is_suspended": spec.is_suspended,
+        "is_publishable_key_auth_enabled": spec.is_publishable_key_auth_enabled,
+        "connect_partner_name": null,
+        "connect_webview_customization": {},
+    })
+}
+
+pub(crate) fn webview(w: &Webview, workspace_id: &str, url: &str) -> Value {
+    json!({
+        "connect_webview_id": w.id,
+        "url": url,
+        "workspace_id": workspace_id,
+        "status": w.status(),
+        "accepted_providers": w.accepted_providers,
+        "created_at": timestamp(w.created_at),
+        "custom_redirect_url": w.custom_redirect_url,
+        "custom_redirect_failure_url": null,
+        "device_selection_mode": "none",
+        "accepted_devices": [],
+        "any_device_allowed": true,
+        "any_provider_allowed": w.accepted_providers.is_empty(),
+        "login_successful": w.connected_account_id.is_some(),
+        "connected_account_id": w.connected_account_id,
+        "custom_metadata": w.custom_metadata,
+        "automatically_manage_new_devices": true,
+        "wait_for_device_creation": false,
+        "accepted_capabilities": [],
+    })
 }
 
 pub(crate) fn account(a: &Account) -> Value {
@@ -84,14 +121,14 @@ mod tests {
     use super::timestamp;
 
     #[test]
-    fn timestamps_have_millisecond_precision_in_utc() {
+    fn timestamps_have_microsecond_precision_in_utc() {
         assert_eq!(
-            timestamp(datetime!(2026-11-27 11:00:00.123456 +01:00)),
-            "2026-11-27T10:00:00.123Z"
+            timestamp(datetime!(2026-11-27 11:00:00.123456789 +01:00)),
+            "2026-11-27T10:00:00.123456Z"
         );
         assert_eq!(
             timestamp(datetime!(2026-01-02 03:04:05 UTC)),
-            "2026-01-02T03:04:05.000Z"
+            "2026-01-02T03:04:05.000000Z"
         );
     }
 }

@@ -1,33 +1,47 @@
 //! `/client_sessions/*`: parameters in, `State`'s session rules applied, Seam's JSON out.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, http::Method, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{Data, ok, post};
+use super::{Data, endpoint, ok, post, read, uuid};
 use crate::{
     error::ApiError,
-    extract::Params,
+    extract::{Params, lenient},
     state::{self, Caller, SessionRequest, State},
     wire,
 };
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(post("/client_sessions/get_or_create", get_or_create))
-        .service(post("/client_sessions/create", create))
-        .service(post("/client_sessions/get", get))
-        .service(post("/client_sessions/list", list))
-        .service(post("/client_sessions/grant_access", grant_access))
+        .service(endpoint(
+            "/client_sessions/create",
+            &[Method::PUT, Method::POST],
+            create,
+        ))
+        .service(read("/client_sessions/get", get))
+        .service(read("/client_sessions/list", list))
+        .service(endpoint(
+            "/client_sessions/grant_access",
+            &[Method::PATCH, Method::POST],
+            grant_access,
+        ))
         .service(post("/client_sessions/revoke", revoke))
-        .service(post("/client_sessions/delete", delete));
+        .service(endpoint(
+            "/client_sessions/delete",
+            &[Method::DELETE, Method::POST],
+            delete,
+        ));
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct CreateParams {
     user_identifier_key: Option<String>,
+    #[serde(deserialize_with = "lenient::strings")]
     connected_account_ids: Vec<String>,
+    #[serde(deserialize_with = "lenient::strings")]
     connect_webview_ids: Vec<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     expires_at: Option<OffsetDateTime>,
@@ -40,7 +54,7 @@ impl From<CreateParams> for SessionRequest {
             connected_account_ids: p.connected_account_ids,
             connect_webview_ids: p.connect_webview_ids,
             // Stored at the API's precision, so that what is read back equals what is kept.
-            expires_at: p.expires_at.map(state::truncate_to_millis),
+            expires_at: p.expires_at.map(state::truncate_to_micros),
         }
     }
 }
@@ -78,30 +92,26 @@ struct SelectParams {
     user_identifier_key: Option<String>,
 }
 
+/// A client session token is answered with its own session, whatever it asks for (as Seam and
+/// its fake do); the API key names one by id or key.
 async fn get(
     caller: Caller,
     data: Data,
     Params(params): Params<SelectParams>,
 ) -> Result<HttpResponse, ApiError> {
     let state = state::lock(&data);
-    let (id, key) = (
-        params.client_session_id.as_deref(),
-        params.user_identifier_key.as_deref(),
-    );
-    let index = match (&caller, id, key) {
-        // A session token asking about nothing in particular asks about itself.
-        (Caller::Session(own), None, None) => state
+    let index = match &caller {
+        Caller::Session(own) => state
             .session_index(own)
             .ok_or_else(ApiError::session_not_found)?,
-        _ => state.find_session(id, key)?,
+        Caller::ApiKey => {
+            let id = params.client_session_id.as_deref();
+            if let Some(id) = id {
+                uuid("client_session_id", id)?;
+            }
+            state.find_session(id, params.user_identifier_key.as_deref())?
+        }
     };
-    if let Caller::Session(own) = &caller
-        && state.sessions[index].id != *own
-    {
-        return Err(ApiError::forbidden(
-            "A client session token can only read its own session",
-        ));
-    }
     Ok(session_body(&state, index))
 }
 
@@ -111,6 +121,7 @@ struct ListParams {
     client_session_id: Option<String>,
     user_identifier_key: Option<String>,
     connect_webview_id: Option<String>,
+    #[serde(deserialize_with = "lenient::flag")]
     without_user_identifier_key: bool,
 }
 
@@ -146,7 +157,9 @@ async fn list(
 struct GrantParams {
     client_session_id: Option<String>,
     user_identifier_key: Option<String>,
+    #[serde(deserialize_with = "lenient::strings")]
     connected_account_ids: Vec<String>,
+    #[serde(deserialize_with = "lenient::strings")]
     connect_webview_ids: Vec<String>,
 }
 
@@ -156,6 +169,9 @@ async fn grant_access(
     Params(p): Params<GrantParams>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_api_key()?;
+    if let Some(id) = p.client_session_id.as_deref() {
+        uuid("client_session_id", id)?;
+    }
     let mut state = state::lock(&data);
     let index = state.find_session(
         p.client_session_id.as_deref(),
@@ -173,9 +189,10 @@ struct IdParams {
 
 impl IdParams {
     fn id(&self) -> Result<&str, ApiError> {
-        self.client_session_id
-            .as_deref()
-            .ok_or_else(|| ApiError::invalid_input("client_session_id is required"))
+        let id = (self.client_session_id.as_deref())
+            .ok_or_else(|| ApiError::invalid_input("client_session_id is required"))?;
+        uuid("client_session_id", id)?;
+        Ok(id)
     }
 }
 

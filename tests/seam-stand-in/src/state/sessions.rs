@@ -22,6 +22,17 @@ pub enum AccountsOnExisting {
     Merge,
 }
 
+/// Whether `/client_sessions/get_or_create` hands a key's revoked session back. Seam does not
+/// say; an emulation of its documented model (one session per key, returned again) does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RevokedSessions {
+    /// A revoked session is left alone; the key gets a new one.
+    #[default]
+    Replaced,
+    /// The key's revoked session comes back, its token still refused.
+    ReturnedAgain,
+}
+
 /// A snapshot of a session, for tests to assert on.
 #[derive(Clone, Debug)]
 pub struct SessionView {
@@ -180,7 +191,8 @@ impl State {
     }
 
     /// `/client_sessions/get_or_create`: the key's live session with its expiry rewritten, or a
-    /// new one when the key has none (never had one, revoked, expired or deleted).
+    /// new one when the key has none (never had one, expired or deleted; revoked, unless
+    /// `RevokedSessions::ReturnedAgain`).
     pub(crate) fn get_or_create_session(
         &mut self,
         request: &SessionRequest,
@@ -194,10 +206,11 @@ impl State {
         };
         let now = now();
         let expires_at = self.validate(request, now)?;
-        let existing = self
-            .sessions
-            .iter()
-            .rposition(|s| s.user_identifier_key.as_deref() == Some(key) && s.is_live(now));
+        let again = self.revoked_sessions == RevokedSessions::ReturnedAgain;
+        let existing = self.sessions.iter().rposition(|s| {
+            s.user_identifier_key.as_deref() == Some(key)
+                && (s.is_live(now) || (again && s.revoked && s.expires_at > now))
+        });
         let Some(index) = existing else {
             return self.create_session(request);
         };

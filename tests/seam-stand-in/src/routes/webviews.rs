@@ -1,0 +1,122 @@
+//! `/connect_webviews/*`, and `/_fake/complete_connect_webview`, the test hook (named as in
+//! Seam's own fake) that stands for the user signing in to their provider.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{Data, ok, post, read, uuid};
+use crate::{
+    error::ApiError,
+    extract::{Params, lenient},
+    state::{self, Caller, State, Webview, WebviewRequest},
+    wire,
+};
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(post("/connect_webviews/create", create))
+        .service(read("/connect_webviews/get", get))
+        .service(read("/connect_webviews/list", list))
+        .service(post("/_fake/complete_connect_webview", complete));
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CreateParams {
+    custom_metadata: Map<String, Value>,
+    #[serde(deserialize_with = "lenient::strings")]
+    accepted_providers: Vec<String>,
+    custom_redirect_url: Option<String>,
+}
+
+/// Where the webview's page would be, on this server.
+fn page_url(req: &HttpRequest, id: &str) -> String {
+    let info = req.connection_info();
+    format!(
+        "{}://{}/connect_webviews/view?connect_webview_id={id}",
+        info.scheme(),
+        info.host()
+    )
+}
+
+fn webview_body(req: &HttpRequest, state: &State, webview: &Webview) -> HttpResponse {
+    let url = page_url(req, &webview.id);
+    ok(json!({ "connect_webview": wire::webview(webview, &state.workspace_id, &url) }))
+}
+
+/// The webviews a caller may see: all for the API key, a session's own for its token.
+fn visible(caller: &Caller, webview: &Webview) -> bool {
+    match caller {
+        Caller::ApiKey => true,
+        Caller::Session(id) => webview.client_session_id.as_deref() == Some(id.as_str()),
+    }
+}
+
+async fn create(
+    caller: Caller,
+    data: Data,
+    req: HttpRequest,
+    Params(p): Params<CreateParams>,
+) -> Result<HttpResponse, ApiError> {
+    let session = match &caller {
+        Caller::ApiKey => None,
+        Caller::Session(id) => Some(id.as_str()),
+    };
+    let mut state = state::lock(&data);
+    let request = WebviewRequest {
+        custom_metadata: p.custom_metadata,
+        accepted_providers: p.accepted_providers,
+        custom_redirect_url: p.custom_redirect_url,
+    };
+    let index = state.create_webview(request, session)?;
+    Ok(webview_body(&req, &state, &state.webviews[index]))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IdParams {
+    connect_webview_id: Option<String>,
+}
+
+impl IdParams {
+    fn id(&self) -> Result<&str, ApiError> {
+        let id = (self.connect_webview_id.as_deref())
+            .ok_or_else(|| ApiError::invalid_input("connect_webview_id is required"))?;
+        uuid("connect_webview_id", id)?;
+        Ok(id)
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("connect_webview_not_found", "Connect webview not found")
+}
+
+async fn get(
+    caller: Caller,
+    data: Data,
+    req: HttpRequest,
+    Params(p): Params<IdParams>,
+) -> Result<HttpResponse, ApiError> {
+    let id = p.id()?;
+    let state = state::lock(&data);
+    let webview = (state.webview(id))
+        .filter(|w| visible(&caller, w))
+        .ok_or_else(not_found)?;
+    Ok(webview_body(&req, &state, webview))
+}
+
+async fn list(caller: Caller, data: Data, req: HttpRequest) -> HttpResponse {
+    let state = state::lock(&data);
+    let webviews: Vec<Value> = (state.webviews.iter())
+        .filter(|w| visible(&caller, w))
+        .map(|w| wire::webview(w, &state.workspace_id, &page_url(&req, &w.id)))
+        .collect();
+    ok(json!({ "connect_webviews": webviews, "pagination": wire::pagination(None, None) }))
+}
+
+/// The test hook: the user completed the webview. Needs no credential, like the fake's.
+async fn complete(data: Data, Params(p): Params<IdParams>) -> Result<HttpResponse, ApiError> {
+    let id = p.id()?;
+    let account = state::lock(&data).complete_webview(id)?;
+    Ok(ok(json!({ "connected_account_id": account })))
+}
