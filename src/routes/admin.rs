@@ -75,6 +75,10 @@ struct SessionView<'a> {
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
     connected_account_ids: &'a [String],
+    connect_webview_ids: &'a [String],
+    /// The user identity the session is for (Seam's `user_identity_id`, or the first of its
+    /// deprecated `user_identity_ids`).
+    user_identity_id: Option<&'a str>,
     /// The token's type prefix and last four characters, enough to match a report.
     token_hint: String,
 }
@@ -87,6 +91,9 @@ impl<'a> From<&'a ClientSession> for SessionView<'a> {
             created_at: session.created_at,
             expires_at: session.expires_at,
             connected_account_ids: &session.connected_account_ids,
+            connect_webview_ids: &session.connect_webview_ids,
+            user_identity_id: (session.user_identity_id.as_deref())
+                .or(session.user_identity_ids.first().map(String::as_str)),
             token_hint: hint(session.token.expose_secret()),
         }
     }

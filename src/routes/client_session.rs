@@ -78,11 +78,8 @@ fn body(session: &IssuedSession) -> Option<Vec<u8>> {
         br#","connected_account_ids":["#,
         b"]}",
     ];
-    let (token, id, ids) = (
-        session.token(),
-        &*session.client_session_id,
-        &session.accounts,
-    );
+    let (token, id) = (session.token(), &*session.client_session_id);
+    let ids = || session.granted();
     let expires_at = rfc3339(session.expires_at)?;
     let refresh_after = rfc3339(session.refresh_after)?;
     let size = PIECES.iter().map(|p| p.len()).sum::<usize>()
@@ -90,8 +87,8 @@ fn body(session: &IssuedSession) -> Option<Vec<u8>> {
         + expires_at.as_ref().len()
         + refresh_after.as_ref().len()
         + quoted_len(id)
-        + ids.iter().map(|id| quoted_len(id)).sum::<usize>()
-        + ids.len().saturating_sub(1);
+        + ids().map(|id| quoted_len(id)).sum::<usize>()
+        + ids().count().saturating_sub(1);
     let mut body = Vec::with_capacity(size);
     body.extend_from_slice(PIECES[0]);
     quote(&mut body, token);
@@ -102,7 +99,7 @@ fn body(session: &IssuedSession) -> Option<Vec<u8>> {
     body.extend_from_slice(PIECES[3]);
     quote(&mut body, id);
     body.extend_from_slice(PIECES[4]);
-    for (i, id) in ids.iter().enumerate() {
+    for (i, id) in ids().enumerate() {
         if i > 0 {
             body.push(b',');
         }

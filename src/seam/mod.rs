@@ -31,7 +31,7 @@ pub(crate) use types::{AccountFilter, ClientSession};
 use types::{
     ClientSessionListResponse, ClientSessionResponse, Empty, GetOrCreateRequest,
     GrantAccessRequest, ListAccountsRequest, ListAccountsResponse, ListSessionsRequest,
-    SessionIdRequest,
+    SessionIdRequest, WebviewIdRequest, WebviewResponse,
 };
 /// Connected accounts asked for per page.
 const ACCOUNTS_PAGE_LIMIT: u32 = 500;
@@ -212,6 +212,7 @@ impl SeamClient {
         &self,
         user_identifier_key: &str,
         connected_account_ids: &[String],
+        connect_webview_ids: &[String],
         expires_at: OffsetDateTime,
     ) -> Result<ClientSession, SeamError> {
         let response: ClientSessionResponse = self
@@ -220,6 +221,7 @@ impl SeamClient {
                 &GetOrCreateRequest {
                     user_identifier_key,
                     connected_account_ids,
+                    connect_webview_ids,
                     expires_at,
                 },
                 Retry::Idempotent,
@@ -253,6 +255,28 @@ impl SeamClient {
         )
         .await
         .map(drop)
+    }
+
+    /// The account connected through this Connect Webview, if one has been; `None` too when
+    /// Seam does not know the webview.
+    pub(crate) async fn webview_account(
+        &self,
+        connect_webview_id: &str,
+    ) -> Result<Option<String>, SeamError> {
+        match self
+            .call::<_, WebviewResponse>(
+                "/connect_webviews/get",
+                &WebviewIdRequest { connect_webview_id },
+                Retry::Idempotent,
+            )
+            .await
+        {
+            Ok(response) => Ok(response.connect_webview.connected_account_id),
+            Err(SeamError::Status {
+                status: 400 | 404, ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The session with this id; `None` when Seam does not know it.

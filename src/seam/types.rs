@@ -14,6 +14,15 @@ pub(crate) struct ClientSession {
     pub(crate) expires_at: OffsetDateTime,
     #[serde(default)]
     pub(crate) connected_account_ids: Vec<String>,
+    /// Connect Webviews made with the session's token (or granted to it).
+    #[serde(default)]
+    pub(crate) connect_webview_ids: Vec<String>,
+    /// The user identities (Seam's mobile-access users) the session is for: the plural field
+    /// is deprecated in favour of `user_identity_id`. Kept for the admin API.
+    #[serde(default)]
+    pub(crate) user_identity_ids: Vec<String>,
+    #[serde(default)]
+    pub(crate) user_identity_id: Option<String>,
     #[serde(default)]
     pub(crate) user_identifier_key: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -40,6 +49,8 @@ pub(crate) struct ListSessionsRequest<'a> {
 pub(crate) struct GetOrCreateRequest<'a> {
     pub(crate) user_identifier_key: &'a str,
     pub(crate) connected_account_ids: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub(crate) connect_webview_ids: &'a [String],
     #[serde(with = "time::serde::rfc3339")]
     pub(crate) expires_at: OffsetDateTime,
 }
@@ -53,6 +64,22 @@ pub(crate) struct GrantAccessRequest<'a> {
 #[derive(Serialize)]
 pub(crate) struct SessionIdRequest<'a> {
     pub(crate) client_session_id: &'a str,
+}
+
+#[derive(Serialize)]
+pub(crate) struct WebviewIdRequest<'a> {
+    pub(crate) connect_webview_id: &'a str,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WebviewResponse {
+    pub(crate) connect_webview: Webview,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Webview {
+    /// Set once the user has connected an account through it.
+    pub(crate) connected_account_id: Option<String>,
 }
 
 /// Which connected accounts to list.

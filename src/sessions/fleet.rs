@@ -307,7 +307,9 @@ impl Sessions {
         seam: &SeamClient,
     ) -> Result<IssuedSession, SeamError> {
         let key = &user.user_identifier_key;
-        issue::issue(&self.terms, &*self.clock, key, accounts, seam).await
+        let previous = user.session.current();
+        let previous = previous.as_deref();
+        issue::issue(&self.terms, &*self.clock, key, accounts, previous, seam).await
     }
 
     /// Stores the session for the fleet (releasing the lock when this replica holds it), off

@@ -1,10 +1,17 @@
-//! Getting a session from Seam that grants exactly the wanted accounts, and the session as it
-//! is handed out.
+//! Getting a session from Seam that grants the wanted accounts and nothing the user does not
+//! own, and the session as it is handed out.
 //!
-//! Seam does not document what `get_or_create` does with `connected_account_ids` for a key
-//! that already has a session (replace, merge or ignore), so the answer is checked: missing
-//! accounts are granted, and a session holding an account the user no longer owns is deleted
-//! and created afresh, never handed out.
+//! Seam does not settle what `get_or_create` does with `connected_account_ids` and
+//! `connect_webview_ids` for a key that already has a session (its React guide says it
+//! replaces them; nothing else says so), so the answer is checked: missing accounts are
+//! granted, and a session holding an account the user does not own is deleted and created
+//! afresh, never handed out.
+//!
+//! One exception keeps the Connect Webview flow working: an account that joined the session
+//! through a Connect Webview the session's own token made (what Seam Components'
+//! `ConnectAccountButton` does) was connected by the user, and stays (`extra`). So that a
+//! `get_or_create` that replaces does not take it, or a webview still in progress, away from
+//! the session, a renewal first reads the session as it is now and asks for it all back.
 
 use secrecy::{ExposeSecret, SecretString};
 use time::{Duration, OffsetDateTime};
@@ -20,7 +27,12 @@ use crate::seam::{ClientSession, SeamClient, SeamError};
 /// A session as handed out, kept in the user's cache entry. Deliberately not `Debug`: it holds
 /// the token.
 pub(crate) struct IssuedSession {
+    /// The user's accounts, as their accounts source says (what a cached session must match).
     pub(crate) accounts: AccountSet,
+    /// Accounts the user connected through this session's own Connect Webviews, beyond
+    /// `accounts`, and the session's webviews: asked for again at each renewal.
+    extra: Option<AccountSet>,
+    webviews: Box<[String]>,
     pub(crate) expires_at: OffsetDateTime,
     /// When the frontend should ask again: `expires_at - sessions.min_remaining_secs`.
     pub(crate) refresh_after: OffsetDateTime,
@@ -38,11 +50,20 @@ impl IssuedSession {
     ) -> Self {
         Self {
             accounts,
+            extra: None,
+            webviews: Box::default(),
             expires_at,
             refresh_after,
             token,
             client_session_id: client_session_id.into(),
         }
+    }
+
+    /// Every account the session grants: the user's, then those they connected through it.
+    pub(crate) fn granted(&self) -> impl Iterator<Item = &String> {
+        self.accounts
+            .iter()
+            .chain(self.extra.iter().flat_map(|e| e.iter()))
     }
 
     /// The client session token, for the response body only.
@@ -54,6 +75,12 @@ impl IssuedSession {
     pub(super) fn to_stored(&self) -> Vec<u8> {
         let stored = Stored {
             accounts: self.accounts.to_vec(),
+            extra: self
+                .extra
+                .as_deref()
+                .map(<[String]>::to_vec)
+                .unwrap_or_default(),
+            webviews: self.webviews.to_vec(),
             expires_at: self.expires_at,
             token: Cow::Borrowed(self.token.expose_secret()),
             client_session_id: Cow::Borrowed(&self.client_session_id),
@@ -64,13 +91,16 @@ impl IssuedSession {
     /// A session another replica stored; `refresh_after` follows this replica's own terms.
     pub(super) fn from_stored(bytes: &[u8], terms: &Terms) -> Option<Self> {
         let stored: Stored<'_> = serde_json::from_slice(bytes).ok()?;
-        Some(Self::new(
+        let mut session = Self::new(
             account_set(stored.accounts),
             stored.expires_at,
             stored.expires_at - terms.min_remaining,
             SecretString::from(stored.token.into_owned()),
             stored.client_session_id.into_owned(),
-        ))
+        );
+        session.extra = Some(account_set(stored.extra)).filter(|e| !e.is_empty());
+        session.webviews = stored.webviews.into();
+        Some(session)
     }
 }
 
@@ -78,6 +108,10 @@ impl IssuedSession {
 #[derive(Serialize, Deserialize)]
 struct Stored<'a> {
     accounts: Vec<String>,
+    #[serde(default)]
+    extra: Vec<String>,
+    #[serde(default)]
+    webviews: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
     #[serde(borrow)]
@@ -92,18 +126,41 @@ pub(super) struct Terms {
     pub(super) min_remaining: Duration,
 }
 
+/// The most Connect Webviews of one session looked up to explain its accounts: more is no
+/// flow a frontend runs, and each costs a Seam call.
+const MOST_WEBVIEWS_LOOKED_UP: usize = 20;
+
+/// A session for the user with `wanted` accounts; `previous` is the one handed out so far,
+/// whose webviews and extra accounts are kept.
 pub(super) async fn issue(
     terms: &Terms,
     clock: &dyn Clock,
     user_identifier_key: &str,
     wanted: &AccountSet,
+    previous: Option<&IssuedSession>,
     seam: &SeamClient,
 ) -> Result<IssuedSession, SeamError> {
     let expires_at = clock.now() + terms.ttl;
+    let (mut extra, mut webviews) = (Vec::new(), Vec::new());
+    if let Some(previous) = previous
+        && let Some(now) = seam.get_session(&previous.client_session_id).await?
+        && let Some(own) = explained(&now, wanted, previous.extra.as_deref(), seam).await?
+    {
+        (extra, webviews) = (own, now.connect_webview_ids);
+    }
+    let ask: Vec<String> = wanted.iter().chain(&extra).cloned().collect();
     let mut session = seam
-        .get_or_create_session(user_identifier_key, wanted, expires_at)
+        .get_or_create_session(user_identifier_key, &ask, &webviews, expires_at)
         .await?;
-    if let Some(problem) = unusable(terms, clock, &session, wanted) {
+    let mut own = explained(&session, wanted, Some(&extra), seam).await?;
+    let problem = match &own {
+        None => Some("it holds accounts the user does not own"),
+        Some(_) if expires_soon(terms, clock, &session) => {
+            Some("it expires within sessions.min_remaining_secs")
+        }
+        Some(_) => None,
+    };
+    if let Some(problem) = problem {
         // Also covers a revoked or expired session coming back, which Seam does not rule out.
         tracing::info!(
             client_session_id = %session.client_session_id,
@@ -112,10 +169,18 @@ pub(super) async fn issue(
         );
         seam.delete_session(&session.client_session_id).await?;
         session = seam
-            .get_or_create_session(user_identifier_key, wanted, expires_at)
+            .get_or_create_session(user_identifier_key, wanted, &[], expires_at)
             .await?;
-        if let Some(problem) = unusable(terms, clock, &session, wanted) {
-            return Err(SeamError::UnusableSession(problem));
+        own = explained(&session, wanted, None, seam).await?;
+        if own.is_none() {
+            return Err(SeamError::UnusableSession(
+                "it holds accounts the user does not own",
+            ));
+        }
+        if expires_soon(terms, clock, &session) {
+            return Err(SeamError::UnusableSession(
+                "it expires within sessions.min_remaining_secs",
+            ));
         }
     }
     let missing: Vec<String> = wanted
@@ -127,34 +192,49 @@ pub(super) async fn issue(
         seam.grant_access(&session.client_session_id, &missing)
             .await?;
     }
-    Ok(IssuedSession::new(
+    let mut issued = IssuedSession::new(
         wanted.clone(),
         session.expires_at,
         session.expires_at - terms.min_remaining,
         session.token,
         session.client_session_id,
-    ))
+    );
+    issued.extra = own.map(account_set).filter(|e| !e.is_empty());
+    issued.webviews = session.connect_webview_ids.into();
+    Ok(issued)
 }
 
-/// Why `session` must not be handed out, if it must not.
-fn unusable(
-    terms: &Terms,
-    clock: &dyn Clock,
+fn expires_soon(terms: &Terms, clock: &dyn Clock, session: &ClientSession) -> bool {
+    session.expires_at - terms.min_remaining <= clock.now()
+}
+
+/// The session's accounts beyond `wanted`, when each is one the user connected through a
+/// Connect Webview of this session (`known`: found so before); `None` when one is not.
+async fn explained(
     session: &ClientSession,
     wanted: &AccountSet,
-) -> Option<&'static str> {
-    if holds_unwanted(session, wanted) {
-        Some("it holds accounts the user does not own")
-    } else if session.expires_at - terms.min_remaining <= clock.now() {
-        Some("it expires within sessions.min_remaining_secs")
-    } else {
-        None
+    known: Option<&[String]>,
+    seam: &SeamClient,
+) -> Result<Option<Vec<String>>, SeamError> {
+    let beyond: Vec<String> = (session.connected_account_ids.iter())
+        .filter(|id| wanted.binary_search(id).is_err())
+        .cloned()
+        .collect();
+    let known = known.unwrap_or_default();
+    if beyond.iter().all(|id| known.contains(id)) {
+        return Ok(Some(beyond));
     }
-}
-
-fn holds_unwanted(session: &ClientSession, wanted: &AccountSet) -> bool {
-    session
-        .connected_account_ids
+    if session.connect_webview_ids.len() > MOST_WEBVIEWS_LOOKED_UP {
+        return Ok(None);
+    }
+    let mut connected = Vec::new();
+    for webview in &session.connect_webview_ids {
+        if let Some(account) = seam.webview_account(webview).await? {
+            connected.push(account);
+        }
+    }
+    let own = beyond
         .iter()
-        .any(|id| wanted.binary_search(id).is_err())
+        .all(|id| known.contains(id) || connected.contains(id));
+    Ok(own.then_some(beyond))
 }

@@ -25,3 +25,4 @@ mod resilience;
 mod secrets;
 mod sessions;
 mod upstream;
+mod webviews;
