@@ -5,6 +5,9 @@ mod backchannel;
 mod browser;
 mod config;
 mod contract;
+mod differential;
+#[path = "../support/fake_seam.rs"]
+mod fake_seam;
 mod fleet;
 mod handshake;
 mod health;

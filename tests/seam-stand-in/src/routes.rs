@@ -124,7 +124,10 @@ async fn connected_accounts_list(
         limit: params.limit,
         page_cursor: params.page_cursor,
     };
-    let page = state::lock(&data).list_accounts(&query)?;
+    let (page, workspace_id) = {
+        let mut state = state::lock(&data);
+        (state.list_accounts(&query)?, state.workspace_id.clone())
+    };
     let next_page_url = page.next_page_cursor.as_deref().map(|cursor| {
         let info = req.connection_info();
         format!(
@@ -134,7 +137,11 @@ async fn connected_accounts_list(
         )
     });
     Ok(ok(json!({
-        "connected_accounts": page.accounts.iter().map(wire::account).collect::<Vec<_>>(),
+        "connected_accounts": page
+            .accounts
+            .iter()
+            .map(|a| wire::account(a, &workspace_id))
+            .collect::<Vec<_>>(),
         "pagination": wire::pagination(page.next_page_cursor.as_deref(), next_page_url),
     })))
 }
@@ -166,7 +173,9 @@ async fn connected_accounts_get(
         }
     }
     let account = state.account(&id).ok_or_else(ApiError::account_not_found)?;
-    Ok(ok(json!({ "connected_account": wire::account(account) })))
+    Ok(ok(
+        json!({ "connected_account": wire::account(account, &state.workspace_id) }),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -137,6 +137,8 @@ pub(crate) struct State {
     pub(crate) api_key: String,
     pub(crate) workspace_id: String,
     pub(crate) workspace: WorkspaceSpec,
+    /// When the workspace was made (the stand-in started).
+    pub(crate) started_at: OffsetDateTime,
     pub(crate) accounts: Vec<Account>,
     pub(crate) devices: Vec<Device>,
     pub(crate) sessions: Vec<Session>,
@@ -169,6 +171,7 @@ impl State {
             api_key: new_api_key(),
             workspace_id: Uuid::new_v4().to_string(),
             workspace: WorkspaceSpec::default(),
+            started_at: now(),
             accounts: Vec::new(),
             devices: Vec::new(),
             sessions: Vec::new(),

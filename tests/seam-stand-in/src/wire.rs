@@ -21,11 +21,19 @@ pub(crate) fn timestamp(t: OffsetDateTime) -> String {
     )
 }
 
+/// A padlock, as an SVG data URL.
+const LOCK_IMAGE: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24'%3E%3Crect x='5' y='10' width='14' height='11' rx='2'/%3E%3Cpath d='M8 10V7a4 4 0 0 1 8 0v3' fill='none' stroke='black' stroke-width='2'/%3E%3C/svg%3E";
+
 pub(crate) fn workspace(state: &State) -> Value {
     let spec = state.workspace;
+    let publishable_key = spec
+        .is_publishable_key_auth_enabled
+        .then(|| format!("seam_pk1_{}", &state.workspace_id[..8]));
     json!({
         "workspace_id": state.workspace_id,
         "name": "Stand-in Workspace",
+        "publishable_key": publishable_key,
+        "created_at": timestamp(state.started_at),
         "company_name": "Stand-in Co",
         "is_sandbox": spec.is_sandbox,
         "is_suspended": spec.is_suspended,
@@ -58,9 +66,12 @@ pub(crate) fn webview(w: &Webview, workspace_id: &str, url: &str) -> Value {
     })
 }
 
-pub(crate) fn account(a: &Account) -> Value {
+pub(crate) fn account(a: &Account, workspace_id: &str) -> Value {
     json!({
         "connected_account_id": a.id,
+        "workspace_id": workspace_id,
+        "provider": "august",
+        "bridge_id": null,
         "account_type": "august",
         "account_type_display_name": "August",
         "display_name": a.display_name,
@@ -70,7 +81,7 @@ pub(crate) fn account(a: &Account) -> Value {
         "warnings": [],
         "automatically_manage_new_devices": true,
         "accepted_capabilities": ["lock"],
-        "user_identifier": null,
+        "user_identifier": { "email": format!("{}@stand-in.example", a.id) },
     })
 }
 
@@ -82,11 +93,25 @@ pub(crate) fn device(d: &Device, workspace_id: &str) -> Value {
         "connected_account_id": d.account_id,
         "workspace_id": workspace_id,
         "created_at": timestamp(d.created_at),
-        "properties": { "name": d.name, "online": true, "locked": true },
+        "properties": {
+            "name": d.name,
+            "appearance": { "name": d.name },
+            "online": true,
+            "locked": true,
+            "model": { "display_name": "Smart Lock", "manufacturer_display_name": "August" },
+            // Inline, so that a page showing it (Seam Components' device table) fetches nothing
+            // from the internet.
+            "image_url": LOCK_IMAGE,
+            "battery": { "level": 1, "status": "full" },
+            "currently_triggering_noise_threshold_ids": [],
+        },
         "capabilities_supported": ["lock"],
+        "can_remotely_lock": true,
+        "can_remotely_unlock": true,
         "errors": [],
         "warnings": [],
         "custom_metadata": {},
+        "space_ids": [],
         "is_managed": true,
     })
 }

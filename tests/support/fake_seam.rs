@@ -1,0 +1,84 @@
+//! Seam's own fake API, `@seamapi/fake-seam-connect` (`tests/fake-seam`), as a child process on
+//! loopback: its npm packages installed the first time (`npm ci`, pinned by the lock file),
+//! seeded by `serve.mjs`, stopped when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Once;
+
+use serde::Deserialize;
+
+/// What `serve.mjs` seeded, as it prints it.
+#[derive(Debug, Deserialize)]
+pub struct Seeded {
+    pub url: String,
+    pub api_key: String,
+    pub alice_accounts: Vec<String>,
+    pub bob_account: String,
+    pub alice_token: String,
+    pub alice_session_id: String,
+}
+
+pub struct FakeSeam {
+    pub seeded: Seeded,
+    child: Child,
+    /// Held open: the fake exits when it closes.
+    _stdin: ChildStdin,
+}
+
+fn folder() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fake-seam")
+}
+
+fn ensure_installed() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        if folder()
+            .join("node_modules/@seamapi/fake-seam-connect")
+            .is_dir()
+        {
+            return;
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(folder())
+            .status()
+            .expect("npm runs (Node.js and npm are needed for Seam's fake)");
+        assert!(status.success(), "npm ci in tests/fake-seam failed");
+    });
+}
+
+impl FakeSeam {
+    pub fn start() -> FakeSeam {
+        ensure_installed();
+        let mut child = Command::new("node")
+            .arg("serve.mjs")
+            .current_dir(folder())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node starts Seam's fake");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut line = String::new();
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        stdout.read_line(&mut line).expect("the fake's first line");
+        // Keep reading, so that the fake never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let seeded = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the fake did not start: {e}: {line:?}"));
+        FakeSeam {
+            seeded,
+            child,
+            _stdin: stdin,
+        }
+    }
+}
+
+impl Drop for FakeSeam {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
