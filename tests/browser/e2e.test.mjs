@@ -6,6 +6,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdirSync } from "node:fs";
 import { createServer } from "node:http";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
@@ -25,6 +26,8 @@ const STACK_ENV = {
 };
 
 const ALICE_DEVICES = ["Front door", "Garage"];
+/** Screenshots, kept as test artifacts. */
+const ARTIFACTS = new URL("../../target/browser-artifacts", import.meta.url).pathname;
 const BOB_DEVICES = ["Bob's flat"];
 
 let stack; // the demo process
@@ -34,6 +37,7 @@ let otherOrigin; // a page origin the service does not allow
 let otherServer;
 
 before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
   stack = spawn(DEMO, ["--json", "--page-bind", "127.0.0.1:0"], {
     env: { ...process.env, ...STACK_ENV },
     stdio: ["ignore", "pipe", "inherit"],
@@ -262,4 +266,50 @@ test("the page renews its token at refresh_after without a visible failure", asy
     Date.parse(renewed.expiresAt) > Date.parse(first.expiresAt),
     `${renewed.expiresAt} after ${first.expiresAt}`,
   );
+});
+
+test("the page connects an account through a Connect Webview and keeps its token", async (t) => {
+  const page = await newPage(t);
+  await signIn(page, "bob", "cookie");
+  const before = await shown(page);
+  assert.deepEqual(before.devices, BOB_DEVICES);
+
+  // The page opens the webview Seam's SDK made with the token; the user signs in there.
+  const [popup] = await Promise.all([page.waitForEvent("popup"), page.click("#connect")]);
+  await popup.waitForLoadState();
+  assert.match(popup.url(), new RegExp(`^${urls.seam}/connect_webviews/view\\?connect_webview_id=`));
+  await Promise.all([popup.waitForEvent("close"), popup.click("#connect")]);
+
+  // The next handshake lists the new account's device, with the same session and no error.
+  await page.waitForFunction(
+    () => [...document.querySelectorAll("#devices li")].some((li) => li.textContent === "New lock"),
+    null,
+    { timeout: 10_000 },
+  );
+  const after = await shown(page);
+  assert.deepEqual(after.devices, [...BOB_DEVICES, "New lock"].sort());
+  assert.equal(after.clientSessionId, before.clientSessionId, "the token in hand kept working");
+  assert.equal(after.error, false);
+});
+
+/** The device names in Seam Components' DeviceTable, once it has rows. */
+async function tableRows(page) {
+  const rows = page.locator(".seam-device-table .seam-table-row");
+  await rows.first().waitFor({ timeout: 15_000 });
+  return (await rows.locator(".seam-truncated-text").allTextContents()).sort();
+}
+
+test("Seam Components show alice exactly her devices, with nothing fetched from elsewhere", async (t) => {
+  const page = await newPage(t);
+  const elsewhere = [];
+  page.on("request", (request) => {
+    const url = new URL(request.url());
+    if (url.protocol !== "data:" && url.hostname !== "127.0.0.1") elsewhere.push(request.url());
+  });
+  await page.goto(`${urls.page}/components?user=alice`);
+  // Exactly hers: not bob's flat, nor the lock bob connected.
+  assert.deepEqual(await tableRows(page), ALICE_DEVICES);
+  assert.equal(await page.locator("#error").isVisible(), false);
+  assert.deepEqual(elsewhere, [], "the page fetched from outside loopback");
+  await page.screenshot({ path: `${ARTIFACTS}/components-alice.png`, fullPage: true });
 });

@@ -17,6 +17,12 @@ use crate::DEMO_USERS;
 
 const INDEX_HTML: &str = include_str!("frontend/index.html");
 const APP_JS: &str = include_str!("frontend/app.js");
+/// Seam's JS SDK, bundled for the browser (`tests/browser/build.mjs`).
+const SEAM_HTTP_JS: &str = include_str!("frontend/vendor/seam-http.js");
+const COMPONENTS_HTML: &str = include_str!("frontend/components.html");
+/// The Seam Components page's bundle: built by `npm run build --prefix tests/browser` (it
+/// holds React and Seam Components, a megabyte, so it is not committed); read when asked for.
+const COMPONENTS_DIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/dist");
 
 /// Mints demo logins the way the app's identity provider would.
 #[derive(Clone)]
@@ -97,6 +103,9 @@ pub(crate) fn serve(
             .app_data(logins.clone())
             .route("/", web::get().to(index))
             .route("/app.js", web::get().to(app_js))
+            .route("/vendor/seam-http.js", web::get().to(seam_http_js))
+            .route("/components", web::get().to(components))
+            .route("/components/{file}", web::get().to(components_file))
             .route("/config.json", web::get().to(config))
             .route("/login", web::post().to(login))
             .route("/logout", web::post().to(logout))
@@ -121,6 +130,33 @@ async fn app_js() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .body(APP_JS)
+}
+
+async fn seam_http_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(SEAM_HTTP_JS)
+}
+
+async fn components() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(COMPONENTS_HTML)
+}
+
+/// `components.js` or `components.css`, when they have been built.
+async fn components_file(file: web::Path<String>) -> HttpResponse {
+    let content_type = match file.as_str() {
+        "components.js" => "text/javascript; charset=utf-8",
+        "components.css" => "text/css; charset=utf-8",
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    match std::fs::read(format!("{COMPONENTS_DIST}/{file}")) {
+        Ok(body) => HttpResponse::Ok().content_type(content_type).body(body),
+        Err(_) => HttpResponse::NotFound().content_type("text/plain").body(
+            "The Seam Components page is not built: npm ci --prefix tests/browser && npm run build --prefix tests/browser",
+        ),
+    }
 }
 
 async fn config(endpoints: web::Data<Endpoints>) -> HttpResponse {

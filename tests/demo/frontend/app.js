@@ -1,6 +1,8 @@
 // The example frontend for seam-bff: the app's login goes in, a Seam client session token comes
-// out; the token is renewed at `refresh_after` and used to call Seam directly. Plain browser
-// JavaScript, no build step: copy what you need.
+// out; the token is renewed at `refresh_after` and used with Seam's own JS SDK, straight from
+// the browser, to list the user's devices and to connect a new account (a Connect Webview).
+// Plain browser JavaScript; "@seamapi/http" is the npm package (here through an import map).
+import { SeamHttp } from "@seamapi/http";
 
 const { bff, seam } = await (await fetch("/config.json")).json();
 
@@ -33,15 +35,42 @@ async function getClientSession(login) {
   return response.json();
 }
 
-/** Seam itself, called with the client session token: it sees only this user's devices. */
+/** Seam's SDK with the client session token: it sees only this user's devices. */
+function seamFor(token) {
+  return SeamHttp.fromClientSessionToken(token, { endpoint: seam });
+}
+
+/** The user's devices at Seam (the SDK's errors carry Seam's status and error type). */
 async function listDevices(token) {
-  const response = await fetch(`${seam}/devices/list`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    body: "{}",
+  try {
+    return await seamFor(token).devices.list();
+  } catch (error) {
+    throw new CallError(error.statusCode ?? 0, error.code);
+  }
+}
+
+/**
+ * Connects a new account to the user's session: a Connect Webview made with the token (what
+ * Seam Components' ConnectAccountButton does), opened as a popup; when the user has finished
+ * and it closes, a handshake shows the new account's devices. The account joins the session
+ * the token belongs to, so the token in hand keeps working.
+ */
+async function connectAccount() {
+  const webview = await seamFor(session.token).connectWebviews.create({
+    custom_redirect_url: location.href,
   });
-  if (!response.ok) throw new CallError(response.status);
-  return (await response.json()).devices;
+  document.getElementById("webview").textContent = `Connecting (${webview.connect_webview_id})…`;
+  const popup = window.open(webview.url, "connect-webview", "width=480,height=640");
+  if (!popup) {
+    location.assign(webview.url); // popups blocked: the webview returns to custom_redirect_url
+    return;
+  }
+  const closed = setInterval(() => {
+    if (!popup.closed) return;
+    clearInterval(closed);
+    document.getElementById("webview").textContent = "";
+    handshake();
+  }, 250);
 }
 
 let login = null; // { user, mode: "bearer", token } or { user, mode: "cookie" }
@@ -132,6 +161,10 @@ document.getElementById("sign-in").addEventListener("submit", async (event) => {
   login = mode === "bearer" ? { user, mode, token } : { user, mode };
   await handshake();
 });
+
+document.getElementById("connect").addEventListener("click", () =>
+  connectAccount().catch((error) => showError(`Could not connect an account: ${error.message}`)),
+);
 
 document.getElementById("sign-out").addEventListener("click", async () => {
   // Revokes the user's Seam session (on every device: Seam keeps one per user), then the app's.

@@ -1,5 +1,6 @@
-//! `/connect_webviews/*`, and `/_fake/complete_connect_webview`, the test hook (named as in
-//! Seam's own fake) that stands for the user signing in to their provider.
+//! `/connect_webviews/*`; `/_fake/complete_connect_webview`, the test hook (named as in Seam's
+//! own fake) that stands for the user signing in to their provider; and the webview's page
+//! (`url`), where a person can do the same with a button.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -17,7 +18,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(post("/connect_webviews/create", create))
         .service(read("/connect_webviews/get", get))
         .service(read("/connect_webviews/list", list))
-        .service(post("/_fake/complete_connect_webview", complete));
+        .service(post("/_fake/complete_connect_webview", complete))
+        .service(web::resource("/connect_webviews/view").route(web::get().to(view)));
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +78,8 @@ async fn create(
 #[serde(default)]
 struct IdParams {
     connect_webview_id: Option<String>,
+    /// The hook's own: a device to give the new account (Seam's fake ignores it).
+    device_name: Option<String>,
 }
 
 impl IdParams {
@@ -117,6 +121,51 @@ async fn list(caller: Caller, data: Data, req: HttpRequest) -> HttpResponse {
 /// The test hook: the user completed the webview. Needs no credential, like the fake's.
 async fn complete(data: Data, Params(p): Params<IdParams>) -> Result<HttpResponse, ApiError> {
     let id = p.id()?;
-    let account = state::lock(&data).complete_webview(id)?;
+    let mut state = state::lock(&data);
+    let account = state.complete_webview(id)?;
+    if let Some(name) = &p.device_name {
+        let _ = state.add_device(&account, name);
+    }
     Ok(ok(json!({ "connected_account_id": account })))
 }
+
+/// The webview's page, as the user's browser opens it: one button signs in to a pretend
+/// provider (the hook, with a device), then the page closes itself when a frontend opened it as
+/// a popup, or goes to `custom_redirect_url`.
+async fn view(data: Data, Params(p): Params<IdParams>) -> Result<HttpResponse, ApiError> {
+    let id = p.id()?;
+    let redirect = {
+        let state = state::lock(&data);
+        let webview = state.webview(id).ok_or_else(not_found)?;
+        webview.custom_redirect_url.clone()
+    };
+    let settings = json!({ "connect_webview_id": id, "redirect": redirect }).to_string();
+    let page = VIEW_PAGE.replace("SETTINGS", &settings.replace('<', "\\u003c"));
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page))
+}
+
+const VIEW_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Connect an account (stand-in)</title></head>
+<body style="font: 16px/1.5 system-ui, sans-serif; max-width: 30rem; margin: 2rem auto">
+<h1>Connect your August account</h1>
+<p>The stand-in Seam's Connect Webview: at Seam, you would sign in to your provider here.</p>
+<button id="connect" type="button">Sign in to August (pretend)</button>
+<p id="status" role="status"></p>
+<script>
+const settings = SETTINGS;
+document.getElementById("connect").addEventListener("click", async () => {
+  const response = await fetch("/_fake/complete_connect_webview", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ connect_webview_id: settings.connect_webview_id, device_name: "New lock" }),
+  });
+  document.getElementById("status").textContent = response.ok ? "Connected." : `Failed (${response.status})`;
+  if (!response.ok) return;
+  if (window.opener) window.close();
+  else if (settings.redirect) location.assign(settings.redirect);
+});
+</script>
+</body></html>
+"#;
