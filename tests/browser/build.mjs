@@ -27,8 +27,12 @@ const common = {
   logLevel: "warning",
 };
 
+const sdkPackage = JSON.parse(readFileSync(`${here}node_modules/@seamapi/http/package.json`, "utf8"));
 const sdk = await build({
   ...common,
+  banner: {
+    js: `/*! @seamapi/http ${sdkPackage.version} (${sdkPackage.license} licence), Seam's JS SDK, bundled by tests/browser/build.mjs */`,
+  },
   stdin: { contents: 'export * from "@seamapi/http";', resolveDir: here, loader: "js" },
   outfile: `${frontend}vendor/seam-http.js`,
   write: !check,
