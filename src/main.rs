@@ -68,7 +68,7 @@ async fn main() -> ExitCode {
         }
         Some(Command::Run) | None => {}
     }
-    telemetry::init(cli.log_format.unwrap_or(settings.log.format));
+    let _log = telemetry::init(cli.log_format.unwrap_or(settings.log.format));
     let app = match Application::build(&settings) {
         Ok(app) => app,
         Err(error) => return fail(&error),

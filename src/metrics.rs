@@ -10,6 +10,17 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+/// Log lines dropped because the log's buffer was full (`telemetry`), for the process: the
+/// log is the process's, the registries are per application.
+static DROPPED_LOG_LINES: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter> =
+    std::sync::OnceLock::new();
+
+/// Reports the log writer's count of dropped lines in every registry's
+/// `log_lines_dropped_total`.
+pub(crate) fn count_dropped_log_lines(counter: tracing_appender::non_blocking::ErrorCounter) {
+    let _ = DROPPED_LOG_LINES.set(counter);
+}
+
 /// Latency buckets in seconds: sub-millisecond cache hits up to multi-second Seam trouble.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -38,6 +49,7 @@ pub(crate) struct Metrics {
     pub(crate) cluster_up: IntGauge,
     pub(crate) cluster_errors: IntCounterVec,
     pub(crate) cluster_latency: HistogramVec,
+    log_lines_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -134,6 +146,11 @@ impl Metrics {
             "Times the Seam circuit breaker opened.",
         )
         .expect("valid metric");
+        let log_lines_dropped = IntCounter::new(
+            "log_lines_dropped_total",
+            "Log lines dropped because the log's buffer was full (stdout too slow).",
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(handshake_seconds.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(upstream_seconds.clone()),
@@ -142,6 +159,7 @@ impl Metrics {
             Box::new(breaker_opened.clone()),
             Box::new(cluster_latency.clone()),
             Box::new(cluster_up.clone()),
+            Box::new(log_lines_dropped.clone()),
         ] {
             registry.register(metric).expect("registered once");
         }
@@ -164,6 +182,7 @@ impl Metrics {
             cluster_up,
             cluster_errors,
             cluster_latency,
+            log_lines_dropped,
         }
     }
 
@@ -190,6 +209,11 @@ impl Metrics {
 
     /// The text exposition format.
     pub(crate) fn render(&self) -> String {
+        if let Some(dropped) = DROPPED_LOG_LINES.get() {
+            let dropped = dropped.dropped_lines() as u64;
+            self.log_lines_dropped
+                .inc_by(dropped.saturating_sub(self.log_lines_dropped.get()));
+        }
         let mut out = Vec::new();
         // Encoding into a Vec cannot fail for well-formed metrics.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);

@@ -1,21 +1,45 @@
 //! Log output: readable text by default or one JSON object per line, level from `RUST_LOG`
 //! (default `info`), written to stdout for the container runtime or journald to collect.
+//!
+//! The workers never write the log themselves: a line goes into a bounded buffer
+//! (`LOG_BUFFER_LINES`) that one thread of its own writes out. Writing synchronously put the
+//! terminal's or the pipe's speed on every request's path (cached handshakes ran at 0.57 of
+//! the bare route with the default logging, 0.79 at `warn`). When the buffer is full (stdout
+//! slower than the requests, for longer than the buffer lasts), new lines are dropped, never
+//! waited for, and counted in `log_lines_dropped_total`.
 
 use std::io::IsTerminal;
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+/// Lines held while the writer catches up: seconds of the busiest traffic, a few tens of MB.
+const LOG_BUFFER_LINES: usize = 128_000;
+
+/// Keeps the log's writer thread; dropping it writes out what is buffered and stops it, so keep
+/// it until the process exits.
+#[must_use = "the log stops when the guard is dropped"]
+pub struct LogGuard {
+    _writer: Option<WorkerGuard>,
+}
+
 /// Installs the global subscriber; a second call (tests) keeps the first.
-pub fn init(format: LogFormat) {
+pub fn init(format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .lossy(true)
+        .thread_name("seam-bff-log")
+        .finish(std::io::stdout());
+    crate::metrics::count_dropped_log_lines(writer.error_counter());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Colour only for a person at a terminal, not for journald or a log collector.
         .with_ansi(std::io::stdout().is_terminal())
-        .with_writer(std::io::stdout);
-    let _ = match format {
+        .with_writer(writer);
+    let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
             .json()
@@ -23,4 +47,7 @@ pub fn init(format: LogFormat) {
             .with_span_list(false)
             .try_init(),
     };
+    LogGuard {
+        _writer: installed.is_ok().then_some(guard),
+    }
 }

@@ -25,7 +25,7 @@ use crate::metrics::Metrics;
 pub(crate) use issuer::IdpClient;
 use issuer::{Issuer, Purpose};
 pub(crate) use keys::{KeyTrust, MIN_SECRET_BYTES};
-pub(crate) use unverified::PayloadBuffer;
+pub(crate) use unverified::PayloadRoom;
 use unverified::{Claim, ClaimNames, Picked};
 
 /// Tokens longer than this are refused before any parsing: no identity provider issues them,
@@ -184,9 +184,10 @@ impl Verifier {
     pub(crate) fn unverified<'p>(
         &self,
         token: &str,
-        buffer: &'p mut PayloadBuffer,
+        room: &'p mut PayloadRoom,
     ) -> Result<Option<Unverified<'p>>, AuthError> {
         check_size(token)?;
+        let buffer = room.for_token(token);
         Ok(
             unverified::claims(token, buffer, self.names(false)).and_then(|picked| {
                 Some(Unverified {

@@ -19,9 +19,42 @@ use serde_json::Value;
 /// User ids become Seam `user_identifier_key`s; Seam ids are far shorter than this.
 const MAX_USER_ID_BYTES: usize = 255;
 
-/// Room for a decoded payload on the stack, for the read on every repeat handshake; payloads are
-/// small, and a larger one is read only by the full verification.
+/// Room for a decoded payload on the stack, for the read on every repeat handshake. Most
+/// payloads fit; a larger one (identity providers that put roles or permissions in the login)
+/// is read into a buffer of its size (`PayloadRoom`).
 pub(crate) type PayloadBuffer = [u8; 2048];
+
+/// Where a payload is decoded: on the stack when it fits, else on the heap.
+pub(crate) struct PayloadRoom {
+    small: PayloadBuffer,
+    large: Vec<u8>,
+}
+
+impl PayloadRoom {
+    pub(crate) fn new() -> Self {
+        Self {
+            small: [0; 2048],
+            large: Vec::new(),
+        }
+    }
+
+    /// A buffer that holds the payload of `token`.
+    pub(crate) fn for_token(&mut self, token: &str) -> &mut [u8] {
+        let needed = room_for(token);
+        if needed <= self.small.len() {
+            &mut self.small
+        } else {
+            self.large.resize(needed, 0);
+            &mut self.large
+        }
+    }
+}
+
+/// Bytes the payload of `token` decodes to, at most.
+fn room_for(token: &str) -> usize {
+    let payload = token.split('.').nth(1).unwrap_or("");
+    payload.len() * 3 / 4 + 3
+}
 
 /// The names of the claims the service reads (`identity.claim`, `accounts.claim`), and whether
 /// to read `aud` (only before a signature check: a repeat handshake never needs it).
@@ -97,8 +130,7 @@ pub(crate) fn claims<'p>(
 
 /// Room enough for the payload of `token`, for a read that must not fail for size.
 pub(crate) fn buffer_for(token: &str) -> Vec<u8> {
-    let payload = token.split('.').nth(1).unwrap_or("");
-    vec![0; payload.len() * 3 / 4 + 3]
+    vec![0; room_for(token)]
 }
 
 struct Pick<'n>(ClaimNames<'n>);

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use time::Duration;
 
-use crate::auth::{AuthError, Claims, LogoutClaims, PayloadBuffer, Verifier};
+use crate::auth::{AuthError, Claims, LogoutClaims, PayloadRoom, Verifier};
 use crate::cache::{Lookups, Outcome};
 use crate::clock::Clock;
 use crate::cluster::Cluster;
@@ -202,7 +202,7 @@ impl Sessions {
     /// Without waiting on anything: the login of a token that verified before and has not
     /// expired since, else what `admit` needs once `verifier` has verified it.
     pub(crate) fn recall(&self, token: &str, verifier: &Verifier) -> Result<Recalled, AuthError> {
-        let mut payload: PayloadBuffer = [0; 2048];
+        let mut payload = PayloadRoom::new();
         let unverified = verifier.unverified(token, &mut payload)?;
         let digest = memo::digest(token);
         if self.remember > 0

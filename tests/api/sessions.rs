@@ -83,6 +83,30 @@ async fn a_token_with_less_than_min_remaining_left_is_never_returned() {
     assert!(left > Duration::seconds(MIN_REMAINING_SECS));
 }
 
+/// A login as large as real identity providers' (roles and permissions make 4 KiB) is
+/// remembered as a small one is: sent again, it costs no second signature check.
+#[actix_web::test]
+async fn a_large_login_is_remembered_too() {
+    let app = spawn_app().await;
+    let mut claims = crate::helpers::claims("alice");
+    let roles: Vec<String> = (0..120)
+        .map(|i| format!("app-role-{i:04}-read-write"))
+        .collect();
+    claims["realm_access"] = serde_json::json!({ "roles": roles });
+    let token = crate::helpers::sign(&claims);
+    assert!(token.len() > 4096, "a 4 KiB login: {}", token.len());
+    let first = app.handshake_with(&token).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let again = app.handshake_with(&token).await;
+    assert_eq!(again.body, first.body);
+    let text = app.metrics().await;
+    assert!(
+        text.contains(r#"seam_bff_cache_lookups_total{cache="login",outcome="miss"} 1"#)
+            && text.contains(r#"seam_bff_cache_lookups_total{cache="login",outcome="hit"} 1"#),
+        "the repeat was recognised without a second signature check: {text}"
+    );
+}
+
 #[actix_web::test]
 async fn a_repeated_token_is_answered_from_memory_until_its_session_is_retired() {
     let app = spawn_app().await;

@@ -109,6 +109,9 @@ struct Signer {
     issuer: &'static str,
     algorithm: Algorithm,
     key: EncodingKey,
+    /// Roles added to each login, as identity providers with role claims do: 0, or enough for
+    /// a 4 KiB login.
+    roles: usize,
 }
 
 impl Signer {
@@ -120,18 +123,28 @@ impl Signer {
                 issuer: "https://hs.bench",
                 algorithm: Algorithm::HS256,
                 key: EncodingKey::from_secret(HS_SECRET.as_bytes()),
+                roles: 0,
             },
             Signer {
                 name: "RS256",
                 issuer: "https://rs.bench",
                 algorithm: Algorithm::RS256,
                 key: EncodingKey::from_rsa_pem(&pem("rsa_private.pem")).expect("rsa"),
+                roles: 0,
             },
             Signer {
                 name: "ES256",
                 issuer: "https://es.bench",
                 algorithm: Algorithm::ES256,
                 key: EncodingKey::from_ec_pem(&pem("ec_private.pem")).expect("ec"),
+                roles: 0,
+            },
+            Signer {
+                name: "RS256, 4 KiB login",
+                issuer: "https://rs.bench",
+                algorithm: Algorithm::RS256,
+                key: EncodingKey::from_rsa_pem(&pem("rsa_private.pem")).expect("rsa"),
+                roles: 100,
             },
         ]
     }
@@ -153,6 +166,12 @@ impl Signer {
                                     json!({"sub": user, "iss": self.issuer, "exp": exp});
                                 if unique {
                                     claims["jti"] = uuid::Uuid::new_v4().to_string().into();
+                                }
+                                if self.roles > 0 {
+                                    let roles: Vec<String> = (0..self.roles)
+                                        .map(|i| format!("app-role-{i:04}-read-write"))
+                                        .collect();
+                                    claims["realm_access"] = json!({ "roles": roles });
                                 }
                                 encode(&Header::new(self.algorithm), &claims, &self.key)
                                     .expect("signs")
@@ -200,22 +219,15 @@ max_entries = {capacity}
     path
 }
 
-/// The service as every scenario runs it: the benchmark's settings, JSON logs (its addresses
-/// are read from them), and only warnings from the per-request and per-call logs.
+/// The service as every scenario runs it: the benchmark's settings, and the shipped defaults
+/// for everything else, logging included (text, one `info` line per request, to stdout, which
+/// the benchmark reads as a log collector would).
 fn service_command(options: &Options, config: &Path) -> Command {
     let mut command = Command::new(&options.binary);
     command
-        .args([
-            "--config",
-            config.to_str().expect("utf-8"),
-            "--log-format",
-            "json",
-        ])
+        .args(["--config", config.to_str().expect("utf-8")])
         .envs(options.service_env.iter().cloned())
-        .env(
-            "RUST_LOG",
-            "warn,seam_bff=info,seam_bff::middleware::request_log=warn,seam_bff::seam=warn",
-        );
+        .env_remove("RUST_LOG");
     command
 }
 
@@ -299,6 +311,11 @@ async fn bench(options: Options) {
     let config = config(&seam, &dir, &options);
 
     let (service, address, management) = start(service_command(&options, &config));
+    // The same service logging only warnings, beside the shipped default's row.
+    let mut quiet = service_command(&options, &config);
+    quiet.env("RUST_LOG", "warn");
+    let (quiet, quiet_address, _) = start(quiet);
+    let quiet_handshake = format!("http://{quiet_address}/v1/client-session");
     let mut bare = Command::new(std::env::current_exe().expect("own path"));
     bare.arg("--serve-bare");
     let (bare, bare_address, _) = start(bare);
@@ -315,14 +332,12 @@ async fn bench(options: Options) {
         .collect();
 
     // Warm the caches: every user's session, and every token's verification.
-    for tokens in &cached_tokens {
-        let warm = run_load(
-            &handshake,
-            tokens.clone(),
-            connections,
-            load::Stop::AfterEach,
-        )
-        .await;
+    let warm_ups = cached_tokens
+        .iter()
+        .map(|tokens| (&handshake, tokens))
+        .chain([(&quiet_handshake, &cached_tokens[0])]);
+    for (url, tokens) in warm_ups {
+        let warm = run_load(url, tokens.clone(), connections, load::Stop::AfterEach).await;
         assert_eq!(warm.errors, 0, "warm-up failed: {:?}", warm.statuses);
     }
 
@@ -331,6 +346,7 @@ async fn bench(options: Options) {
     // within minutes, and a ceiling measured once would move every ratio with it.
     let mut bare_rounds = Vec::new();
     let mut cached_rounds: Vec<Vec<(Stats, usize)>> = signers.iter().map(|_| Vec::new()).collect();
+    let mut quiet_rounds = Vec::new();
     for round in 0..options.rounds {
         let bare = run_load(
             &format!("http://{bare_address}/"),
@@ -351,8 +367,18 @@ async fn bench(options: Options) {
             .await;
             cached_rounds[signer].push((stats, total_calls() - before));
         }
+        let before = total_calls();
+        let stats = run_load(
+            &quiet_handshake,
+            cached_tokens[0].clone(),
+            connections,
+            load::Stop::After(seconds),
+        )
+        .await;
+        quiet_rounds.push((stats, total_calls() - before));
         bare_rounds.push(bare);
     }
+    drop(quiet);
     let ceilings: Vec<f64> = bare_rounds.iter().map(Stats::rps).collect();
     let bare_stats = Stats::combine(bare_rounds);
     let ceiling = bare_stats.rps();
@@ -362,7 +388,15 @@ async fn bench(options: Options) {
         0,
         ceiling,
     )];
-    for (signer, rounds) in signers.iter().zip(cached_rounds) {
+    let named_rounds = signers
+        .iter()
+        .map(|signer| format!("(b) cached handshake, {}", signer.name))
+        .zip(cached_rounds)
+        .chain([(
+            format!("(b) cached, {}, RUST_LOG=warn", signers[0].name),
+            quiet_rounds,
+        )]);
+    for (scenario, rounds) in named_rounds {
         let ratios: Vec<f64> = rounds
             .iter()
             .zip(&ceilings)
@@ -370,12 +404,7 @@ async fn bench(options: Options) {
             .collect();
         let upstream_calls = rounds.iter().map(|(_, calls)| calls).sum();
         let stats = Stats::combine(rounds.into_iter().map(|(stats, _)| stats));
-        let mut row = Row::new(
-            format!("(b) cached handshake, {}", signer.name),
-            stats,
-            upstream_calls,
-            ceiling,
-        );
+        let mut row = Row::new(scenario, stats, upstream_calls, ceiling);
         row.ratios = ratios;
         rows.push(row);
     }

@@ -57,7 +57,7 @@ async fn main() -> std::io::Result<()> {
     let mut settings = Settings::load(Some(Path::new(DEMO_CONFIG)), &env)
         .unwrap_or_else(|e| panic!("demo config: {e}"));
     settings.cors.allowed_origins.push(page_origin.clone());
-    telemetry::init(settings.log.format);
+    let _log = telemetry::init(settings.log.format);
     let app = Application::build(&settings).unwrap_or_else(|e| panic!("demo start-up: {e}"));
     app.shutdown_on_signal()?;
     let bff = format!("http://{}", app.address());

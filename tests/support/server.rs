@@ -1,6 +1,6 @@
 //! A server process started by the benchmark and the soak test: the settings they share, its
-//! logged addresses, its resident memory, and its end when dropped (also when the run fails
-//! half-way).
+//! logged addresses (in either log format), its resident memory, and its end when dropped
+//! (also when the run fails half-way).
 
 use std::process::{Child, Command, Stdio};
 
@@ -46,15 +46,28 @@ pub fn start(mut command: Command) -> (Server, String, String) {
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok);
     let (address, management) = lines
         .by_ref()
-        .find_map(|line| {
-            let entry: Value = serde_json::from_str(&line).ok()?;
-            let field = |name: &str| entry["fields"][name].as_str().unwrap_or("").to_owned();
-            (entry["fields"]["message"] == "listening")
-                .then(|| (field("address"), field("management_address")))
-        })
+        .find_map(|line| listening(&line))
         .expect("the server logs its address");
     std::thread::spawn(move || lines.for_each(drop));
     (Server(Some(child)), address, management)
+}
+
+/// The addresses in the "listening" line, as JSON (`--log-format json`) or as the default text
+/// (`… INFO seam_bff: listening address=127.0.0.1:1234 management_address=127.0.0.1:5678`).
+fn listening(line: &str) -> Option<(String, String)> {
+    if let Ok(entry) = serde_json::from_str::<Value>(line) {
+        let field = |name: &str| entry["fields"][name].as_str().unwrap_or("").to_owned();
+        return (entry["fields"]["message"] == "listening")
+            .then(|| (field("address"), field("management_address")));
+    }
+    let (_, fields) = line.split_once(": listening ")?;
+    let field = |name: &str| {
+        fields
+            .split_whitespace()
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    Some((field("address")?, field("management_address")?))
 }
 
 /// The process's resident memory, from /proc.
