@@ -11,7 +11,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{
-    CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+    ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
@@ -58,8 +58,9 @@ pub(crate) enum ApiError {
     TooLarge,
     #[error("no such route")]
     NotFound,
+    /// With the methods the path does take, for the `Allow` header (RFC 9110 §15.5.6).
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: &'static str },
 }
 
 #[derive(Serialize)]
@@ -173,7 +174,7 @@ impl ApiError {
             ApiError::RequestTimeout => ("request_timeout", "the request took too long; try again"),
             ApiError::TooLarge => ("too_large", "the request is too large"),
             ApiError::NotFound => ("not_found", "no such endpoint"),
-            ApiError::MethodNotAllowed => (
+            ApiError::MethodNotAllowed { .. } => (
                 "method_not_allowed",
                 "this endpoint does not take that method",
             ),
@@ -274,7 +275,7 @@ impl ResponseError for ApiError {
             }
             ApiError::Seam(_) => StatusCode::BAD_GATEWAY,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -294,6 +295,9 @@ impl ResponseError for ApiError {
         };
         if let Some(challenge) = challenge {
             response.insert_header((WWW_AUTHENTICATE, challenge));
+        }
+        if let ApiError::MethodNotAllowed { allow } = self {
+            response.insert_header((ALLOW, *allow));
         }
         if let Some(wait) = self.retry_after() {
             response.insert_header((RETRY_AFTER, wait.as_secs().to_string()));

@@ -7,7 +7,8 @@
 //! (verifies the login: claims out) and `sessions` (the user's cache entry and the handshake:
 //! accounts, Seam key, session) → `seam` (the upstream client) and `cluster` (fleet mode's
 //! shared state in Redis). Shared by all: `config`, `metrics`, `clock`, `cache` (the
-//! single-flight slot) and `error` (the JSON error answer).
+//! single-flight slot), `error` (the JSON error answer) and `http_failure` (why an outbound
+//! call failed).
 
 mod auth;
 mod cache;
@@ -15,6 +16,7 @@ pub mod clock;
 mod cluster;
 pub mod config;
 mod error;
+mod http_failure;
 mod metrics;
 mod middleware;
 pub mod readyz_probe;

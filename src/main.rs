@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use seam_bff::config::{LogFormat, Settings};
+use seam_bff::config::{LogFormat, Settings, misspelt_variables};
 use seam_bff::readyz_probe;
 use seam_bff::startup::{Application, check_settings};
 use seam_bff::telemetry;
@@ -13,7 +13,11 @@ use seam_bff::telemetry;
 #[derive(Parser)]
 #[command(
     version,
-    about = "Exchanges an app login for a Seam client session token"
+    about = "Exchanges an app login for a Seam client session token",
+    after_help = "Settings: built-in defaults (config/default.toml), then --config, then environment \
+variables SEAM_BFF__SECTION__KEY (two underscores between the parts, e.g. \
+SEAM_BFF__AUTH__ISSUER, SEAM_BFF__SERVER__BIND), then SEAM_API_KEY and SEAM_ENDPOINT as Seam's \
+SDKs read them. RUST_LOG sets the log level (default info). See README.md."
 )]
 struct Cli {
     /// TOML file layered over the built-in defaults.
@@ -48,8 +52,12 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => return fail(&error),
     };
+    let misspelt = misspelt_variables(&env);
     match cli.command {
         Some(Command::CheckConfig) => {
+            for name in &misspelt {
+                eprintln!("seam-bff: warning: {}", misspelt_warning(name));
+            }
             return match check_settings(&settings) {
                 Ok(()) => {
                     println!("configuration is valid");
@@ -69,6 +77,9 @@ async fn main() -> ExitCode {
         Some(Command::Run) | None => {}
     }
     let _log = telemetry::init(cli.log_format.unwrap_or(settings.log.format));
+    for name in &misspelt {
+        tracing::warn!("{}", misspelt_warning(name));
+    }
     let app = match Application::build(&settings) {
         Ok(app) => app,
         Err(error) => return fail(&error),
@@ -79,6 +90,7 @@ async fn main() -> ExitCode {
     if let Err(error) = app.shutdown_on_signal() {
         return fail(&format!("cannot handle signals: {error}"));
     }
+    tracing::info!(settings = settings.summary(), "configuration");
     tracing::info!(
         address = %app.address(),
         management_address = %app.management_address(),
@@ -91,6 +103,13 @@ async fn main() -> ExitCode {
         }
         Err(error) => fail(&error),
     }
+}
+
+fn misspelt_warning(name: &str) -> String {
+    format!(
+        "{name} is ignored: setting variables are SEAM_BFF__SECTION__KEY, with two underscores \
+         between the parts (e.g. SEAM_BFF__AUTH__ISSUER)"
+    )
 }
 
 /// Start-up failures go to stderr as one plain line, before logging may exist.

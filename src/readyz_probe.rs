@@ -19,14 +19,24 @@ pub async fn probe(address: &str) -> Result<(), String> {
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(2))
         .finish();
-    let response = client
+    let mut response = client
         .get(format!("http://{address}/readyz"))
         .send()
         .await
         .map_err(|e| format!("{address} did not answer: {e}"))?;
     match response.status().as_u16() {
         200 => Ok(()),
-        status => Err(format!("{address}/readyz answered {status}")),
+        status => {
+            // The reason and cause classes the service gave, when it gave them.
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            let field = |name: &str| body[name].as_str().map(str::to_owned);
+            let reason = match (field("reason"), field("cause")) {
+                (Some(reason), Some(cause)) => format!(": {reason} ({cause})"),
+                (Some(reason), None) => format!(": {reason}"),
+                _ => String::new(),
+            };
+            Err(format!("{address}/readyz answered {status}{reason}"))
+        }
     }
 }
 

@@ -51,42 +51,86 @@ struct Components {
 }
 
 impl Components {
+    /// Every component, built and checked; every problem found, not only the first, when one
+    /// fails (components that depend on a failed one are not checked).
     fn from_settings(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+        let mut errors = Vec::new();
         if settings.seam.deadline_ms >= settings.server.request_timeout_ms {
-            return Err(ConfigError::new(
-                "seam.deadline_ms",
-                "must be below server.request_timeout_ms, so that a failing Seam call ends \
+            keep(
+                &mut errors,
+                Err::<(), _>(ConfigError::new(
+                    "seam.deadline_ms",
+                    "must be below server.request_timeout_ms, so that a failing Seam call ends \
                  before the request does",
-            ));
+                )),
+            );
         }
+        keep(
+            &mut errors,
+            bind_address("server.bind", &settings.server.bind),
+        );
+        keep(
+            &mut errors,
+            bind_address("management.bind", &settings.management.bind),
+        );
         let metrics = Arc::new(Metrics::new(HANDSHAKE_ROUTE));
-        let cluster = Cluster::from_settings(&settings.cluster, &metrics)?.map(Arc::new);
+        let cluster = keep(
+            &mut errors,
+            Cluster::from_settings(&settings.cluster, &metrics),
+        )
+        .map(|cluster| cluster.map(Arc::new));
         let accounts_claim = (settings.accounts.source == AccountSourceKind::Claim)
             .then_some(settings.accounts.claim.as_deref())
             .flatten();
-        Ok(Self {
-            bounds: Data::new(RequestBounds::from_settings(&settings.server)?),
-            verifier: Data::new(Verifier::from_settings(
+        let bounds = keep(&mut errors, RequestBounds::from_settings(&settings.server));
+        let verifier = keep(
+            &mut errors,
+            Verifier::from_settings(
                 &settings.auth,
                 &settings.identity.claim,
                 accounts_claim,
                 clock.clone(),
                 metrics.clone(),
-            )?),
-            browser: Data::new(BrowserRules::from_settings(&settings.auth, &settings.cors)?),
-            limits: Data::new(RateLimits::from_settings(
-                &settings.rate_limit,
-                &settings.server,
-                &metrics,
-                cluster.clone(),
-            )?),
-            seam: SeamConfig::from_settings(&settings.seam, clock.clone(), metrics.clone())?,
-            sessions: Data::new(Sessions::from_settings(
-                settings,
-                clock.clone(),
-                &metrics,
-                cluster.clone(),
-            )?),
+            ),
+        );
+        let browser = keep(
+            &mut errors,
+            BrowserRules::from_settings(&settings.auth, &settings.cors),
+        );
+        let seam = keep(
+            &mut errors,
+            SeamConfig::from_settings(&settings.seam, clock.clone(), metrics.clone()),
+        );
+        let admin = keep(&mut errors, admin_token(settings));
+        let (limits, sessions) = match &cluster {
+            Some(cluster) => {
+                let limits = keep(
+                    &mut errors,
+                    RateLimits::from_settings(
+                        &settings.rate_limit,
+                        &settings.server,
+                        &metrics,
+                        cluster.clone(),
+                    ),
+                );
+                let sessions = keep(
+                    &mut errors,
+                    Sessions::from_settings(settings, clock.clone(), &metrics, cluster.clone()),
+                );
+                (limits, sessions)
+            }
+            None => (None, None),
+        };
+        ConfigError::all(errors)?;
+        let built = || ConfigError::new("", "a component failed without saying why");
+        let cluster = cluster.ok_or_else(built)?;
+        Ok(Self {
+            bounds: Data::new(bounds.ok_or_else(built)?),
+            verifier: Data::new(verifier.ok_or_else(built)?),
+            browser: Data::new(browser.ok_or_else(built)?),
+            limits: Data::new(limits.ok_or_else(built)?),
+            seam: seam.ok_or_else(built)?,
+            sessions: Data::new(sessions.ok_or_else(built)?),
             cluster,
             key_check: Data::new(ApiKeyCheck::new(
                 settings.health.readiness_cache_secs,
@@ -94,8 +138,27 @@ impl Components {
                 &metrics,
             )),
             metrics: Data::from(metrics),
-            admin: admin_token(settings)?.map(Data::new),
+            admin: admin.ok_or_else(built)?.map(Data::new),
         })
+    }
+}
+
+/// `result`'s value, or `None` with its error kept for the report.
+fn keep<T>(errors: &mut Vec<ConfigError>, result: Result<T, ConfigError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
+}
+
+/// A listener's address: `host:port` with a port number (0 for any free one).
+fn bind_address(key: &'static str, address: &str) -> Result<(), ConfigError> {
+    let port = address
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty());
+    match port.map(|(_, port)| port.parse::<u16>()) {
+        Some(Ok(_)) => Ok(()),
+        _ => Err(ConfigError::new(
+            key,
+            "must be host:port with a port from 0 to 65535, e.g. \"0.0.0.0:8080\" or \"127.0.0.1:9090\"",
+        )),
     }
 }
 

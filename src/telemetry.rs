@@ -25,19 +25,32 @@ pub struct LogGuard {
     _writer: Option<WorkerGuard>,
 }
 
-/// Installs the global subscriber; a second call (tests) keeps the first.
+/// Installs the global subscriber, writing to stdout; a second call (tests) keeps the first.
 pub fn init(format: LogFormat) -> LogGuard {
+    install(format, std::io::stdout(), std::io::stdout().is_terminal())
+}
+
+/// As `init`, writing to stderr: for the demo, whose instructions are on stdout.
+pub fn init_to_stderr(format: LogFormat) -> LogGuard {
+    install(format, std::io::stderr(), std::io::stderr().is_terminal())
+}
+
+fn install(
+    format: LogFormat,
+    out: impl std::io::Write + Send + 'static,
+    terminal: bool,
+) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(LOG_BUFFER_LINES)
         .lossy(true)
         .thread_name("seam-bff-log")
-        .finish(std::io::stdout());
+        .finish(out);
     crate::metrics::count_dropped_log_lines(writer.error_counter());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Colour only for a person at a terminal, not for journald or a log collector.
-        .with_ansi(std::io::stdout().is_terminal())
+        .with_ansi(terminal)
         .with_writer(writer);
     let installed = match format {
         LogFormat::Text => builder.try_init(),

@@ -13,6 +13,7 @@ use super::jwks::Jwks;
 use super::keys::{self, KeyTrust};
 use crate::clock::Clock;
 use crate::config::{AuthSettings, ConfigError, IssuerEntry};
+use crate::http_failure::NotReady;
 use crate::metrics::Metrics;
 
 /// jsonwebtoken subtracts the leeway from the current Unix time; a larger leeway than the
@@ -186,7 +187,7 @@ impl Issuer {
         }
     }
 
-    pub(super) async fn ready(&self, http: &IdpClient) -> Result<(), &'static str> {
+    pub(super) async fn ready(&self, http: &IdpClient) -> Result<(), NotReady> {
         match &self.keys {
             Keys::Fixed(..) => Ok(()),
             Keys::Jwks(jwks) => jwks.ready(http).await,

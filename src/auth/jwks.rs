@@ -21,6 +21,7 @@ use super::issuer::{IdpClient, Purpose, decode_with, fits};
 use super::keys::KeyTrust;
 use crate::clock::Clock;
 use crate::config::{ConfigError, IssuerEntry};
+use crate::http_failure::{Cause, NotReady};
 use crate::metrics::Metrics;
 
 /// Least time between two fetches of one key set, whatever triggers them.
@@ -53,6 +54,8 @@ struct KeySet {
 struct State {
     set: Option<Arc<KeySet>>,
     last_attempt: Option<OffsetDateTime>,
+    /// Why the last fetch failed, for `/readyz` while there is no set.
+    last_failure: Option<Cause>,
 }
 
 pub(super) struct Jwks {
@@ -136,11 +139,17 @@ impl Jwks {
         Err(last)
     }
 
-    pub(super) async fn ready(&self, http: &IdpClient) -> Result<(), &'static str> {
+    pub(super) async fn ready(&self, http: &IdpClient) -> Result<(), NotReady> {
         if self.current().is_none() {
             self.fetch_if_due(http).await;
         }
-        self.current().map(drop).ok_or("login_keys_unavailable")
+        let cause = || {
+            self.state
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .last_failure
+        };
+        (self.current().map(drop)).ok_or_else(|| NotReady::new("login_keys_unavailable", cause()))
     }
 
     fn current(&self) -> Option<Arc<KeySet>> {
@@ -190,22 +199,26 @@ impl Jwks {
                     carry_trust(previous, &mut set);
                 }
                 state.set = Some(Arc::new(set));
+                state.last_failure = None;
             }
-            Err(reason) => {
-                tracing::warn!(url = %self.url, reason, "login keys not fetched; keeping the last good set");
+            Err((cause, reason)) => {
+                tracing::warn!(url = %self.url, cause = cause.as_str(), reason, "login keys not fetched; keeping the last good set");
+                let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+                state.last_failure = Some(cause);
             }
         }
     }
 
-    async fn fetch(&self, http: &IdpClient, now: OffsetDateTime) -> Result<KeySet, String> {
-        let mut response = http
-            .0
-            .get(&self.url)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn fetch(
+        &self,
+        http: &IdpClient,
+        now: OffsetDateTime,
+    ) -> Result<KeySet, (Cause, String)> {
+        let mut response = (http.0.get(&self.url).send().await)
+            .map_err(|e| (Cause::of_send(&e), e.to_string()))?;
         if !response.status().is_success() {
-            return Err(format!("status {}", response.status().as_u16()));
+            let status = response.status().as_u16();
+            return Err((Cause::Status, format!("status {status}")));
         }
         let max_age = response
             .headers()
@@ -213,15 +226,13 @@ impl Jwks {
             .and_then(|v| v.to_str().ok())
             .and_then(max_age)
             .map_or(DEFAULT_AGE, |age| age.clamp(MIN_AGE, MAX_AGE));
-        let body = response
-            .body()
-            .limit(MAX_BODY_BYTES)
-            .await
-            .map_err(|e| e.to_string())?;
-        let set: JwkSet = serde_json::from_slice(&body).map_err(|_| "not a JWK set".to_owned())?;
+        let body = (response.body().limit(MAX_BODY_BYTES).await)
+            .map_err(|e| (Cause::Body, e.to_string()))?;
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|_| (Cause::Body, "not a JWK set".to_owned()))?;
         let keys: Vec<Key> = set.keys.iter().filter_map(|jwk| self.usable(jwk)).collect();
         if keys.is_empty() {
-            return Err("no usable signing key in the set".into());
+            return Err((Cause::Body, "no usable signing key in the set".into()));
         }
         Ok(KeySet {
             keys,

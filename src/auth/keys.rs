@@ -104,6 +104,21 @@ pub(super) fn fixed_key(
             let pem = std::fs::read(path).map_err(|e| {
                 ConfigError::new(key.clone(), format!("cannot read {}: {e}", path.display()))
             })?;
+            // jsonwebtoken would take a private key too, and then no login would ever verify.
+            if pem
+                .windows(b"PRIVATE KEY-----".len())
+                .any(|w| w == b"PRIVATE KEY-----")
+            {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "{} holds a private key: give the identity provider's public key \
+                         (e.g. `openssl pkey -in private.pem -pubout`), and keep the private \
+                         key off this machine",
+                        path.display()
+                    ),
+                ));
+            }
             let (parsed, kind) = match family {
                 AlgorithmFamily::Rsa => (DecodingKey::from_rsa_pem(&pem), "an RSA"),
                 AlgorithmFamily::Ec => (DecodingKey::from_ec_pem(&pem), "an EC"),

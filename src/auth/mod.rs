@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::config::{AuthSettings, ConfigError};
+use crate::http_failure::NotReady;
 use crate::metrics::Metrics;
 
 pub(crate) use issuer::IdpClient;
@@ -395,7 +396,7 @@ impl Verifier {
     }
 
     /// `Ok` once every issuer has keys to verify with (a JWKS may still be loading).
-    pub(crate) async fn ready(&self, http: &IdpClient) -> Result<(), &'static str> {
+    pub(crate) async fn ready(&self, http: &IdpClient) -> Result<(), NotReady> {
         for issuer in &self.issuers {
             issuer.ready(http).await?;
         }

@@ -2,11 +2,13 @@
 //! environment variables (plus Seam's own `SEAM_API_KEY` and `SEAM_ENDPOINT`).
 //!
 //! Loading only checks shapes and names; each component checks the meaning of its own keys when
-//! it is built (see `startup::Components::from_settings`), so that every error names its key.
+//! it is built (see `startup::Components::from_settings`), so that every error names its key,
+//! and every component's errors are reported together. File paths in a config file are read
+//! relative to its folder.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
 use secrecy::SecretString;
@@ -24,30 +26,126 @@ pub const DEFAULTS: &str = include_str!("../../config/default.toml");
 const ENV_PREFIX: &str = "SEAM_BFF";
 const ENV_SEPARATOR: &str = "__";
 
-/// A setting that cannot be used, with the key it belongs to and what to do about it.
+/// Settings that cannot be used, each with the key it belongs to and what to do about it: one,
+/// or every one start-up found (`ConfigError::all`).
 #[derive(Debug, thiserror::Error)]
 pub struct ConfigError {
-    key: String,
-    problem: String,
+    problems: Vec<(String, String)>,
 }
 
 impl ConfigError {
     pub(crate) fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
         Self {
-            key: key.into(),
-            problem: problem.into(),
+            problems: vec![(key.into(), problem.into())],
+        }
+    }
+
+    /// The problems of several errors as one, in order; `Ok` when there are none.
+    pub(crate) fn all(errors: Vec<ConfigError>) -> Result<(), ConfigError> {
+        let problems: Vec<_> = errors.into_iter().flat_map(|e| e.problems).collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Self { problems })
         }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "invalid configuration: {}", self.problem)
-        } else {
-            write!(f, "invalid configuration `{}`: {}", self.key, self.problem)
+        let describe = |(key, problem): &(String, String)| {
+            if key.is_empty() {
+                problem.clone()
+            } else {
+                format!("`{key}`: {problem}")
+            }
+        };
+        match self.problems.as_slice() {
+            [one] if one.0.is_empty() => write!(f, "invalid configuration: {}", one.1),
+            [(key, problem)] => write!(f, "invalid configuration `{key}`: {problem}"),
+            many => {
+                write!(f, "invalid configuration ({} problems):", many.len())?;
+                for problem in many {
+                    write!(f, "\n  - {}", describe(problem))?;
+                }
+                Ok(())
+            }
         }
     }
+}
+
+impl Settings {
+    /// What is in effect, for the start-up log: Seam's endpoint, the issuers and how their keys
+    /// come, the accounts source, and the optional features that are on. Never a secret.
+    pub fn summary(&self) -> String {
+        let issuers: Vec<String> = match self.auth.issuer_entries() {
+            Ok(entries) => entries
+                .iter()
+                .map(|entry| {
+                    let keys = match (entry.jwks_url, entry.public_key_file) {
+                        (Some(_), _) => "jwks",
+                        (None, Some(_)) => "public key file",
+                        (None, None) => "hmac secret",
+                    };
+                    format!("{} ({keys})", entry.issuer.unwrap_or("any issuer"))
+                })
+                .collect(),
+            Err(_) => vec!["(invalid)".into()],
+        };
+        let accounts = match (
+            self.accounts.source,
+            &self.accounts.metadata_key,
+            &self.accounts.claim,
+        ) {
+            (AccountSourceKind::SeamMetadata, Some(key), _) => format!("seam_metadata ({key})"),
+            (AccountSourceKind::Claim, _, Some(claim)) => format!("claim ({claim})"),
+            (source, _, _) => source.config_name().to_owned(),
+        };
+        let features: Vec<&str> = [
+            (
+                self.cluster.redis_url.is_some() || self.cluster.redis_url_file.is_some(),
+                "fleet mode",
+            ),
+            (self.auth.backchannel_logout, "back-channel logout"),
+            (self.auth.cookie_name.is_some(), "cookie logins"),
+            (
+                self.admin.token.is_some() || self.admin.token_file.is_some(),
+                "admin API",
+            ),
+            (self.rate_limit.enabled, "rate limits"),
+            (
+                self.identity.key_hmac_secret.is_some()
+                    || self.identity.key_hmac_secret_file.is_some(),
+                "derived user keys",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        format!(
+            "seam {}; issuers: {}; accounts: {accounts}; features: {}",
+            self.seam.endpoint,
+            issuers.join(", "),
+            if features.is_empty() {
+                "none".into()
+            } else {
+                features.join(", ")
+            }
+        )
+    }
+}
+
+/// `SEAM_BFF_…` variables that are no setting: `SEAM_BFF_AUTH_ISSUER` for
+/// `SEAM_BFF__AUTH__ISSUER`, say. The loader ignores them, so they are worth a warning.
+pub fn misspelt_variables(env: &HashMap<String, String>) -> Vec<String> {
+    let mut names: Vec<String> = env
+        .keys()
+        .filter(|name| name.starts_with("SEAM_BFF_") && !name.starts_with("SEAM_BFF__"))
+        .filter(|name| *name != "SEAM_BFF_CONFIG")
+        .cloned()
+        .collect();
+    names.sort();
+    names
 }
 
 impl Settings {
@@ -89,7 +187,7 @@ impl Settings {
         let config = builder
             .build()
             .map_err(|e| ConfigError::new("", without_values(&e, file)))?;
-        config.try_deserialize().map_err(|e| {
+        let mut settings: Settings = config.try_deserialize().map_err(|e| {
             ConfigError::new(
                 "",
                 format!(
@@ -97,7 +195,33 @@ impl Settings {
                     without_values(&e, file)
                 ),
             )
-        })
+        })?;
+        if let Some(folder) = file.and_then(Path::parent) {
+            settings.resolve_paths(folder);
+        }
+        Ok(settings)
+    }
+
+    /// Relative file paths are read from the config file's folder, not from wherever the
+    /// service happens to be started.
+    fn resolve_paths(&mut self, folder: &Path) {
+        let resolve = |path: &mut Option<PathBuf>| {
+            if let Some(relative) = path.as_ref().filter(|p| p.is_relative()) {
+                *path = Some(folder.join(relative));
+            }
+        };
+        resolve(&mut self.seam.api_key_file);
+        resolve(&mut self.auth.hs256_secret_file);
+        resolve(&mut self.auth.public_key_file);
+        for issuer in &mut self.auth.issuers {
+            resolve(&mut issuer.hs256_secret_file);
+            resolve(&mut issuer.public_key_file);
+        }
+        resolve(&mut self.identity.key_hmac_secret_file);
+        resolve(&mut self.admin.token_file);
+        resolve(&mut self.cluster.redis_url_file);
+        resolve(&mut self.cluster.tls_ca_file);
+        resolve(&mut self.cluster.encryption_key_file);
     }
 }
 
@@ -151,8 +275,33 @@ fn without_values(error: &config::ConfigError, file: Option<&Path>) -> String {
                 origin.unwrap_or_default()
             )
         }
-        other => redact_quoted(&other.to_string()),
+        other => in_config_spelling(&redact_quoted(&other.to_string())),
     }
+}
+
+/// The values each enum setting takes, as a config file writes them.
+const ENUM_VALUES: [(&str, &str); 3] = [
+    (
+        "AccountSourceKind",
+        "\"seam\", \"seam_metadata\", \"claim\", \"static\"",
+    ),
+    ("LogFormat", "\"text\", \"json\""),
+    ("ForwardedHeader", "\"x-forwarded-for\", \"forwarded\""),
+];
+
+/// The config crate's "enum AccountSourceKind does not have variant constructor …" (a value
+/// from the environment) in the config's own words, with the values that are taken.
+fn in_config_spelling(text: &str) -> String {
+    for (name, values) in ENUM_VALUES {
+        let rust = format!("enum {name} does not have variant constructor");
+        if let Some(at) = text.find(&rust) {
+            return format!(
+                "{}is not a value it takes: use one of {values}",
+                &text[..at]
+            );
+        }
+    }
+    text.to_owned()
 }
 
 /// `text` without the values it quotes: every double-quoted run becomes `"…"` (serde and toml

@@ -186,6 +186,18 @@ pub enum AccountSourceKind {
     Static,
 }
 
+impl AccountSourceKind {
+    /// The value as a config file writes it.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            AccountSourceKind::Seam => "seam",
+            AccountSourceKind::SeamMetadata => "seam_metadata",
+            AccountSourceKind::Claim => "claim",
+            AccountSourceKind::Static => "static",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionsSettings {

@@ -37,7 +37,7 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig, backchannel_logout: bool) {
             web::resource(backchannel_logout::ROUTE)
                 .wrap(from_fn(limit_time))
                 .route(web::post().to(backchannel_logout::receive))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(method_not_allowed("POST"))),
         );
     }
     cfg.service(
@@ -45,7 +45,7 @@ pub(crate) fn public(cfg: &mut web::ServiceConfig, backchannel_logout: bool) {
             .wrap(from_fn(limit_time))
             .route(web::post().to(client_session::create))
             .route(web::delete().to(client_session::delete))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(method_not_allowed("POST, DELETE"))),
     )
     .service(get_only("/healthz", probes::healthz))
     .service(get_only("/readyz", probes::readyz).wrap(from_fn(limit_time)))
@@ -62,7 +62,7 @@ where
 {
     web::resource(path)
         .route(web::get().to(handler))
-        .default_service(web::to(method_not_allowed))
+        .default_service(web::to(method_not_allowed("GET")))
 }
 
 pub(crate) fn management(cfg: &mut web::ServiceConfig, with_admin: bool) {
@@ -77,6 +77,9 @@ async fn not_found(_: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-async fn method_not_allowed(_: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// A JSON 405 naming the methods the path takes.
+fn method_not_allowed(
+    allow: &'static str,
+) -> impl Fn() -> std::future::Ready<Result<HttpResponse, ApiError>> + Clone {
+    move || std::future::ready(Err(ApiError::MethodNotAllowed { allow }))
 }

@@ -1,5 +1,6 @@
 //! The probes: `GET /healthz` (liveness: the process serves) and `GET /readyz` (readiness: it
-//! can issue tokens, i.e. every issuer has keys and Seam accepts the API key). In fleet mode
+//! can issue tokens, i.e. every issuer has keys and Seam accepts the API key; when not, why,
+//! and the failed call's class: `dns`, `connect`, `tls`, `timeout`, `status` or `body`). In fleet mode
 //! `/readyz` also reports Redis, without failing on it: a replica cut off from Redis still
 //! issues tokens from its own state and Seam.
 
@@ -8,6 +9,7 @@ use actix_web::{HttpResponse, web::Data};
 use serde_json::json;
 
 use crate::auth::{IdpClient, Verifier};
+use crate::http_failure::{Cause, NotReady};
 use crate::seam::{ApiKeyCheck, SeamClient};
 use crate::sessions::Sessions;
 
@@ -28,13 +30,17 @@ pub(super) async fn readyz(
     let cluster = sessions.cluster_health().await;
     let ready = match verifier.ready(&idp).await {
         // The breaker knows Seam is down without asking it.
-        Ok(()) if seam.circuit_open() => Err("seam_circuit_open"),
+        Ok(()) if seam.circuit_open() => Err(NotReady::new("seam_circuit_open", None)),
         Ok(()) => key_check.check(&seam).await,
-        Err(reason) => Err(reason),
+        Err(not_ready) => Err(not_ready),
     };
     let mut body = match ready {
         Ok(()) => json!({"status": "ready"}),
-        Err(reason) => json!({"status": "not_ready", "reason": reason}),
+        Err(NotReady { reason, cause }) => json!({
+            "status": "not_ready",
+            "reason": reason,
+            "cause": cause.map(Cause::as_str),
+        }),
     };
     if let Some(cluster) = cluster {
         body["cluster"] = json!(cluster);

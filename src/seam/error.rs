@@ -3,13 +3,16 @@
 
 use std::time::Duration;
 
+use crate::http_failure::Cause;
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SeamError {
     #[error("seam {endpoint} timed out")]
     Timeout { endpoint: &'static str },
-    #[error("seam {endpoint} unreachable: {reason}")]
+    #[error("seam {endpoint} unreachable ({}): {reason}", cause.as_str())]
     Unreachable {
         endpoint: &'static str,
+        cause: Cause,
         reason: String,
     },
     #[error("seam {endpoint} rejected the API key (status {status})")]
@@ -35,4 +38,20 @@ pub(crate) enum SeamError {
     CircuitOpen { retry_after: Duration },
     #[error("seam returned a session that cannot be handed out: {0}")]
     UnusableSession(&'static str),
+}
+
+impl SeamError {
+    /// What to look at: the failure's class (`http_failure`); `None` for a refusal that is no
+    /// failure to reach Seam (the breaker, a session the service will not hand out).
+    pub(crate) fn cause(&self) -> Option<Cause> {
+        match self {
+            SeamError::Timeout { .. } => Some(Cause::Timeout),
+            SeamError::Unreachable { cause, .. } => Some(*cause),
+            SeamError::Unauthorized { .. }
+            | SeamError::RateLimited { .. }
+            | SeamError::Status { .. } => Some(Cause::Status),
+            SeamError::BadResponse { .. } => Some(Cause::Body),
+            SeamError::CircuitOpen { .. } | SeamError::UnusableSession(_) => None,
+        }
+    }
 }

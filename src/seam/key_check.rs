@@ -8,13 +8,14 @@ use time::OffsetDateTime;
 use super::{SeamClient, SeamError};
 use crate::cache::{Flight, Lookups, Slot};
 use crate::clock::Clock;
+use crate::http_failure::NotReady;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
 struct Check {
     checked_at: OffsetDateTime,
     /// `None` when ready, else why not (safe to show to anyone who can reach the probe).
-    problem: Option<&'static str>,
+    problem: Option<NotReady>,
 }
 
 pub(crate) struct ApiKeyCheck {
@@ -36,8 +37,9 @@ impl ApiKeyCheck {
         }
     }
 
-    /// `Ok` when Seam accepts the key, else the reason (a stable code for `/readyz`).
-    pub(crate) async fn check(&self, seam: &SeamClient) -> Result<(), &'static str> {
+    /// `Ok` when Seam accepts the key, else the reason (a stable code for `/readyz`) and the
+    /// failed call's class.
+    pub(crate) async fn check(&self, seam: &SeamClient) -> Result<(), NotReady> {
         let now = self.clock.now();
         let checked = self
             .last
@@ -47,13 +49,15 @@ impl ApiKeyCheck {
                 |check| now < check.checked_at + self.max_age,
                 |_| false,
                 || async {
-                    let problem = match seam.check_api_key().await {
-                        Ok(()) => None,
-                        Err(SeamError::Unauthorized { .. }) => Some("seam_credentials_rejected"),
-                        Err(SeamError::Timeout { .. }) => Some("seam_timeout"),
-                        Err(SeamError::CircuitOpen { .. }) => Some("seam_circuit_open"),
-                        Err(_) => Some("seam_unavailable"),
-                    };
+                    let problem = seam.check_api_key().await.err().map(|error| {
+                        let reason = match error {
+                            SeamError::Unauthorized { .. } => "seam_credentials_rejected",
+                            SeamError::Timeout { .. } => "seam_timeout",
+                            SeamError::CircuitOpen { .. } => "seam_circuit_open",
+                            _ => "seam_unavailable",
+                        };
+                        NotReady::new(reason, error.cause())
+                    });
                     Ok::<_, std::convert::Infallible>(Check {
                         checked_at: self.clock.now(),
                         problem,

@@ -8,20 +8,20 @@
 //!   `seam.max_response_bytes`.
 //! - At most `seam.max_concurrent_requests` calls are in flight across all workers; the
 //!   circuit breaker stops calls altogether while Seam is down.
-//! - Every attempt is logged once (endpoint, status, latency, attempt, `seam-request-id`) and
-//!   counted in the metrics.
+//! - Every attempt is logged once (endpoint, status, latency, attempt, `seam-request-id`; a
+//!   failed one at WARN with its cause class and error) and counted in the metrics.
 
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::{AUTHORIZATION, RETRY_AFTER};
 use actix_web::rt::time::{sleep, timeout};
 use actix_web::web::Bytes;
-use awc::error::SendRequestError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::types::ErrorEnvelope;
 use super::{SeamClient, SeamError};
+use crate::http_failure::Cause;
 
 /// Seam's error types are short identifiers; anything longer is cut before it is logged.
 const MAX_ERROR_TYPE_CHARS: usize = 64;
@@ -174,14 +174,28 @@ impl SeamClient {
             .upstream_seconds
             .with_label_values(&[endpoint])
             .observe(elapsed.as_secs_f64());
-        tracing::info!(
-            endpoint,
-            status,
-            attempt,
-            latency_ms = format_args!("{:.1}", elapsed.as_secs_f64() * 1000.0),
-            seam_request_id = outcome.request_id.as_deref().unwrap_or("-"),
-            "seam call"
-        );
+        let latency_ms = format_args!("{:.1}", elapsed.as_secs_f64() * 1000.0);
+        let seam_request_id = outcome.request_id.as_deref().unwrap_or("-");
+        match &outcome.result {
+            Ok(_) => tracing::info!(
+                endpoint,
+                status,
+                attempt,
+                latency_ms,
+                seam_request_id,
+                "seam call"
+            ),
+            Err(error) => tracing::warn!(
+                endpoint,
+                status,
+                attempt,
+                latency_ms,
+                seam_request_id,
+                cause = error.cause().map_or("-", Cause::as_str),
+                %error,
+                "seam call failed"
+            ),
+        }
         outcome.result
     }
 
@@ -195,15 +209,13 @@ impl SeamClient {
         let mut response = match request.send_json(body).await {
             Ok(response) => response,
             Err(e) => {
-                let error = match e {
-                    SendRequestError::Timeout => SeamError::Timeout { endpoint },
-                    SendRequestError::Connect(e) => SeamError::Unreachable {
+                let error = match Cause::of_send(&e) {
+                    Cause::Timeout => SeamError::Timeout { endpoint },
+                    cause => SeamError::Unreachable {
                         endpoint,
+                        cause,
+                        // awc's text names the host and the OS's reason, never the key.
                         reason: e.to_string(),
-                    },
-                    other => SeamError::Unreachable {
-                        endpoint,
-                        reason: other.to_string(),
                     },
                 };
                 return Attempt {

@@ -279,3 +279,127 @@ fn fleet_settings_are_checked_and_never_echoed() {
         assert!(!stderr.contains(&key), "{name}: the key leaked: {stderr}");
     }
 }
+
+/// A file with several mistakes, in several parts of the settings: `check-config` names every
+/// one, each with its key and the fix, and exits 1.
+#[test]
+fn check_config_names_every_mistake_in_one_run() {
+    let case = Case::new();
+    let config = case.file(
+        "c.toml",
+        &format!(
+            "[auth]\nalgorithms = [\"RS256\"]\npublic_key_file = \"{}\"\n\
+             [server]\nbind = \"28080\"\nrequest_timeout_ms = 1000\n\
+             [management]\nbind = \"127.0.0.1:99999\"\n\
+             [seam]\ndeadline_ms = 5000\n",
+            fixture("rsa_private.pem")
+        ),
+    );
+    assert_refused(
+        &config,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &[
+            "4 problems",
+            "`server.bind`: must be host:port",
+            "`management.bind`: must be host:port",
+            "`seam.deadline_ms`: must be below server.request_timeout_ms",
+            "`auth.public_key_file`",
+            "holds a private key",
+        ],
+    );
+}
+
+/// An enum setting with a value it does not take lists the ones it does, as the config
+/// writes them, from a file and from the environment.
+#[test]
+fn a_wrong_choice_lists_the_choices_in_config_spelling() {
+    let case = Case::new();
+    let from_file = case.file(
+        "c.toml",
+        &hs256_config("[accounts]\nsource = \"metadata\"\n"),
+    );
+    let from_env = case.file("e.toml", &hs256_config(""));
+    for (config, env) in [
+        (&from_file, vec![("SEAM_API_KEY", SEAM_KEY)]),
+        (
+            &from_env,
+            vec![
+                ("SEAM_API_KEY", SEAM_KEY),
+                ("SEAM_BFF__ACCOUNTS__SOURCE", "metadata"),
+            ],
+        ),
+    ] {
+        let output = run(
+            &["--config", config.to_str().expect("utf-8"), "check-config"],
+            &env,
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("seam_metadata"), "{stderr}");
+        assert!(
+            !stderr.contains("AccountSourceKind") && !stderr.contains("SeamMetadata"),
+            "{stderr}"
+        );
+    }
+}
+
+/// A relative key path is read from the config file's folder, wherever the service starts.
+#[test]
+fn relative_paths_are_read_from_the_config_files_folder() {
+    let case = Case::new();
+    std::fs::copy(fixture("rsa_public.pem"), case.dir.path().join("idp.pem")).expect("copy");
+    let config = case.file(
+        "c.toml",
+        "[auth]\nalgorithms = [\"RS256\"]\npublic_key_file = \"idp.pem\"\n",
+    );
+    let output = std::process::Command::new(crate::process::BINARY)
+        .args(["--config", config.to_str().expect("utf-8"), "check-config"])
+        .env_clear()
+        .env("SEAM_API_KEY", SEAM_KEY)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `SEAM_BFF_AUTH_ISSUER` (one underscore) sets nothing: said, not silently ignored. `--help`
+/// names the variables, `--version` the version.
+#[test]
+fn misspelt_variables_are_warned_about_and_help_names_the_variables() {
+    let case = Case::new();
+    let config = case.file("c.toml", &hs256_config(""));
+    let output = run(
+        &["--config", config.to_str().expect("utf-8"), "check-config"],
+        &[
+            ("SEAM_API_KEY", SEAM_KEY),
+            ("SEAM_BFF_AUTH_ISSUER", "https://login.example"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("SEAM_BFF_AUTH_ISSUER is ignored")
+            && stderr.contains("SEAM_BFF__AUTH__ISSUER"),
+        "{stderr}"
+    );
+    let help = run(&["--help"], &[]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    for named in [
+        "SEAM_BFF__SECTION__KEY",
+        "SEAM_API_KEY",
+        "SEAM_ENDPOINT",
+        "RUST_LOG",
+    ] {
+        assert!(help.contains(named), "{named} not in --help: {help}");
+    }
+    let version = run(&["--version"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("seam-bff {}", env!("CARGO_PKG_VERSION"))
+    );
+}

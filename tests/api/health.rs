@@ -66,9 +66,11 @@ async fn unknown_routes_and_methods_get_json_errors() {
     let wrong_method = app.get("/v1/client-session").await;
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.code(), "method_not_allowed");
+    assert_eq!(wrong_method.header("allow"), Some("POST, DELETE"));
     for path in ["/healthz", "/readyz", "/openapi.json"] {
         let posted = app.post(path, None).await;
         assert_eq!(posted.status, 405, "{path}");
         assert_eq!(posted.code(), "method_not_allowed", "{path}");
+        assert_eq!(posted.header("allow"), Some("GET"), "{path}");
     }
 }

@@ -146,4 +146,81 @@ async fn logs_carry_request_fields_and_never_a_secret() {
         );
     }
     assert!(entries.iter().any(|e| e["fields"]["message"] == "stopped"));
+    // Start-up says what is in effect.
+    let summary = entries
+        .iter()
+        .find(|e| e["fields"]["message"] == "configuration")
+        .and_then(|e| e["fields"]["settings"].as_str())
+        .expect("a configuration line");
+    assert!(
+        summary.contains(&seam.url())
+            && summary.contains("accounts: seam")
+            && summary.contains("rate limits"),
+        "{summary}"
+    );
+}
+
+/// A Seam that refuses connections: the failed call's log line names the cause class, and so
+/// do `/readyz` and `seam-bff healthcheck`. (A name that does not resolve is `dns`; that class
+/// is checked in the service's unit tests, as resolving a name would leave loopback.)
+#[actix_web::test]
+async fn a_seam_that_refuses_connections_is_named_so_in_the_log_and_readyz() {
+    let seam = StandIn::start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        base_toml(&seam, &(hs256_auth() + &issuer_and_audience())),
+    )
+    .expect("write");
+    let endpoint = format!("http://{closed}");
+    let service = Running::start(&config, &[], &[("SEAM_BFF__SEAM__ENDPOINT", &endpoint)]);
+    let mut ready = awc::Client::default()
+        .get(format!("{}/readyz", service.address))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(ready.status().as_u16(), 503);
+    let body: Value = ready.json().await.expect("json");
+    assert_eq!(
+        (&body["reason"], &body["cause"]),
+        (&Value::from("seam_unavailable"), &Value::from("connect")),
+        "{body}"
+    );
+    let address = service.address.trim_start_matches("http://").to_owned();
+    let probe = crate::process::run_async(
+        &[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "healthcheck",
+            "--address",
+            &address,
+        ],
+        &[("SEAM_BFF__SEAM__ENDPOINT", &endpoint)],
+    )
+    .await;
+    assert_eq!(probe.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&probe.stderr);
+    assert!(said.contains("seam_unavailable (connect)"), "{said}");
+
+    let (_, log) = service.terminate();
+    let failed: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["fields"]["message"] == "seam call failed")
+        .collect();
+    assert!(!failed.is_empty(), "{log}");
+    for line in &failed {
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["fields"]["cause"], "connect");
+        assert!(
+            line["fields"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("unreachable")),
+            "{line}"
+        );
+    }
 }

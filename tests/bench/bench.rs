@@ -219,6 +219,9 @@ max_entries = {capacity}
     path
 }
 
+/// Warnings only, but for the service's own start-up lines.
+const QUIET_LOG: &str = "warn,seam_bff=info,seam_bff::middleware=warn,seam_bff::seam=warn";
+
 /// The service as every scenario runs it: the benchmark's settings, and the shipped defaults
 /// for everything else, logging included (text, one `info` line per request, to stdout, which
 /// the benchmark reads as a log collector would).
@@ -311,9 +314,10 @@ async fn bench(options: Options) {
     let config = config(&seam, &dir, &options);
 
     let (service, address, management) = start(service_command(&options, &config));
-    // The same service logging only warnings, beside the shipped default's row.
+    // The same service logging only warnings, beside the shipped default's row (and its
+    // start-up lines, which say where it listens).
     let mut quiet = service_command(&options, &config);
-    quiet.env("RUST_LOG", "warn");
+    quiet.env("RUST_LOG", QUIET_LOG);
     let (quiet, quiet_address, _) = start(quiet);
     let quiet_handshake = format!("http://{quiet_address}/v1/client-session");
     let mut bare = Command::new(std::env::current_exe().expect("own path"));
@@ -393,7 +397,7 @@ async fn bench(options: Options) {
         .map(|signer| format!("(b) cached handshake, {}", signer.name))
         .zip(cached_rounds)
         .chain([(
-            format!("(b) cached, {}, RUST_LOG=warn", signers[0].name),
+            format!("(b) cached, {}, log at warn", signers[0].name),
             quiet_rounds,
         )]);
     for (scenario, rounds) in named_rounds {

@@ -313,3 +313,26 @@ test("Seam Components show alice exactly her devices, with nothing fetched from 
   assert.deepEqual(elsewhere, [], "the page fetched from outside loopback");
   await page.screenshot({ path: `${ARTIFACTS}/components-alice.png`, fullPage: true });
 });
+
+test("the demo refuses a taken port in one line that names the flag to move it", async () => {
+  const taken = createServer();
+  taken.listen(0, "127.0.0.1");
+  await once(taken, "listening");
+  const address = `127.0.0.1:${taken.address().port}`;
+  try {
+    const demo = spawn(DEMO, ["--json", "--page-bind", "127.0.0.1:0", "--management-bind", address], {
+      env: { ...process.env, ...STACK_ENV },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    demo.stderr.on("data", (chunk) => (stderr += chunk));
+    const [code] = await once(demo, "exit");
+    assert.equal(code, 1, stderr);
+    const lines = stderr.trim().split("\n");
+    assert.equal(lines.length, 1, stderr);
+    assert.match(lines[0], new RegExp(`${address}.*management\\.bind.*--management-bind`));
+    assert.doesNotMatch(stderr, /panicked|backtrace/i);
+  } finally {
+    taken.close();
+  }
+});
