@@ -8,7 +8,7 @@
 //! slower than the requests, for longer than the buffer lasts), new lines are dropped, never
 //! waited for, and counted in `log_lines_dropped_total`.
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal};
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
@@ -17,6 +17,10 @@ use crate::config::LogFormat;
 
 /// Lines held while the writer catches up: seconds of the busiest traffic, a few tens of MB.
 const LOG_BUFFER_LINES: usize = 128_000;
+
+/// The writer takes every line waiting and writes them together (then flushes, so nothing
+/// lingers once the buffer is empty): one system call per batch, not per line.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// Keeps the log's writer thread; dropping it writes out what is buffered and stops it, so keep
 /// it until the process exits.
@@ -27,12 +31,22 @@ pub struct LogGuard {
 
 /// Installs the global subscriber, writing to stdout; a second call (tests) keeps the first.
 pub fn init(format: LogFormat) -> LogGuard {
-    install(format, std::io::stdout(), std::io::stdout().is_terminal())
+    let terminal = std::io::stdout().is_terminal();
+    install(
+        format,
+        BufWriter::with_capacity(WRITE_BATCH_BYTES, std::io::stdout()),
+        terminal,
+    )
 }
 
 /// As `init`, writing to stderr: for the demo, whose instructions are on stdout.
 pub fn init_to_stderr(format: LogFormat) -> LogGuard {
-    install(format, std::io::stderr(), std::io::stderr().is_terminal())
+    let terminal = std::io::stderr().is_terminal();
+    install(
+        format,
+        BufWriter::with_capacity(WRITE_BATCH_BYTES, std::io::stderr()),
+        terminal,
+    )
 }
 
 fn install(

@@ -80,10 +80,22 @@ pub(super) fn fixed_key(
         )),
         (AlgorithmFamily::Hmac, Some(secret), None) => {
             let bytes = secret.expose_secret().as_bytes();
-            if bytes.len() < MIN_SECRET_BYTES {
+            // As long as the longest hash listed: 32 bytes for HS256, 48 for HS384, 64 for HS512.
+            let needed = (algorithms.iter())
+                .map(|a| match a {
+                    Algorithm::HS384 => 48,
+                    Algorithm::HS512 => 64,
+                    _ => MIN_SECRET_BYTES,
+                })
+                .max()
+                .unwrap_or(MIN_SECRET_BYTES);
+            if bytes.len() < needed {
                 return Err(ConfigError::new(
                     secret_key,
-                    format!("is shorter than {MIN_SECRET_BYTES} bytes: use a longer random secret"),
+                    format!(
+                        "is shorter than {needed} bytes, which the longest listed HS* \
+                         algorithm needs: use a longer random secret"
+                    ),
                 ));
             }
             Ok(DecodingKey::from_secret(bytes))

@@ -64,6 +64,10 @@ fn a_valid_config_passes_check_config() {
         &["--config", config.to_str().expect("utf-8"), "check-config"],
         &[("SEAM_API_KEY", SEAM_KEY)],
     );
+    assert_passed(&output);
+}
+
+fn assert_passed(output: &std::process::Output) {
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -359,12 +363,7 @@ fn relative_paths_are_read_from_the_config_files_folder() {
         .current_dir(std::env::temp_dir())
         .output()
         .expect("runs");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_passed(&output);
 }
 
 /// `SEAM_BFF_AUTH_ISSUER` (one underscore) sets nothing: said, not silently ignored. `--help`
@@ -401,5 +400,20 @@ fn misspelt_variables_are_warned_about_and_help_names_the_variables() {
     assert_eq!(
         String::from_utf8_lossy(&version.stdout).trim(),
         format!("seam-bff {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// RFC 7518 §3.2: an HMAC key as long as the hash, so HS512 needs 64 bytes, not HS256's 32.
+#[test]
+fn an_hmac_secret_is_as_long_as_its_longest_algorithm_needs() {
+    let case = Case::new();
+    let config = case.file(
+        "c.toml",
+        &format!("[auth]\nalgorithms = [\"HS256\", \"HS512\"]\nhs256_secret = \"{SECRET}\"\n"),
+    );
+    assert_refused(
+        &config,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["auth.hs256_secret", "shorter than 64 bytes"],
     );
 }

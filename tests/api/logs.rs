@@ -7,18 +7,21 @@ use serde_json::Value;
 use crate::helpers::{SECRET, base_toml, hs256_auth, issuer_and_audience, login, sign};
 use crate::process::Running;
 
+/// The binary's settings for `seam`, in a folder of their own (kept while the folder is).
+fn config_for(seam: &StandIn) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("c.toml");
+    let toml = base_toml(seam, &(hs256_auth() + &issuer_and_audience()));
+    std::fs::write(&config, toml).expect("write");
+    (dir, config)
+}
+
 #[actix_web::test]
 async fn logs_carry_request_fields_and_never_a_secret() {
     let seam = StandIn::start().await;
     let account = seam.add_connected_account(AccountSpec::owned_by("alice"));
     seam.add_device(&account, "door");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("c.toml");
-    std::fs::write(
-        &config,
-        base_toml(&seam, &(hs256_auth() + &issuer_and_audience())),
-    )
-    .expect("write");
+    let (_dir, config) = config_for(&seam);
     let service = Running::start(
         &config,
         &[],
@@ -169,13 +172,7 @@ async fn a_seam_that_refuses_connections_is_named_so_in_the_log_and_readyz() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("c.toml");
-    std::fs::write(
-        &config,
-        base_toml(&seam, &(hs256_auth() + &issuer_and_audience())),
-    )
-    .expect("write");
+    let (_dir, config) = config_for(&seam);
     let endpoint = format!("http://{closed}");
     let service = Running::start(&config, &[], &[("SEAM_BFF__SEAM__ENDPOINT", &endpoint)]);
     let mut ready = awc::Client::default()

@@ -43,12 +43,19 @@ pub fn start(mut command: Command) -> (Server, String, String) {
         .spawn()
         .expect("server starts");
     let stdout = child.stdout.take().expect("stdout");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok);
-    let (address, management) = lines
-        .by_ref()
-        .find_map(|line| listening(&line))
-        .expect("the server logs its address");
-    std::thread::spawn(move || lines.for_each(drop));
+    let mut log = std::io::BufReader::new(stdout);
+    let mut line = String::new();
+    let (address, management) = loop {
+        line.clear();
+        let read = std::io::BufRead::read_line(&mut log, &mut line).expect("the server's log");
+        assert!(read > 0, "the server stopped before it logged its address");
+        if let Some(addresses) = listening(&line) {
+            break addresses;
+        }
+    };
+    // The rest is read as a log collector would, in bulk, so that reading costs the machine
+    // little beside the servers.
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
     (Server(Some(child)), address, management)
 }
 
