@@ -56,14 +56,11 @@ impl Components {
     fn from_settings(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
         let mut errors = Vec::new();
         if settings.seam.deadline_ms >= settings.server.request_timeout_ms {
-            keep(
-                &mut errors,
-                Err::<(), _>(ConfigError::new(
-                    "seam.deadline_ms",
-                    "must be below server.request_timeout_ms, so that a failing Seam call ends \
+            errors.push(ConfigError::new(
+                "seam.deadline_ms",
+                "must be below server.request_timeout_ms, so that a failing Seam call ends \
                  before the request does",
-                )),
-            );
+            ));
         }
         keep(
             &mut errors,
