@@ -120,6 +120,19 @@ async fn get_or_create(stand_in: &StandIn, body: Value) -> Value {
     reply.json()["client_session"].clone()
 }
 
+/// Revokes `session` with the API key.
+async fn revoke(stand_in: &StandIn, session: &Value) {
+    let body = json!({"client_session_id": session["client_session_id"]});
+    let reply = post(
+        stand_in,
+        "/client_sessions/revoke",
+        &stand_in.api_key(),
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
 fn strings(value: &Value) -> Vec<String> {
     serde_json::from_value(value.clone()).expect("an array of strings")
 }
@@ -192,14 +205,7 @@ async fn a_revoked_session_stops_authenticating_and_is_replaced() {
     let seam = StandIn::start().await;
     let first = get_or_create(&seam, json!({"user_identifier_key": "carol"})).await;
     let token = first["token"].as_str().expect("a token").to_owned();
-    let revoke = post(
-        &seam,
-        "/client_sessions/revoke",
-        &seam.api_key(),
-        json!({"client_session_id": first["client_session_id"]}),
-    )
-    .await;
-    assert_eq!(revoke.status, 200);
+    revoke(&seam, &first).await;
 
     let with_token = post(&seam, "/devices/list", &token, json!({})).await;
     assert_eq!(with_token.status, 401);
@@ -690,14 +696,7 @@ async fn a_revoked_session_comes_back_from_get_or_create_only_when_told_to() {
     let seam = StandIn::start().await;
     seam.set_revoked_sessions(RevokedSessions::ReturnedAgain);
     let first = get_or_create(&seam, json!({"user_identifier_key": "ida"})).await;
-    let revoke = post(
-        &seam,
-        "/client_sessions/revoke",
-        &seam.api_key(),
-        json!({"client_session_id": first["client_session_id"]}),
-    )
-    .await;
-    assert_eq!(revoke.status, 200);
+    revoke(&seam, &first).await;
     let again = get_or_create(&seam, json!({"user_identifier_key": "ida"})).await;
     assert_eq!(
         again["token"], first["token"],
