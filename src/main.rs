@@ -87,6 +87,7 @@ async fn main() -> ExitCode {
     if let Err(error) = app.check_redis().await {
         return fail(&error);
     }
+    app.check_seam();
     if let Err(error) = app.shutdown_on_signal() {
         return fail(&format!("cannot handle signals: {error}"));
     }

@@ -131,6 +131,8 @@ impl Components {
             cluster,
             key_check: Data::new(ApiKeyCheck::new(
                 settings.health.readiness_cache_secs,
+                settings.identity.key_hmac_secret.is_some()
+                    || settings.identity.key_hmac_secret_file.is_some(),
                 clock,
                 &metrics,
             )),
@@ -187,6 +189,8 @@ pub struct Application {
     public: Server,
     management: Server,
     cluster: Option<Arc<Cluster>>,
+    key_check: Data<ApiKeyCheck>,
+    seam: SeamConfig,
 }
 
 fn bind(key: &'static str, address: &str) -> Result<(TcpListener, SocketAddr), StartupError> {
@@ -227,6 +231,7 @@ impl Application {
         let shutdown = settings.server.shutdown_timeout_secs;
 
         let cluster = c.cluster.clone();
+        let (key_check, seam) = (c.key_check.clone(), c.seam.clone());
         let shared = c.clone();
         let cors_settings = settings.cors.clone();
         let backchannel_logout = settings.auth.backchannel_logout;
@@ -298,7 +303,19 @@ impl Application {
             public,
             management,
             cluster,
+            key_check,
+            seam,
         })
+    }
+
+    /// Asks Seam about the workspace in the background, so that start-up logs what it is (and
+    /// warns about publishable keys); readiness reuses the answer. A Seam that cannot be
+    /// reached does not hold up the start: its failure is logged, and `/readyz` says it.
+    pub fn check_seam(&self) {
+        let (key_check, seam) = (self.key_check.clone(), self.seam.clone());
+        actix_web::rt::spawn(async move {
+            let _ = key_check.check(&SeamClient::new(seam)).await;
+        });
     }
 
     /// What start-up can only learn from Redis itself: fleet mode refuses a Redis Cluster.

@@ -35,7 +35,8 @@ pub(super) async fn readyz(
         Err(not_ready) => Err(not_ready),
     };
     let mut body = match ready {
-        Ok(()) => json!({"status": "ready"}),
+        Ok(None) => json!({"status": "ready"}),
+        Ok(Some(warning)) => json!({"status": "ready", "warnings": [warning]}),
         Err(NotReady { reason, cause }) => json!({
             "status": "not_ready",
             "reason": reason,
@@ -46,7 +47,7 @@ pub(super) async fn readyz(
         body["cluster"] = json!(cluster);
     }
     let mut response = match ready {
-        Ok(()) => HttpResponse::Ok(),
+        Ok(_) => HttpResponse::Ok(),
         Err(_) => HttpResponse::ServiceUnavailable(),
     };
     response

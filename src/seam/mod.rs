@@ -31,7 +31,7 @@ pub(crate) use types::{AccountFilter, ClientSession};
 use types::{
     ClientSessionListResponse, ClientSessionResponse, Empty, GetOrCreateRequest,
     GrantAccessRequest, ListAccountsRequest, ListAccountsResponse, ListSessionsRequest,
-    SessionIdRequest, WebviewIdRequest, WebviewResponse,
+    SessionIdRequest, WebviewIdRequest, WebviewResponse, Workspace, WorkspaceResponse,
 };
 /// Connected accounts asked for per page.
 const ACCOUNTS_PAGE_LIMIT: u32 = 500;
@@ -154,10 +154,11 @@ impl SeamClient {
     }
 
     /// Succeeds when Seam accepts the API key.
-    pub(crate) async fn check_api_key(&self) -> Result<(), SeamError> {
-        self.call::<_, serde_json::Value>("/workspaces/get", &Empty {}, Retry::Idempotent)
+    /// The API key's workspace: a call that succeeds only with a key Seam accepts.
+    pub(crate) async fn workspace(&self) -> Result<Workspace, SeamError> {
+        self.call::<_, WorkspaceResponse>("/workspaces/get", &Empty {}, Retry::Idempotent)
             .await
-            .map(drop)
+            .map(|response| response.workspace)
     }
 
     /// Ids of every connected account matching `filter`, following pagination.

@@ -121,6 +121,24 @@ pub(crate) struct Pagination {
 #[derive(Serialize)]
 pub(crate) struct Empty {}
 
+#[derive(Deserialize)]
+pub(crate) struct WorkspaceResponse {
+    pub(crate) workspace: Workspace,
+}
+
+/// What readiness reads of the workspace the API key belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(crate) struct Workspace {
+    pub(crate) workspace_id: String,
+    #[serde(default)]
+    pub(crate) is_sandbox: bool,
+    #[serde(default)]
+    pub(crate) is_suspended: bool,
+    /// Publishable keys let a browser ask Seam for a session under any `user_identifier_key`.
+    #[serde(default)]
+    pub(crate) is_publishable_key_auth_enabled: bool,
+}
+
 /// Seam's error envelope; only the type is kept (messages may echo input).
 #[derive(Deserialize)]
 pub(crate) struct ErrorEnvelope {

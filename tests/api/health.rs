@@ -1,7 +1,7 @@
 //! Probes: `/healthz` never calls Seam; `/readyz` reports whether Seam accepts the API key,
 //! from a cached check.
 
-use seam_stand_in::Fault;
+use seam_stand_in::{Fault, WorkspaceSpec};
 use time::Duration;
 
 use crate::helpers::spawn_app;
@@ -73,4 +73,41 @@ async fn unknown_routes_and_methods_get_json_errors() {
         assert_eq!(posted.code(), "method_not_allowed", "{path}");
         assert_eq!(posted.header("allow"), Some("GET"), "{path}");
     }
+}
+
+/// Readiness knows the workspace: a suspended one is not ready; one with publishable keys is,
+/// with a warning while user keys are guessable (no `identity.key_hmac_secret`).
+#[actix_web::test]
+async fn readyz_knows_the_seam_workspace() {
+    let app = spawn_app().await;
+    app.seam.set_workspace(WorkspaceSpec {
+        is_suspended: true,
+        ..WorkspaceSpec::default()
+    });
+    let suspended = app.get("/readyz").await;
+    assert_eq!(suspended.status, 503);
+    assert_eq!(suspended.body["reason"], "seam_workspace_suspended");
+
+    let publishable = WorkspaceSpec {
+        is_publishable_key_auth_enabled: true,
+        ..WorkspaceSpec::default()
+    };
+    app.seam.set_workspace(publishable);
+    app.clock.advance(Duration::seconds(16));
+    let warned = app.get("/readyz").await;
+    assert_eq!(warned.status, 200, "{}", warned.text);
+    assert_eq!(
+        warned.body["warnings"],
+        serde_json::json!(["publishable_keys_without_key_hmac"])
+    );
+
+    let derived = crate::helpers::spawn_app_with(crate::helpers::Options::default().env(
+        "SEAM_BFF__IDENTITY__KEY_HMAC_SECRET",
+        "key-hmac-secret-0123456789abcdef-0123456789",
+    ))
+    .await;
+    derived.seam.set_workspace(publishable);
+    let quiet = derived.get("/readyz").await;
+    assert_eq!(quiet.status, 200, "{}", quiet.text);
+    assert!(quiet.body.get("warnings").is_none(), "{}", quiet.text);
 }

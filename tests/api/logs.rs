@@ -143,12 +143,24 @@ async fn logs_carry_request_fields_and_never_a_secret() {
                 .as_str()
                 .is_some_and(|id| id != "-")
         );
+        // The one call outside a request is start-up's look at the workspace.
+        let at_start_up = call["fields"]["endpoint"] == "/workspaces/get";
         assert!(
-            call["span"]["request_id"].is_string(),
-            "upstream calls carry the request id"
+            call["span"]["request_id"].is_string() || at_start_up,
+            "upstream calls carry the request id: {call}"
         );
     }
     assert!(entries.iter().any(|e| e["fields"]["message"] == "stopped"));
+    // Start-up asks Seam which workspace the key is for, and says so.
+    let workspace = entries
+        .iter()
+        .find(|e| e["fields"]["message"] == "seam workspace")
+        .expect("a seam workspace line");
+    assert!(
+        workspace["fields"]["workspace_id"].is_string(),
+        "{workspace}"
+    );
+    assert_eq!(workspace["fields"]["sandbox"], true);
     // Start-up says what is in effect.
     let summary = entries
         .iter()
