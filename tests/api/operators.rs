@@ -162,6 +162,9 @@ async fn operators_list_get_and_delete_sessions_without_seeing_tokens() {
     let listed = only_bob.body["client_sessions"].as_array().expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["user_identifier_key"], "bob");
+    // The session's whole model: its webviews and the user identity it is for, if any.
+    assert_eq!(listed[0]["connect_webview_ids"], serde_json::json!([]));
+    assert!(listed[0]["user_identity_id"].is_null(), "{}", listed[0]);
     let hint = listed[0]["token_hint"].as_str().expect("hint");
     assert!(hint.starts_with("seam_cst…") && tokens[1].ends_with(&hint[hint.len() - 4..]));
 
