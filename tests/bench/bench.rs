@@ -35,6 +35,23 @@ use serde_json::json;
 use load::Stats;
 use server::{rss_kib, start};
 
+/// CPU time the process has used so far (user and system, all its threads), from /proc: on a
+/// shared machine a steadier measure of what a request costs than throughput.
+fn cpu_seconds(pid: u32) -> f64 {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and
+    // 13th, in clock ticks, which Linux fixes at 100 per second for /proc.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(") ")?;
+            let mut fields = rest.split(' ').skip(11);
+            let user: u64 = fields.next()?.parse().ok()?;
+            let system: u64 = fields.next()?.parse().ok()?;
+            Some((user + system) as f64 / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 /// Runs a load off this thread: the stand-in Seam is served from this thread's runtime.
 async fn run_load(url: &str, tokens: Vec<String>, connections: usize, stop: load::Stop) -> Stats {
     let url = url.to_owned();
@@ -229,6 +246,8 @@ fn service_command(options: &Options, config: &Path) -> Command {
     let mut command = Command::new(&options.binary);
     command
         .args(["--config", config.to_str().expect("utf-8")])
+        // The tests' shared settings log JSON; the shipped default is text.
+        .env("SEAM_BFF__LOG__FORMAT", "text")
         .envs(options.service_env.iter().cloned())
         .env_remove("RUST_LOG");
     command
@@ -282,12 +301,15 @@ struct Row {
     upstream_calls: usize,
     /// Throughput as a share of (a)'s; for (b) one per round, against that round's (a).
     ratios: Vec<f64>,
+    /// The server process's CPU time per request, for (a) and (b).
+    cpu_us: Option<f64>,
 }
 
 impl Row {
     fn new(scenario: String, stats: Stats, upstream_calls: usize, ceiling: f64) -> Self {
         Self {
             ratios: vec![stats.rps() / ceiling],
+            cpu_us: None,
             scenario,
             stats,
             upstream_calls,
@@ -351,17 +373,23 @@ async fn bench(options: Options) {
     let mut bare_rounds = Vec::new();
     let mut cached_rounds: Vec<Vec<(Stats, usize)>> = signers.iter().map(|_| Vec::new()).collect();
     let mut quiet_rounds = Vec::new();
+    // CPU seconds each server spent in its runs: (a), each (b) flavour, then log at warn.
+    let mut cpu = vec![0.0; signers.len() + 2];
+    let cpu_since = |pid: u32, from: f64| cpu_seconds(pid) - from;
     for round in 0..options.rounds {
-        let bare = run_load(
+        let from = cpu_seconds(bare.pid());
+        let bare_run = run_load(
             &format!("http://{bare_address}/"),
             vec![String::new()],
             connections,
             load::Stop::After(seconds),
         )
         .await;
+        cpu[0] += cpu_since(bare.pid(), from);
         // Each round starts with the next algorithm, so that none is always first after (a).
         for signer in (0..signers.len()).map(|i| (i + round) % signers.len()) {
             let before = total_calls();
+            let from = cpu_seconds(service.pid());
             let stats = run_load(
                 &handshake,
                 cached_tokens[signer].clone(),
@@ -369,9 +397,11 @@ async fn bench(options: Options) {
                 load::Stop::After(seconds),
             )
             .await;
+            cpu[1 + signer] += cpu_since(service.pid(), from);
             cached_rounds[signer].push((stats, total_calls() - before));
         }
         let before = total_calls();
+        let from = cpu_seconds(quiet.pid());
         let stats = run_load(
             &quiet_handshake,
             cached_tokens[0].clone(),
@@ -379,19 +409,18 @@ async fn bench(options: Options) {
             load::Stop::After(seconds),
         )
         .await;
+        cpu[1 + signers.len()] += cpu_since(quiet.pid(), from);
         quiet_rounds.push((stats, total_calls() - before));
-        bare_rounds.push(bare);
+        bare_rounds.push(bare_run);
     }
     drop(quiet);
     let ceilings: Vec<f64> = bare_rounds.iter().map(Stats::rps).collect();
     let bare_stats = Stats::combine(bare_rounds);
     let ceiling = bare_stats.rps();
-    let mut rows = vec![Row::new(
-        "(a) bare actix-web route".into(),
-        bare_stats,
-        0,
-        ceiling,
-    )];
+    let per_request_us = |seconds: f64, stats: &Stats| 1e6 * seconds / stats.requests.max(1) as f64;
+    let mut bare_row = Row::new("(a) bare actix-web route".into(), bare_stats, 0, ceiling);
+    bare_row.cpu_us = Some(per_request_us(cpu[0], &bare_row.stats));
+    let mut rows = vec![bare_row];
     let named_rounds = signers
         .iter()
         .map(|signer| format!("(b) cached handshake, {}", signer.name))
@@ -400,7 +429,7 @@ async fn bench(options: Options) {
             format!("(b) cached, {}, log at warn", signers[0].name),
             quiet_rounds,
         )]);
-    for (scenario, rounds) in named_rounds {
+    for ((scenario, rounds), cpu) in named_rounds.zip(&cpu[1..]) {
         let ratios: Vec<f64> = rounds
             .iter()
             .zip(&ceilings)
@@ -410,6 +439,7 @@ async fn bench(options: Options) {
         let stats = Stats::combine(rounds.into_iter().map(|(stats, _)| stats));
         let mut row = Row::new(scenario, stats, upstream_calls, ceiling);
         row.ratios = ratios;
+        row.cpu_us = Some(per_request_us(*cpu, &row.stats));
         rows.push(row);
     }
     for signer in &signers {
@@ -547,11 +577,12 @@ fn report(
     options: &Options,
 ) {
     println!(
-        "\n{:<44} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>9} {:>7}",
+        "\n{:<44} {:>10} {:>8} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>7}",
         "scenario",
         "req/s",
         "of (a)",
         "rounds",
+        "CPU µs",
         "p50 ms",
         "p99 ms",
         "p99.9 ms",
@@ -570,12 +601,14 @@ fn report(
         } else {
             String::new()
         };
+        let cpu = row.cpu_us.map_or(String::new(), |us| format!("{us:.1}"));
         println!(
-            "{:<44} {:>10.0} {:>7.0}% {:>10} {:>8.3} {:>8.3} {:>8.3} {:>9} {:>7}",
+            "{:<44} {:>10.0} {:>7.0}% {:>10} {:>7} {:>8.3} {:>8.3} {:>8.3} {:>9} {:>7}",
             row.scenario,
             s.rps(),
             100.0 * row.ratio(),
             rounds,
+            cpu,
             s.p50_ms(),
             s.percentile_ms(0.99),
             s.percentile_ms(0.999),
@@ -612,6 +645,7 @@ fn report(
             "requests_per_second": row.stats.rps(),
             "ratio_to_bare": row.ratio(),
             "ratio_to_bare_by_round": row.ratios,
+            "server_cpu_us_per_request": row.cpu_us,
             "p50_ms": row.stats.p50_ms(),
             "p99_ms": row.stats.percentile_ms(0.99),
             "p999_ms": row.stats.percentile_ms(0.999),
