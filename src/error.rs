@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::auth::AuthError;
 use crate::middleware::ratelimit::{Limited, RATELIMIT, RATELIMIT_POLICY, Scope};
-use crate::seam::SeamError;
+use crate::seam::{SeamError, WebhookRefused};
 use crate::sessions::{
     BadAccountsClaim, HandshakeError, LoginRefused, LogoutError, NoSuchUser, RevokeError,
 };
@@ -40,6 +40,9 @@ pub(crate) enum ApiError {
     /// A back-channel logout token that did not verify (or was sent before).
     #[error("logout token refused: {0}")]
     LogoutToken(AuthError),
+    /// A Seam webhook delivery that did not verify, or an event that cannot be read.
+    #[error("seam webhook refused: {0}")]
+    Webhook(WebhookRefused),
     /// A back-channel logout ended the user's logins, but not their Seam session.
     #[error("logout incomplete: {0}")]
     LogoutIncomplete(SeamError),
@@ -116,6 +119,27 @@ impl ApiError {
                 "invalid_logout_token",
                 "the logout token is malformed, wrongly signed, expired, not addressed to this \
                  service, not a logout token, or was received before",
+            ),
+            ApiError::Webhook(WebhookRefused::Missing) => (
+                "webhook_signature_missing",
+                "a Seam webhook delivery needs the svix-id, svix-timestamp and svix-signature \
+                 headers",
+            ),
+            ApiError::Webhook(WebhookRefused::Stale) => (
+                "webhook_timestamp_stale",
+                "svix-timestamp is not within five minutes of this service's clock",
+            ),
+            ApiError::Webhook(WebhookRefused::BadSignature) => (
+                "webhook_signature_invalid",
+                "no svix-signature entry matches: is seam.webhook_secret the signing secret of \
+                 this endpoint?",
+            ),
+            ApiError::Webhook(WebhookRefused::Replayed) => {
+                ("webhook_replayed", "this svix-id was received before")
+            }
+            ApiError::Webhook(WebhookRefused::BadEvent) => (
+                "webhook_event_invalid",
+                "the event is not JSON with an event_type, or lacks the id its type needs",
             ),
             ApiError::LogoutIncomplete(_) => (
                 "logout_incomplete",
@@ -261,6 +285,7 @@ impl ResponseError for ApiError {
             ApiError::NoSuchUser(_) | ApiError::LogoutToken(_) | ApiError::LogoutIncomplete(_) => {
                 StatusCode::BAD_REQUEST
             }
+            ApiError::Webhook(_) => StatusCode::BAD_REQUEST,
             ApiError::Seam(SeamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Seam(
                 SeamError::Unreachable { .. }

@@ -20,7 +20,7 @@ use crate::middleware::ratelimit::RateLimits;
 use crate::middleware::request_bounds::{self, RequestBounds};
 use crate::middleware::request_log::log_request;
 use crate::routes::{self, HANDSHAKE_ROUTE, admin::AdminToken};
-use crate::seam::{ApiKeyCheck, SeamClient, SeamConfig};
+use crate::seam::{ApiKeyCheck, SeamClient, SeamConfig, WebhookVerifier};
 use crate::sessions::Sessions;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,8 @@ struct Components {
     sessions: Data<Sessions>,
     key_check: Data<ApiKeyCheck>,
     admin: Option<Data<AdminToken>>,
+    /// With `seam.webhook_secret`: Seam's webhook deliveries are checked with it.
+    webhook: Option<Data<WebhookVerifier>>,
     /// Fleet mode; its events are listened to once the application runs.
     cluster: Option<Arc<Cluster>>,
     seam: SeamConfig,
@@ -99,6 +101,7 @@ impl Components {
             SeamConfig::from_settings(&settings.seam, clock.clone(), metrics.clone()),
         );
         let admin = keep(&mut errors, admin_token(settings));
+        let webhook = keep(&mut errors, WebhookVerifier::from_settings(&settings.seam));
         let (limits, sessions) = match &cluster {
             Some(cluster) => {
                 let limits = keep(
@@ -138,6 +141,7 @@ impl Components {
             )),
             metrics: Data::from(metrics),
             admin: admin.ok_or_else(built)?.map(Data::new),
+            webhook: webhook.ok_or_else(built)?.map(Data::new),
         })
     }
 }
@@ -235,6 +239,7 @@ impl Application {
         let shared = c.clone();
         let cors_settings = settings.cors.clone();
         let backchannel_logout = settings.auth.backchannel_logout;
+        let seam_webhook = c.webhook.is_some();
         let public = HttpServer::new(move || {
             let c = &shared;
             App::new()
@@ -255,7 +260,12 @@ impl Application {
                 // One client each per worker: awc is not `Send`.
                 .app_data(Data::new(SeamClient::new(c.seam.clone())))
                 .app_data(Data::new(IdpClient::new()))
-                .configure(|cfg| routes::public(cfg, backchannel_logout))
+                .configure(|cfg| {
+                    if let Some(webhook) = &c.webhook {
+                        cfg.app_data(webhook.clone());
+                    }
+                    routes::public(cfg, backchannel_logout, seam_webhook);
+                })
         });
         // Signals are handled once for both listeners (see `shutdown_on_signal`): actix's own
         // handling would let the idle management server stop the whole runtime while the

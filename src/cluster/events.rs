@@ -31,6 +31,14 @@ pub(crate) enum Event {
     SessionEnded { issuer: usize, sid: String },
     /// The cached session of the user with this Seam key is dropped.
     SessionDropped { user_identifier_key: String },
+    /// Seam said this connected account is gone (a webhook): users holding it look up their
+    /// accounts and session again.
+    AccountGone { connected_account_id: String },
+    /// Seam connected an account for the users with these Seam keys: they look up their
+    /// accounts again.
+    AccountsAdded { user_identifier_keys: Vec<String> },
+    /// Seam deleted this client session: a cached copy is dropped.
+    ClientSessionDeleted { client_session_id: String },
 }
 
 /// What a replica does with the fleet's events.

@@ -107,6 +107,10 @@ impl Settings {
                 "fleet mode",
             ),
             (self.auth.backchannel_logout, "back-channel logout"),
+            (
+                self.seam.webhook_secret.is_some() || self.seam.webhook_secret_file.is_some(),
+                "seam webhooks",
+            ),
             (self.auth.cookie_name.is_some(), "cookie logins"),
             (
                 self.admin.token.is_some() || self.admin.token_file.is_some(),
@@ -211,6 +215,7 @@ impl Settings {
             }
         };
         resolve(&mut self.seam.api_key_file);
+        resolve(&mut self.seam.webhook_secret_file);
         resolve(&mut self.auth.hs256_secret_file);
         resolve(&mut self.auth.public_key_file);
         for issuer in &mut self.auth.issuers {

@@ -87,6 +87,10 @@ pub struct SeamSettings {
     pub max_concurrent_requests: usize,
     pub breaker_failures: u32,
     pub breaker_cooldown_secs: u64,
+    /// The signing secret (`whsec_…`) of the endpoint registered in Seam's console for
+    /// `POST /v1/seam-webhook`; the route is served only when one is set.
+    pub webhook_secret: Option<SecretString>,
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 /// Login verification. The top-level `issuer` … `jwks_url` keys describe one trusted issuer

@@ -10,6 +10,7 @@ mod login;
 mod metrics;
 mod openapi;
 mod probes;
+mod seam_webhook;
 
 use actix_web::middleware::from_fn;
 use actix_web::web::Data;
@@ -30,8 +31,18 @@ fn registered<T: 'static>(req: &HttpRequest) -> &Data<T> {
         .unwrap_or_else(|| panic!("{} is registered by startup", std::any::type_name::<T>()))
 }
 
-/// The public routes; with `backchannel_logout`, the identity provider's logout route too.
-pub(crate) fn public(cfg: &mut web::ServiceConfig, backchannel_logout: bool) {
+/// The public routes; with `backchannel_logout`, the identity provider's logout route too, and
+/// with `seam_webhook`, Seam's.
+pub(crate) fn public(cfg: &mut web::ServiceConfig, backchannel_logout: bool, seam_webhook: bool) {
+    if seam_webhook {
+        cfg.service(
+            web::resource(seam_webhook::ROUTE)
+                .app_data(web::PayloadConfig::new(seam_webhook::MAX_EVENT_BYTES))
+                .wrap(from_fn(limit_time))
+                .route(web::post().to(seam_webhook::receive))
+                .default_service(web::to(method_not_allowed("POST"))),
+        );
+    }
     if backchannel_logout {
         cfg.service(
             web::resource(backchannel_logout::ROUTE)

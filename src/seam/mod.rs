@@ -9,6 +9,7 @@ mod error;
 mod key_check;
 mod transport;
 mod types;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use types::{
     GrantAccessRequest, ListAccountsRequest, ListAccountsResponse, ListSessionsRequest,
     SessionIdRequest, WebviewIdRequest, WebviewResponse, Workspace, WorkspaceResponse,
 };
+pub(crate) use webhook::{Delivery, SeamEvent, WebhookRefused, WebhookVerifier};
 /// Connected accounts asked for per page.
 const ACCOUNTS_PAGE_LIMIT: u32 = 500;
 /// A listing that has not ended after this many pages is treated as a bad response rather
@@ -315,10 +317,33 @@ impl SeamClient {
             "/client_sessions/list",
             &ListSessionsRequest {
                 user_identifier_key,
+                connect_webview_id: None,
             },
             Retry::Idempotent,
         )
         .await
         .map(|response| response.client_sessions)
+    }
+
+    /// The Seam keys of the sessions a Connect Webview was made with (or granted to): whose
+    /// account it connected, for the `seam` accounts source.
+    pub(crate) async fn keys_with_webview(
+        &self,
+        connect_webview_id: &str,
+    ) -> Result<Vec<String>, SeamError> {
+        self.call::<_, ClientSessionListResponse>(
+            "/client_sessions/list",
+            &ListSessionsRequest {
+                user_identifier_key: None,
+                connect_webview_id: Some(connect_webview_id),
+            },
+            Retry::Idempotent,
+        )
+        .await
+        .map(|response| {
+            (response.client_sessions.into_iter())
+                .filter_map(|session| session.user_identifier_key)
+                .collect()
+        })
     }
 }

@@ -43,6 +43,8 @@ pub(crate) struct ClientSessionListResponse {
 pub(crate) struct ListSessionsRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) user_identifier_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) connect_webview_id: Option<&'a str>,
 }
 
 #[derive(Serialize)]

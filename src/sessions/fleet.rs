@@ -387,6 +387,19 @@ impl Remote for Sessions {
             Event::SessionDropped {
                 user_identifier_key,
             } => self.forget_here(&user_identifier_key).await,
+            Event::AccountGone {
+                connected_account_id,
+            } => {
+                self.account_gone(&connected_account_id).await;
+            }
+            Event::AccountsAdded {
+                user_identifier_keys,
+            } => {
+                self.accounts_added(&user_identifier_keys).await;
+            }
+            Event::ClientSessionDeleted { client_session_id } => {
+                self.client_session_deleted(&client_session_id).await;
+            }
         }
     }
 

@@ -191,8 +191,10 @@ impl Sessions {
                 // Judged when the refresh has failed, which may be long after it started.
                 |lookup| self.clock.now() < lookup.fetched_at + self.account_serve_stale,
                 || async {
+                    let accounts = accounts::fetch(filter, seam).await?;
+                    self.note_held(user, accounts.iter().map(String::as_str));
                     Ok(Lookup {
-                        accounts: accounts::fetch(filter, seam).await?,
+                        accounts,
                         fetched_at: self.clock.now(),
                     })
                 },
@@ -268,10 +270,11 @@ impl Sessions {
                 // Never past refresh_after, Seam down or not.
                 |_| false,
                 || async {
-                    (self
-                        .fetch_session(user, accounts, seam, fleet, qualifies)
-                        .await)
-                        .map(Arc::new)
+                    let session =
+                        (self.fetch_session(user, accounts, seam, fleet, qualifies)).await?;
+                    let id = std::iter::once(&*session.client_session_id);
+                    self.note_held(user, session.granted().map(String::as_str).chain(id));
+                    Ok(Arc::new(session))
                 },
             )
             .await

@@ -248,6 +248,11 @@ impl Identity {
     }
 
     /// Where the users of `namespace` have their accounts.
+    /// How many namespaces there are (they are numbered from 0).
+    pub(crate) fn namespaces(&self) -> usize {
+        self.namespaces.len()
+    }
+
     pub(crate) fn accounts(&self, namespace: usize) -> &AccountSource {
         &self.namespaces[namespace].accounts
     }

@@ -7,6 +7,8 @@
 //! - `identity`: who a user is (an issuer's user id, in that issuer's namespace) and their
 //!   Seam key; `accounts`: where a user's accounts come from; `issue`: asking Seam for a
 //!   session that grants exactly those accounts.
+//! - `seam_events`: Seam's webhook events applied to the caches, finding the users they
+//!   concern through `holders`.
 //!
 //! The revocations (logout, the admin API, back-channel logout) are here too: they clear what the handshake filled,
 //! and `revocations` refuses the logins they ended.
@@ -14,10 +16,12 @@
 mod accounts;
 mod fleet;
 mod handshake;
+mod holders;
 mod identity;
 mod issue;
 mod memo;
 mod revocations;
+mod seam_events;
 mod users;
 
 use std::sync::Arc;
@@ -62,6 +66,8 @@ pub(crate) struct Sessions {
     /// may live, and as long as a Seam call may take.
     cluster: Option<Arc<Cluster>>,
     held_locks: Arc<fleet::HeldLocks>,
+    /// With Seam's webhooks on, which users hold the ids their events name.
+    holders: Option<holders::Holders>,
     longest_login: std::time::Duration,
     fetch_lock: std::time::Duration,
     /// Account lookups serve for `account_ttl`, are refreshed in the background once older than
@@ -182,6 +188,9 @@ impl Sessions {
             backchannel_logout: auth.backchannel_logout,
             cluster,
             held_locks: Arc::default(),
+            holders: (settings.seam.webhook_secret.is_some()
+                || settings.seam.webhook_secret_file.is_some())
+            .then(holders::Holders::default),
             longest_login: std::time::Duration::from_secs(longest_login),
             fetch_lock: std::time::Duration::from_millis(settings.seam.deadline_ms),
             account_ttl,

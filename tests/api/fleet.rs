@@ -503,3 +503,38 @@ async fn the_fleet_talks_to_redis_over_tls_with_a_private_ca() {
     assert_eq!(untrusting.handshake("olivia").await.status, 200);
     assert_eq!(untrusting.get("/readyz").await.body["cluster"], "degraded");
 }
+
+/// A Seam event delivered to one replica clears what every replica cached: here an account gone,
+/// with an account cache window of ten minutes on both.
+#[actix_web::test]
+async fn a_seam_event_on_one_replica_reaches_every_replica() {
+    let redis = RedisServer::start();
+    let secret = seam_stand_in::new_webhook_secret();
+    let options = fleet(&redis)
+        .env("SEAM_BFF__SEAM__WEBHOOK_SECRET", secret.clone())
+        .env("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "600");
+    let first = spawn_app_with(options).await;
+    let second = first.replica().await;
+    joined(&first).await;
+    joined(&second).await;
+    let kept = first
+        .seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let lost = first
+        .seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    for app in [&first, &second] {
+        assert_eq!(app.handshake("alice").await.account_ids().len(), 2);
+    }
+    first
+        .seam
+        .set_webhook(&format!("{}/v1/seam-webhook", first.address), &secret);
+    first.seam.remove_connected_account(&lost);
+    assert_eq!(first.seam.deliver_events().await, [200]);
+
+    // The replica that received it published it, and returned once the other applied it.
+    for app in [&first, &second] {
+        let after = app.handshake("alice").await;
+        assert_eq!(after.account_ids(), [kept.as_str()], "{}", after.text);
+    }
+}

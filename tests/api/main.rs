@@ -28,4 +28,5 @@ mod resilience;
 mod secrets;
 mod sessions;
 mod upstream;
+mod webhooks;
 mod webviews;

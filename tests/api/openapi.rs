@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use actix_web::http::Method;
 use awc::ClientRequest;
-use seam_stand_in::Fault;
+use seam_stand_in::{Fault, new_webhook_secret, sign_webhook};
 
 use crate::contract::{DESCRIPTION, documented};
 use crate::helpers::{
@@ -17,6 +17,7 @@ const ORIGIN: &str = "http://app.test";
 const COOKIE: &str = "app_session";
 const SESSION: &str = "/v1/client-session";
 const BACKCHANNEL: &str = "/v1/backchannel-logout";
+const WEBHOOK: &str = "/v1/seam-webhook";
 
 #[actix_web::test]
 async fn the_description_is_served_exactly_as_committed() {
@@ -69,6 +70,17 @@ fn logout_form(token: &str) -> Vec<u8> {
     format!("logout_token={token}").into_bytes()
 }
 
+/// A Seam webhook delivery of `body`, signed with `secret` under a fresh id.
+fn delivery(app: &TestApp, secret: &str, body: &[u8]) -> ClientRequest {
+    let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+    let at = jsonwebtoken::get_current_timestamp().to_string();
+    request(app, Method::POST, WEBHOOK)
+        .insert_header(("content-type", "application/json"))
+        .insert_header(("svix-signature", sign_webhook(secret, &id, &at, body)))
+        .insert_header(("svix-id", id))
+        .insert_header(("svix-timestamp", at))
+}
+
 fn preflight(app: &TestApp, origin: &str) -> ClientRequest {
     request(app, Method::OPTIONS, SESSION)
         .insert_header(("origin", origin))
@@ -78,8 +90,10 @@ fn preflight(app: &TestApp, origin: &str) -> ClientRequest {
 #[actix_web::test]
 async fn every_documented_response_is_one_the_service_gives() {
     let mut seen = Seen::default();
+    let secret = new_webhook_secret();
     let app = spawn_app_with(
         Options::default()
+            .env("SEAM_BFF__SEAM__WEBHOOK_SECRET", secret.clone())
             .env("SEAM_BFF__AUTH__COOKIE_NAME", COOKIE)
             .env("SEAM_BFF__AUTH__BACKCHANNEL_LOGOUT", "true")
             .env("SEAM_BFF__CORS__ALLOWED_ORIGINS", ORIGIN)
@@ -115,6 +129,24 @@ async fn every_documented_response_is_one_the_service_gives() {
     let off = spawn_app().await;
     seen.expect(404, logout_post(&off), &logout_form(&logout))
         .await;
+    let ignored = br#"{"event_type":"device.unlocked"}"#;
+    seen.expect(200, delivery(&app, &secret, ignored), ignored)
+        .await;
+    seen.expect(400, delivery(&app, &new_webhook_secret(), ignored), ignored)
+        .await;
+    seen.expect(404, delivery(&off, &secret, ignored), ignored)
+        .await;
+    // A connected account's owner, for the `seam` source, is asked of Seam.
+    let connected = br#"{"event_type":"connected_account.connected","connected_account_id":"a","connect_webview_id":"w"}"#;
+    for (fault, status) in [
+        (Fault::Status(500), 502),
+        (Fault::Status(503), 503),
+        (Fault::Hang, 504),
+    ] {
+        app.seam.inject("/client_sessions/list", fault, 1);
+        seen.expect(status, delivery(&app, &secret, connected), connected)
+            .await;
+    }
 
     for method in [Method::POST, Method::DELETE] {
         let alice = with_login(&app, method.clone(), "alice");

@@ -2,7 +2,7 @@
 //! that no response body, header or log line carries the API key, the admin token, the login
 //! secret, an app JWT, or a client session token other than the caller's own.
 
-use seam_stand_in::{AccountSpec, Fault, StandIn};
+use seam_stand_in::{AccountSpec, Fault, StandIn, new_webhook_secret, sign_webhook};
 use serde_json::json;
 
 use crate::helpers::{
@@ -137,6 +137,7 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
             "[cors]\nallowed_origins = [\"{ORIGIN}\"]\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n"
         );
     std::fs::write(&config, toml).expect("write");
+    let webhook_secret = new_webhook_secret();
     // Typed overrides of the base settings: the service refuses to start on a key it does not
     // know, and the exchanges below show that each one took effect.
     let service = Running::start(
@@ -150,6 +151,7 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
             ("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1"),
             ("SEAM_BFF__SEAM__TIMEOUT_MS", "300"),
             ("SEAM_BFF__AUTH__BACKCHANNEL_LOGOUT", "true"),
+            ("SEAM_BFF__SEAM__WEBHOOK_SECRET", webhook_secret.as_str()),
             // Every handshake asks Seam for the accounts, so each counts against its user.
             ("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "0"),
         ],
@@ -379,6 +381,46 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
         400,
     )
     .await;
+    // Seam's webhook: applied, replayed, signed with another secret, stale.
+    let event = json!({"event_type": "connected_account.deleted", "connected_account_id": "x"});
+    let body = serde_json::to_vec(&event).expect("json");
+    let webhook = format!("{}/v1/seam-webhook", service.address);
+    let at = now().to_string();
+    for (label, id, at, secret, status) in [
+        ("webhook", "msg_a", at.clone(), webhook_secret.clone(), 200),
+        (
+            "replayed webhook",
+            "msg_a",
+            at.clone(),
+            webhook_secret.clone(),
+            400,
+        ),
+        (
+            "webhook, other secret",
+            "msg_b",
+            at,
+            new_webhook_secret(),
+            400,
+        ),
+        (
+            "stale webhook",
+            "msg_c",
+            (now() - 900).to_string(),
+            webhook_secret.clone(),
+            400,
+        ),
+    ] {
+        let signature = sign_webhook(&secret, id, &at, &body);
+        let headers = [
+            ("svix-id", id.to_owned()),
+            ("svix-timestamp", at),
+            ("svix-signature", signature),
+            ("content-type", "application/json".to_owned()),
+        ];
+        let answered =
+            (d.send_body(label, None, "POST", webhook.clone(), &headers, body.clone())).await;
+        assert_eq!(answered, status, "{label}: {}", d.last().text);
+    }
     let api_key = seam.api_key();
     seam.rotate_api_key();
     let h = d.bearer(login("erin"));
@@ -397,7 +439,8 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
         }
     }
     assert!(session_tokens.len() >= 2, "alice's and bob's");
-    let fixed_secrets = [api_key.as_str(), ADMIN_TOKEN, SECRET];
+    let webhook_key = webhook_secret.trim_start_matches("whsec_");
+    let fixed_secrets = [api_key.as_str(), ADMIN_TOKEN, SECRET, webhook_key];
     for exchange in &d.exchanges {
         for secret in fixed_secrets
             .iter()

@@ -26,7 +26,10 @@ use actix_web::{
 };
 
 pub use faults::{Fault, Hold};
-pub use state::{AccountSpec, AccountsOnExisting, RevokedSessions, SessionView, WorkspaceSpec};
+pub use state::{
+    AccountSpec, AccountsOnExisting, RevokedSessions, SessionView, WorkspaceSpec,
+    new_webhook_secret, sign_webhook,
+};
 
 use state::{Shared, State};
 
@@ -184,10 +187,61 @@ impl StandIn {
         self.state().add_account(account)
     }
 
-    /// Removes the account and its devices. Sessions keep the id in their list, as Seam keeps a
-    /// stale id, but it no longer yields devices.
+    /// Removes the account and its devices (`connected_account.deleted`). Sessions keep the id
+    /// in their list, as Seam keeps a stale id, but it no longer yields devices.
     pub fn remove_connected_account(&self, connected_account_id: &str) {
-        self.state().remove_account(connected_account_id);
+        (self.state()).remove_account(connected_account_id, "connected_account.deleted");
+    }
+
+    /// The provider's link broke (`connected_account.disconnected`): modelled as removal, so
+    /// that the account is no longer listed for its owner nor yields devices.
+    pub fn disconnect_connected_account(&self, connected_account_id: &str) {
+        (self.state()).remove_account(connected_account_id, "connected_account.disconnected");
+    }
+
+    /// Registers Seam's webhook endpoint with its signing secret (`new_webhook_secret`): from
+    /// now on, events are queued for `url`.
+    pub fn set_webhook(&self, url: &str, secret: &str) {
+        self.state().webhook = Some(state::Webhook {
+            url: url.to_owned(),
+            secret: secret.to_owned(),
+            pending: Vec::new(),
+        });
+    }
+
+    /// Delivers the events queued since the last call, in order, each signed as Svix signs
+    /// them (a fresh `svix-id`, the current `svix-timestamp`); returns each delivery's status.
+    ///
+    /// # Panics
+    /// If no webhook is registered, or the endpoint cannot be reached: mistakes in the test.
+    pub async fn deliver_events(&self) -> Vec<u16> {
+        let (url, secret, events) = {
+            let mut state = self.state();
+            let webhook = state.webhook.as_mut().expect("set_webhook first");
+            let events = std::mem::take(&mut webhook.pending);
+            (webhook.url.clone(), webhook.secret.clone(), events)
+        };
+        let client = awc::Client::default();
+        let mut statuses = Vec::new();
+        for event in events {
+            let body = serde_json::to_vec(&event).expect("an event serializes");
+            let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+            let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+            let response = client
+                .post(&url)
+                .insert_header(("svix-id", id.as_str()))
+                .insert_header(("svix-timestamp", timestamp.as_str()))
+                .insert_header((
+                    "svix-signature",
+                    sign_webhook(&secret, &id, &timestamp, &body),
+                ))
+                .content_type("application/json")
+                .send_body(body)
+                .await
+                .expect("the webhook endpoint answers");
+            statuses.push(response.status().as_u16());
+        }
+        statuses
     }
 
     /// Returns the new device's `device_id`.

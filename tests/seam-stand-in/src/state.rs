@@ -4,6 +4,7 @@
 //! Everything sits in one `State` behind one `std::sync::Mutex`; the lock is only ever held for
 //! a few lines of synchronous code, never across an `.await`.
 
+mod events;
 mod sessions;
 mod webviews;
 
@@ -17,6 +18,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub(crate) use events::Webhook;
+pub use events::{new_webhook_secret, sign_webhook};
 pub use sessions::{AccountsOnExisting, RevokedSessions, SessionView};
 pub(crate) use sessions::{Session, SessionRequest};
 pub(crate) use webviews::{Webview, WebviewRequest};
@@ -159,6 +162,8 @@ pub(crate) struct State {
     pub(crate) accounts_on_existing: AccountsOnExisting,
     pub(crate) revoked_sessions: RevokedSessions,
     pub(crate) max_session_lifetime: Option<Duration>,
+    /// The endpoint Seam's events go to, once a test registered one.
+    pub(crate) webhook: Option<Webhook>,
 }
 
 pub(crate) fn new_api_key() -> String {
@@ -189,6 +194,7 @@ impl State {
             accounts_on_existing: AccountsOnExisting::default(),
             revoked_sessions: RevokedSessions::default(),
             max_session_lifetime: None,
+            webhook: None,
         }
     }
 
@@ -234,6 +240,13 @@ impl State {
     }
 
     pub(crate) fn add_account(&mut self, spec: AccountSpec) -> String {
+        let id = self.file_account(spec);
+        self.emit_connected(&id, None);
+        id
+    }
+
+    /// A new account, without its event.
+    fn file_account(&mut self, spec: AccountSpec) -> String {
         self.next_seq += 1;
         let id = Uuid::new_v4().to_string();
         self.accounts.push(Account {
@@ -247,10 +260,19 @@ impl State {
         id
     }
 
-    /// Removes the account and its devices. Sessions keep the stale id, as Seam would.
-    pub(crate) fn remove_account(&mut self, id: &str) {
+    /// Removes the account and its devices, announced as `event_type` (deleted, or
+    /// disconnected). Sessions keep the stale id, as Seam would.
+    pub(crate) fn remove_account(&mut self, id: &str, event_type: &str) {
+        let metadata = self.account(id).map(|a| a.custom_metadata.clone());
         self.accounts.retain(|a| a.id != id);
         self.devices.retain(|d| d.account_id != id);
+        self.emit(
+            event_type,
+            serde_json::json!({
+                "connected_account_id": id,
+                "connected_account_custom_metadata": metadata.unwrap_or_default(),
+            }),
+        );
     }
 
     pub(crate) fn add_device(&mut self, account_id: &str, name: &str) -> Option<String> {

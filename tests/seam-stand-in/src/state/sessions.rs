@@ -258,7 +258,11 @@ impl State {
         let index = self
             .session_index(id)
             .ok_or_else(ApiError::session_not_found)?;
-        self.sessions.remove(index);
+        let session = self.sessions.remove(index);
+        self.emit(
+            "client_session.deleted",
+            serde_json::json!({ "client_session_id": session.id }),
+        );
         Ok(())
     }
 

@@ -91,10 +91,11 @@ impl State {
         let session =
             (self.webviews[index].client_session_id.as_deref()).and_then(|s| self.session_index(s));
         let owner = session.and_then(|s| self.sessions[s].user_identifier_key.clone());
-        let account = self.add_account(AccountSpec {
+        let account = self.file_account(AccountSpec {
             user_identifier_key: owner,
             custom_metadata: self.webviews[index].custom_metadata.clone(),
         });
+        self.emit_connected(&account, Some(id));
         if let Some(session) = session {
             let ids = &mut self.sessions[session].connected_account_ids;
             if !ids.contains(&account) {

@@ -1,0 +1,53 @@
+//! `POST /v1/seam-webhook` (with `seam.webhook_secret`): Seam's events, delivered through Svix.
+//! A delivery whose signature, timestamp or id does not pass (`seam::WebhookVerifier`) is
+//! `400` with the JSON error envelope and changes nothing. A verified event is applied to the
+//! caches (`sessions::seam_events`) and answered `200`, event types the service ignores too,
+//! so that Svix does not retry them. When applying needs Seam and Seam fails, the answer is
+//! Seam's error (`503`) and the delivery id is forgotten, so that Svix's retry is taken.
+
+use actix_web::http::header::CACHE_CONTROL;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::registered;
+use crate::error::ApiError;
+use crate::seam::{Delivery, SeamClient, SeamEvent, WebhookVerifier};
+use crate::sessions::Sessions;
+
+/// The route's path.
+pub(super) const ROUTE: &str = "/v1/seam-webhook";
+
+/// The largest event read, also for a body sent without a declared length (Seam's events are
+/// a few hundred bytes; `server.max_body_bytes` bounds a declared one first).
+pub(super) const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+pub(super) async fn receive(body: Bytes, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let verifier = registered::<WebhookVerifier>(&request);
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let delivery = Delivery {
+        id: header("svix-id"),
+        timestamp: header("svix-timestamp"),
+        signature: header("svix-signature"),
+    };
+    verifier
+        .verify(&delivery, &body, jsonwebtoken::get_current_timestamp())
+        .map_err(ApiError::Webhook)?;
+    let (event, event_type) = SeamEvent::parse(&body).map_err(ApiError::Webhook)?;
+    let applied = registered::<Sessions>(&request)
+        .seam_event(event, registered::<SeamClient>(&request))
+        .await;
+    let cleared = match applied {
+        Ok(cleared) => cleared,
+        Err(error) => {
+            if let Some(id) = delivery.id {
+                verifier.forget(id);
+            }
+            return Err(error.into());
+        }
+    };
+    tracing::info!(event_type, users_cleared = cleared, "seam event");
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(json!({ "event_type": event_type, "users_cleared": cleared })))
+}

@@ -1,0 +1,162 @@
+//! Seam's events, applied to what is cached: an account that is gone leaves its users' account
+//! lookups and sessions at once, one that was connected joins its owner's on their next
+//! handshake, and a session Seam deleted is no longer handed out. Without them the caches
+//! would only notice within `accounts.cache_ttl_secs` (or never, for a deleted session, until
+//! its `refresh_after`).
+//!
+//! An event only clears entries: the next handshake of a user it concerns asks Seam again.
+//! Users this replica has not cached need nothing (their first handshake asks Seam anyway); in
+//! fleet mode each replica applies the event to its own caches.
+
+use std::sync::Arc;
+
+use super::Sessions;
+use super::accounts::AccountSource;
+use super::holders::Holders;
+use super::users::User;
+use crate::cluster::Event;
+use crate::seam::{SeamClient, SeamError, SeamEvent};
+
+impl Sessions {
+    /// Applies a verified Seam event here and on every other replica: the number of users
+    /// here whose cached state it cleared.
+    pub(crate) async fn seam_event(
+        &self,
+        event: SeamEvent,
+        seam: &SeamClient,
+    ) -> Result<usize, SeamError> {
+        let (cleared, shared) = match event {
+            SeamEvent::AccountGone {
+                connected_account_id,
+            } => (
+                self.account_gone(&connected_account_id).await,
+                Event::AccountGone {
+                    connected_account_id,
+                },
+            ),
+            SeamEvent::AccountConnected {
+                custom_metadata,
+                connect_webview_id,
+                ..
+            } => {
+                let owners = self
+                    .owners(&custom_metadata, connect_webview_id.as_deref(), seam)
+                    .await?;
+                (
+                    self.accounts_added(&owners).await,
+                    Event::AccountsAdded {
+                        user_identifier_keys: owners,
+                    },
+                )
+            }
+            SeamEvent::SessionDeleted { client_session_id } => (
+                self.client_session_deleted(&client_session_id).await,
+                Event::ClientSessionDeleted { client_session_id },
+            ),
+            SeamEvent::Ignored => return Ok(0),
+        };
+        if let Some(cluster) = &self.cluster {
+            cluster.publish(&shared).await;
+        }
+        Ok(cleared)
+    }
+
+    /// Notes what a fetch of `user`'s account lookup or session holds, for the events.
+    pub(super) fn note_held<'a>(&self, user: &'a User, ids: impl IntoIterator<Item = &'a str>) {
+        if let Some(holders) = &self.holders {
+            let seam_key = std::iter::once(&*user.user_identifier_key);
+            holders.note(ids.into_iter().chain(seam_key), &user.user_key, &self.users);
+        }
+    }
+
+    /// The Seam keys of the users whose accounts source lists a newly connected account: by
+    /// its custom metadata (`seam_metadata`), or by the sessions its Connect Webview was made
+    /// with (`seam`, one Seam call). Sources that do not ask Seam (`claim`, `static`) have no
+    /// owner to tell.
+    async fn owners(
+        &self,
+        custom_metadata: &serde_json::Map<String, serde_json::Value>,
+        connect_webview_id: Option<&str>,
+        seam: &SeamClient,
+    ) -> Result<Vec<String>, SeamError> {
+        let mut owners = Vec::new();
+        let mut by_webview = false;
+        for namespace in 0..self.identity.namespaces() {
+            match self.identity.accounts(namespace) {
+                AccountSource::SeamMetadata { key } => {
+                    let user_id = custom_metadata.get(key).and_then(|v| v.as_str());
+                    if let Some(Ok(user_key)) =
+                        user_id.map(|id| self.identity.user_key(namespace, id))
+                    {
+                        owners.push(
+                            (self.identity.derived_key(namespace, &user_key))
+                                .unwrap_or_else(|| user_key.into_owned()),
+                        );
+                    }
+                }
+                AccountSource::Seam => by_webview = true,
+                AccountSource::Claim { .. } | AccountSource::Static(_) => {}
+            }
+        }
+        if let (true, Some(webview)) = (by_webview, connect_webview_id) {
+            owners.extend(seam.keys_with_webview(webview).await?);
+        }
+        owners.sort_unstable();
+        owners.dedup();
+        Ok(owners)
+    }
+
+    /// The cached users noted as holding `id`.
+    fn holding(&self, id: &str) -> Vec<Arc<User>> {
+        (self.holders.iter())
+            .flat_map(|holders: &Holders| holders.of(id))
+            .filter_map(|key| self.users.get(&key))
+            .collect()
+    }
+
+    /// Users whose account lookup or session holds the account look both up again.
+    pub(super) async fn account_gone(&self, connected_account_id: &str) -> usize {
+        let mut cleared = 0;
+        for user in self.holding(connected_account_id) {
+            let listed = (user.accounts.current())
+                .is_some_and(|lookup| lookup.accounts.iter().any(|a| a == connected_account_id));
+            let granted = (user.session.current())
+                .is_some_and(|session| session.granted().any(|a| a == connected_account_id));
+            if listed || granted {
+                user.accounts.clear(&user.flight).await;
+                user.session.clear(&user.flight).await;
+                cleared += 1;
+            }
+        }
+        cleared
+    }
+
+    /// The users with these Seam keys look their accounts up again; their session then no
+    /// longer matches and is renewed with the new account.
+    pub(super) async fn accounts_added(&self, user_identifier_keys: &[String]) -> usize {
+        let mut cleared = 0;
+        for key in user_identifier_keys {
+            for user in self.holding(key) {
+                if *user.user_identifier_key == **key && user.accounts.current().is_some() {
+                    user.accounts.clear(&user.flight).await;
+                    cleared += 1;
+                }
+            }
+        }
+        cleared
+    }
+
+    /// A cached session with this id is dropped.
+    pub(super) async fn client_session_deleted(&self, client_session_id: &str) -> usize {
+        let mut cleared = 0;
+        for user in self.holding(client_session_id) {
+            if (user.session.current())
+                .is_some_and(|session| *session.client_session_id == *client_session_id)
+            {
+                user.session.clear(&user.flight).await;
+                cleared += 1;
+            }
+        }
+        cleared
+    }
+}
