@@ -6,6 +6,7 @@
 use seam_stand_in::{AccountSpec, new_webhook_secret, sign_webhook};
 use serde_json::json;
 
+use crate::fake_seam::webhook_tool;
 use crate::helpers::{Options, Reply, TestApp, login, read, spawn_app_with};
 
 const ROUTE: &str = "/v1/seam-webhook";
@@ -322,4 +323,76 @@ async fn without_a_secret_there_is_no_webhook_route() {
     let app = spawn_app_with(Options::default()).await;
     let reply = post_delivery(&app, Some("msg"), Some("1"), Some("v1,x"), b"{}").await;
     assert_eq!((reply.status, reply.code()), (404, "not_found"));
+}
+
+/// Seam's own tools agree: a delivery signed by Svix's library (which Seam delivers with) is
+/// taken by the service, and the stand-in's deliveries pass Seam's verifier
+/// (`@seamapi/webhook`), which also checks that each body is a Seam event as Seam's types
+/// define them; a tampered one does not.
+#[actix_web::test]
+async fn seams_own_webhook_library_agrees_with_the_service_and_the_stand_in() {
+    let (app, secret) = app_with_webhook(Options::default()).await;
+    let body = br#"{"event_type":"device.unlocked","device_id":"d"}"#;
+    let id = "msg_svix_signed";
+    let at = unix_now().to_string();
+    let signature = webhook_tool(&["sign", &secret, id, &at], body).expect("Svix's library signs");
+    let taken = post_delivery(&app, Some(id), Some(&at), Some(&signature), body).await;
+    assert_eq!(taken.status, 200, "{}", taken.text);
+
+    let account = app
+        .seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    app.seam.remove_connected_account(&account);
+    let session = app.handshake("alice").await;
+    assert_eq!(session.status, 200);
+    let session_id = app
+        .seam
+        .session_for("alice")
+        .expect("a session")
+        .client_session_id;
+    let deleted = app
+        .http
+        .post(format!("{}/client_sessions/delete", app.seam.url()))
+        .bearer_auth(app.seam.api_key())
+        .send_json(&json!({ "client_session_id": session_id }))
+        .await
+        .expect("the stand-in answers");
+    assert_eq!(deleted.status().as_u16(), 200);
+    let deliveries = app.seam.take_deliveries();
+    let mut types = Vec::new();
+    for delivery in &deliveries {
+        let verified = webhook_tool(
+            &[
+                "verify",
+                &secret,
+                &delivery.id,
+                &delivery.timestamp,
+                &delivery.signature,
+            ],
+            &delivery.body,
+        );
+        types.push(verified.unwrap_or_else(|e| panic!("Seam's verifier refused: {e}")));
+    }
+    assert_eq!(
+        types,
+        [
+            "connected_account.connected",
+            "connected_account.deleted",
+            "client_session.deleted"
+        ]
+    );
+    let first = &deliveries[0];
+    let mut tampered = first.body.clone();
+    tampered.push(b' ');
+    let refused = webhook_tool(
+        &[
+            "verify",
+            &secret,
+            &first.id,
+            &first.timestamp,
+            &first.signature,
+        ],
+        &tampered,
+    );
+    assert!(refused.is_err(), "a changed body must not verify");
 }

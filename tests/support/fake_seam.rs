@@ -1,6 +1,7 @@
 //! Seam's own fake API, `@seamapi/fake-seam-connect` (`tests/fake-seam`), as a child process on
 //! loopback: its npm packages installed the first time (`npm ci`, pinned by the lock file),
-//! seeded by `serve.mjs`, stopped when dropped.
+//! seeded by `serve.mjs`, stopped when dropped. And Seam's webhook tools (`webhook.mjs`), from
+//! the same packages.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -34,10 +35,8 @@ fn folder() -> PathBuf {
 fn ensure_installed() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
-        if folder()
-            .join("node_modules/@seamapi/fake-seam-connect")
-            .is_dir()
-        {
+        let packages = ["@seamapi/fake-seam-connect", "@seamapi/webhook", "svix"];
+        if (packages.iter()).all(|p| folder().join("node_modules").join(p).is_dir()) {
             return;
         }
         let status = Command::new("npm")
@@ -47,6 +46,30 @@ fn ensure_installed() {
             .expect("npm runs (Node.js and npm are needed for Seam's fake)");
         assert!(status.success(), "npm ci in tests/fake-seam failed");
     });
+}
+
+/// `webhook.mjs` with `args` (see there), `body` on stdin: what it printed, or its error.
+pub fn webhook_tool(args: &[&str], body: &[u8]) -> Result<String, String> {
+    ensure_installed();
+    let mut child = Command::new("node")
+        .arg("webhook.mjs")
+        .args(args)
+        .current_dir(folder())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs webhook.mjs");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    std::io::Write::write_all(&mut stdin, body).expect("the body is written");
+    drop(stdin);
+    let output = child.wait_with_output().expect("webhook.mjs ends");
+    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).trim().to_owned();
+    if output.status.success() {
+        Ok(text(output.stdout))
+    } else {
+        Err(text(output.stderr))
+    }
 }
 
 impl FakeSeam {

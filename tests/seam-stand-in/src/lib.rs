@@ -33,6 +33,14 @@ pub use state::{
 
 use state::{Shared, State};
 
+/// One signed webhook delivery: its Svix headers and body.
+pub struct WebhookDelivery {
+    pub id: String,
+    pub timestamp: String,
+    pub signature: String,
+    pub body: Vec<u8>,
+}
+
 /// A running stand-in. Dropping it stops the server.
 pub struct StandIn {
     state: Shared,
@@ -209,34 +217,51 @@ impl StandIn {
         });
     }
 
-    /// Delivers the events queued since the last call, in order, each signed as Svix signs
-    /// them (a fresh `svix-id`, the current `svix-timestamp`); returns each delivery's status.
+    /// The events queued since the last call, taken from the queue, each signed as Svix signs
+    /// them (a fresh `svix-id`, the current `svix-timestamp`), for a test that delivers them
+    /// itself.
+    ///
+    /// # Panics
+    /// If no webhook is registered: a mistake in the test.
+    pub fn take_deliveries(&self) -> Vec<WebhookDelivery> {
+        let mut state = self.state();
+        let webhook = state.webhook.as_mut().expect("set_webhook first");
+        let events = std::mem::take(&mut webhook.pending);
+        (events.into_iter())
+            .map(|event| {
+                let body = serde_json::to_vec(&event).expect("an event serializes");
+                let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+                let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+                let signature = sign_webhook(&webhook.secret, &id, &timestamp, &body);
+                WebhookDelivery {
+                    id,
+                    timestamp,
+                    signature,
+                    body,
+                }
+            })
+            .collect()
+    }
+
+    /// Delivers the events queued since the last call to the registered URL, in order
+    /// (`take_deliveries`); returns each delivery's status.
     ///
     /// # Panics
     /// If no webhook is registered, or the endpoint cannot be reached: mistakes in the test.
     pub async fn deliver_events(&self) -> Vec<u16> {
-        let (url, secret, events) = {
-            let mut state = self.state();
-            let webhook = state.webhook.as_mut().expect("set_webhook first");
-            let events = std::mem::take(&mut webhook.pending);
-            (webhook.url.clone(), webhook.secret.clone(), events)
-        };
+        let deliveries = self.take_deliveries();
+        let url = (self.state().webhook.as_ref()).map(|w| w.url.clone());
+        let url = url.expect("set_webhook first");
         let client = awc::Client::default();
         let mut statuses = Vec::new();
-        for event in events {
-            let body = serde_json::to_vec(&event).expect("an event serializes");
-            let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-            let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+        for delivery in deliveries {
             let response = client
                 .post(&url)
-                .insert_header(("svix-id", id.as_str()))
-                .insert_header(("svix-timestamp", timestamp.as_str()))
-                .insert_header((
-                    "svix-signature",
-                    sign_webhook(&secret, &id, &timestamp, &body),
-                ))
+                .insert_header(("svix-id", delivery.id))
+                .insert_header(("svix-timestamp", delivery.timestamp))
+                .insert_header(("svix-signature", delivery.signature))
                 .content_type("application/json")
-                .send_body(body)
+                .send_body(delivery.body)
                 .await
                 .expect("the webhook endpoint answers");
             statuses.push(response.status().as_u16());
