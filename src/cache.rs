@@ -1,6 +1,9 @@
 //! One cached value with single-flight refresh: served while fresh, refreshed by exactly one
 //! caller at a time while the others wait for that result. Errors are not kept; when a refresh
-//! fails, an older value that the caller still accepts is served instead ("stale").
+//! fails, an older value that the caller still accepts is served instead ("stale"), in the form
+//! the caller gives it, which is kept in its place (a stale session says when to come back, and
+//! is fresh until then: the callers that waited for the failed refresh take it, and do not
+//! each repeat the call).
 //!
 //! Freshness is judged by the caller (against `clock::Clock`), so that it can be tested
 //! without waiting. Slots live inside the per-user cache entries of `sessions::users` (and the
@@ -122,14 +125,14 @@ impl<V: Clone> Slot<V> {
     }
 
     /// The value if `is_fresh` accepts it, otherwise the result of `refresh`, which runs at
-    /// most once at a time. If `refresh` fails and the held value passes `usable_stale`, that
-    /// value is served.
+    /// most once at a time. If `refresh` fails and `stale` gives a value for the held one and
+    /// the error, that value is served and kept.
     pub(crate) async fn get_or_refresh<E, Fut>(
         &self,
         flight: &Flight,
         lookups: &Lookups,
         is_fresh: impl Fn(&V) -> bool,
-        usable_stale: impl Fn(&V) -> bool,
+        stale: impl Fn(&V, &E) -> Option<V>,
         refresh: impl FnOnce() -> Fut,
     ) -> Result<Found<V>, E>
     where
@@ -144,7 +147,7 @@ impl<V: Clone> Slot<V> {
             // Boxed: waiting for the flight and for `refresh` takes a large future (Seam calls),
             // which inline would be part of every hit's, and of every handler's that awaits one.
             None => {
-                let refreshed = self.refresh(flight, lookups.name, is_fresh, usable_stale, refresh);
+                let refreshed = self.refresh(flight, lookups.name, is_fresh, stale, refresh);
                 Box::pin(refreshed).await
             }
         };
@@ -160,7 +163,7 @@ impl<V: Clone> Slot<V> {
         flight: &Flight,
         name: &str,
         is_fresh: impl Fn(&V) -> bool,
-        usable_stale: impl Fn(&V) -> bool,
+        stale: impl Fn(&V, &E) -> Option<V>,
         refresh: impl FnOnce() -> Fut,
     ) -> Result<Found<V>, E>
     where
@@ -180,9 +183,11 @@ impl<V: Clone> Slot<V> {
                 self.background.store(false, Ordering::Relaxed);
                 found(value, Outcome::Miss)
             }
-            Err(error) => match current.filter(usable_stale) {
+            Err(error) => match current.and_then(|value| stale(&value, &error)) {
                 Some(value) => {
                     tracing::warn!(cache = name, %error, "refresh failed; serving the previous value");
+                    *self.lock() = Some(value.clone());
+                    self.background.store(false, Ordering::Relaxed);
                     found(value, Outcome::Stale)
                 }
                 None => Err(error),
@@ -233,7 +238,7 @@ mod tests {
         };
         // join_all polls them together, so they really overlap.
         let results = join_all(
-            (0..50).map(|_| slot.get_or_refresh(&flight, &lookups, |_| true, |_| false, refresh)),
+            (0..50).map(|_| slot.get_or_refresh(&flight, &lookups, |_| true, |_, _| None, refresh)),
         )
         .await;
         let outcomes: Vec<Outcome> = results
@@ -250,7 +255,7 @@ mod tests {
                 &flight,
                 &lookups,
                 |_| true,
-                |_| true,
+                |v, _| Some(*v),
                 || async { Err::<u32, _>("down") },
             )
             .await
@@ -261,7 +266,7 @@ mod tests {
                 &flight,
                 &lookups,
                 |_| true,
-                |_| false,
+                |_, _| None,
                 || async { Ok::<_, &str>(1) },
             )
             .await
@@ -274,7 +279,13 @@ mod tests {
         let (slot, lookups, flight) = (Slot::new(), lookups(), flight());
         let ok = |v| move || async move { Ok::<_, &str>(v) };
         let get = |is_fresh: fn(&u32) -> bool, stale_ok: bool, refresh| {
-            slot.get_or_refresh(&flight, &lookups, is_fresh, move |_| stale_ok, refresh)
+            slot.get_or_refresh(
+                &flight,
+                &lookups,
+                is_fresh,
+                move |v, _| stale_ok.then_some(*v),
+                refresh,
+            )
         };
         assert_eq!(
             get(|_| true, false, ok(1)).await.map(Found::pair),
@@ -290,18 +301,31 @@ mod tests {
         );
         let down = || async { Err::<u32, _>("down") };
         assert_eq!(
-            slot.get_or_refresh(&flight, &lookups, |_| false, |_| true, down)
+            slot.get_or_refresh(&flight, &lookups, |_| false, |v, _| Some(*v), down)
                 .await
                 .map(Found::pair),
             Ok((2, Outcome::Stale))
         );
+        // What `stale` gives is served and kept: here fresh, so the next caller takes it.
         assert_eq!(
-            slot.get_or_refresh(&flight, &lookups, |_| false, |_| false, down)
+            slot.get_or_refresh(&flight, &lookups, |v| *v == 3, |_, _| Some(3), down)
+                .await
+                .map(Found::pair),
+            Ok((3, Outcome::Stale))
+        );
+        assert_eq!(
+            slot.get_or_refresh(&flight, &lookups, |v| *v == 3, |_, _| None, down)
+                .await
+                .map(Found::pair),
+            Ok((3, Outcome::Hit))
+        );
+        assert_eq!(
+            slot.get_or_refresh(&flight, &lookups, |_| false, |_, _| None, down)
                 .await
                 .map(Found::pair),
             Err("down")
         );
-        assert_eq!(slot.clear(&flight).await, Some(2));
+        assert_eq!(slot.clear(&flight).await, Some(3));
         assert_eq!(slot.current(), None);
     }
 
@@ -309,12 +333,12 @@ mod tests {
     async fn one_background_refresh_per_value() {
         let (slot, lookups, flight) = (Slot::new(), lookups(), flight());
         let ok = |v| move || async move { Ok::<_, &str>(v) };
-        slot.get_or_refresh(&flight, &lookups, |_| false, |_| false, ok(1))
+        slot.get_or_refresh(&flight, &lookups, |_| false, |_, _| None, ok(1))
             .await
             .ok();
         assert!(slot.claim_background_refresh());
         assert!(!slot.claim_background_refresh(), "already claimed");
-        slot.get_or_refresh(&flight, &lookups, |_| false, |_| false, ok(2))
+        slot.get_or_refresh(&flight, &lookups, |_| false, |_, _| None, ok(2))
             .await
             .ok();
         assert!(

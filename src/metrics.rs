@@ -42,6 +42,7 @@ pub(crate) struct Metrics {
     pub(crate) upstream_requests: IntCounterVec,
     pub(crate) upstream_seconds: HistogramVec,
     pub(crate) upstream_retries: IntCounterVec,
+    pub(crate) stale_sessions: IntCounterVec,
     pub(crate) breaker_state: IntGauge,
     pub(crate) breaker_opened: IntCounter,
     pub(crate) key_set_refreshes: IntCounterVec,
@@ -87,6 +88,12 @@ impl Metrics {
             "upstream_retries_total",
             "Seam calls retried, by endpoint.",
             &["endpoint"],
+        );
+        let stale_sessions = counter(
+            "stale_sessions_served_total",
+            "Handshakes answered with a session past its renewal because Seam failed, by reason \
+             (unreachable, timeout, status_5xx, rate_limited, bad_response, circuit_open).",
+            &["reason"],
         );
         let key_set_refreshes = counter(
             "key_set_refreshes_total",
@@ -175,6 +182,7 @@ impl Metrics {
             upstream_requests,
             upstream_seconds,
             upstream_retries,
+            stale_sessions,
             breaker_state,
             breaker_opened,
             key_set_refreshes,

@@ -208,6 +208,8 @@ pub struct SessionsSettings {
     pub ttl_secs: u64,
     pub min_remaining_secs: u64,
     pub refresh_ahead_secs: u64,
+    /// While Seam fails, a session due for renewal is still handed out with this long left.
+    pub stale_min_remaining_secs: u64,
     pub max_entries: u64,
 }
 

@@ -41,6 +41,24 @@ pub(crate) enum SeamError {
 }
 
 impl SeamError {
+    /// When the failure is Seam's (unreachable, timed out, a 5xx, rate limiting, a body that
+    /// cannot be read, the breaker open): its name for the metrics, and the wait Seam or the
+    /// breaker suggests. `None` for anything else: the API key refused, an unexpected 4xx, a
+    /// session the service will not hand out.
+    pub(crate) fn outage(&self) -> Option<(&'static str, Option<Duration>)> {
+        match self {
+            SeamError::Timeout { .. } => Some(("timeout", None)),
+            SeamError::Unreachable { .. } => Some(("unreachable", None)),
+            SeamError::Status { status, .. } if *status >= 500 => Some(("status_5xx", None)),
+            SeamError::RateLimited { retry_after, .. } => Some(("rate_limited", *retry_after)),
+            SeamError::CircuitOpen { retry_after } => Some(("circuit_open", Some(*retry_after))),
+            SeamError::BadResponse { .. } => Some(("bad_response", None)),
+            SeamError::Unauthorized { .. }
+            | SeamError::Status { .. }
+            | SeamError::UnusableSession(_) => None,
+        }
+    }
+
     /// What to look at: the failure's class (`http_failure`); `None` for a refusal that is no
     /// failure to reach Seam (the breaker, a session the service will not hand out).
     pub(crate) fn cause(&self) -> Option<Cause> {

@@ -64,7 +64,7 @@ impl ApiKeyCheck {
                 &self.flight,
                 &self.lookups,
                 |check| now < check.checked_at + self.max_age,
-                |_| false,
+                |_, _| None,
                 || async {
                     let (workspace, problem) = match seam.workspace().await {
                         Ok(workspace) => {

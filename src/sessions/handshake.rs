@@ -11,14 +11,20 @@
 //!   renews it through Seam's `get_or_create`, which updates the expiry of the user's one
 //!   session. One handed out within `sessions.refresh_ahead_secs` of `refresh_after` is renewed
 //!   in the background, so a user who keeps coming back never waits on Seam, and keeps being
-//!   served from the cache while Seam is down, for as long as it is inside its window. Never
-//!   past `refresh_after`: a token with less than `min_remaining` left is never handed out.
+//!   served from the cache while Seam is down, for as long as it is inside its window.
+//! - **Stale sessions** (stale-if-error, RFC 5861): when the renewal due at `refresh_after`
+//!   fails for a reason that is Seam's (`SeamError::outage`), the cached session is still
+//!   handed out while it has `sessions.stale_min_remaining_secs` left, with a `refresh_after`
+//!   a few seconds ahead (`STALE_RETRY`, or the wait Seam or the breaker suggests). Until then
+//!   it is served from the cache as it is, so the user's next handshakes (and those that
+//!   waited on the failed renewal) make no call; after it, one handshake tries Seam again.
+//!   Never when the user's accounts changed, nor after a logout (which drops it).
 //!
 //! Concurrent handshakes of one user share one Seam call (the user's flight, `cache::Slot`).
 
 use std::sync::Arc;
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::accounts::{self, AccountSet, BadAccountsClaim, Owned};
 use super::fleet::FleetStart;
@@ -27,6 +33,11 @@ use super::users::{Lookup, User};
 use super::{Login, Sessions};
 use crate::cache::{Found, Outcome};
 use crate::seam::{AccountFilter, SeamClient, SeamError};
+
+/// How soon a stale session is asked for again when Seam suggests no wait; and the bounds of
+/// a wait Seam or the breaker suggests.
+const STALE_RETRY: Duration = Duration::seconds(15);
+const STALE_RETRY_BOUNDS: (Duration, Duration) = (Duration::seconds(1), Duration::seconds(60));
 
 /// What the handshake hands out, and how the caches answered.
 pub(crate) struct Handed {
@@ -97,12 +108,13 @@ impl Sessions {
             self.account_lookups.count(Outcome::Hit);
             self.after_accounts_hit(user, fetched_at, now, seam);
         }
-        self.session_lookups.count(Outcome::Hit);
+        let session_outcome = self.count_stale(&session).unwrap_or(Outcome::Hit);
+        self.session_lookups.count(session_outcome);
         self.after_session_hit(user, &session, &accounts, now, seam);
         Some(Handed {
             session,
             accounts_outcome: fetched_at.map(|_| Outcome::Hit),
-            session_outcome: Outcome::Hit,
+            session_outcome,
         })
     }
 
@@ -123,9 +135,9 @@ impl Sessions {
         };
         match self.session_for(user, &accounts, fleet, seam).await {
             Ok(found) => Ok(Handed {
+                session_outcome: self.count_stale(&found.value).unwrap_or(found.outcome),
                 session: found.value,
                 accounts_outcome,
-                session_outcome: found.outcome,
             }),
             Err(error) => {
                 // The account list may be what Seam refused (an account deleted meanwhile):
@@ -189,7 +201,10 @@ impl Sessions {
                 &self.account_lookups,
                 is_fresh,
                 // Judged when the refresh has failed, which may be long after it started.
-                |lookup| self.clock.now() < lookup.fetched_at + self.account_serve_stale,
+                |lookup, _| {
+                    (self.clock.now() < lookup.fetched_at + self.account_serve_stale)
+                        .then(|| lookup.clone())
+                },
                 || async {
                     let accounts = accounts::fetch(filter, seam).await?;
                     self.note_held(user, accounts.iter().map(String::as_str));
@@ -228,7 +243,14 @@ impl Sessions {
     ) -> Result<Found<Arc<IssuedSession>>, SeamError> {
         let now = self.clock.now();
         let found = self
-            .get_session(user, accounts, seam, fleet, |s| now < s.refresh_after)
+            .get_session(
+                user,
+                accounts,
+                seam,
+                fleet,
+                |s| now < s.refresh_after,
+                |session, error| self.stale_session(session, accounts, error),
+            )
             .await?;
         if found.outcome == Outcome::Hit {
             self.after_session_hit(user, &found.value, accounts, now, seam);
@@ -236,8 +258,40 @@ impl Sessions {
         Ok(found)
     }
 
+    /// The session to hand out after its renewal failed with `error`, if it may be (see the
+    /// module's **Stale sessions**): a copy that says when to come back.
+    fn stale_session(
+        &self,
+        session: &IssuedSession,
+        accounts: &AccountSet,
+        error: &SeamError,
+    ) -> Option<Arc<IssuedSession>> {
+        let (reason, suggested) = error.outage()?;
+        if self.stale_min_remaining.is_zero() || session.accounts != *accounts {
+            return None;
+        }
+        let now = self.clock.now();
+        let last = session.expires_at - self.stale_min_remaining;
+        if now >= last {
+            return None;
+        }
+        let (shortest, longest) = STALE_RETRY_BOUNDS;
+        let wait = suggested
+            .and_then(|wait| Duration::try_from(wait).ok())
+            .map_or(STALE_RETRY, |wait| wait.clamp(shortest, longest));
+        Some(Arc::new(session.stale_copy((now + wait).min(last), reason)))
+    }
+
+    /// For a stale session: counts the serve by its reason, and says so.
+    fn count_stale(&self, session: &IssuedSession) -> Option<Outcome> {
+        let reason = session.stale?;
+        self.stale_sessions.with_label_values(&[reason]).inc();
+        Some(Outcome::Stale)
+    }
+
     /// A session handed out within `sessions.refresh_ahead_secs` of its `refresh_after` is
-    /// renewed in the background.
+    /// renewed in the background. Not a stale one: its `refresh_after` is when the next
+    /// handshake tries Seam, and trying in the background too would double the calls.
     fn after_session_hit(
         self: &Arc<Self>,
         user: &Arc<User>,
@@ -246,7 +300,8 @@ impl Sessions {
         now: OffsetDateTime,
         seam: &Arc<SeamClient>,
     ) {
-        if now >= session.refresh_after - self.session_refresh_ahead
+        if session.stale.is_none()
+            && now >= session.refresh_after - self.session_refresh_ahead
             && user.session.claim_background_refresh()
         {
             self.renew_in_background(user.clone(), accounts.clone(), seam.clone());
@@ -260,6 +315,7 @@ impl Sessions {
         seam: &SeamClient,
         fleet: &FleetStart,
         in_time: impl Fn(&IssuedSession) -> bool,
+        stale: impl Fn(&IssuedSession, &SeamError) -> Option<Arc<IssuedSession>>,
     ) -> Result<Found<Arc<IssuedSession>>, SeamError> {
         let qualifies = |session: &IssuedSession| session.accounts == *accounts && in_time(session);
         user.session
@@ -267,8 +323,7 @@ impl Sessions {
                 &user.flight,
                 &self.session_lookups,
                 |session| qualifies(session),
-                // Never past refresh_after, Seam down or not.
-                |_| false,
+                |session, error| stale(session, error),
                 || async {
                     let session =
                         (self.fetch_session(user, accounts, seam, fleet, qualifies)).await?;
@@ -292,10 +347,16 @@ impl Sessions {
             let now = sessions.clock.now();
             let ahead = sessions.session_refresh_ahead;
             // Anything inside the renewal window counts as due; a concurrent renewal wins.
+            // A failure leaves the session as it is: it is still inside its window.
             let renewed = sessions
-                .get_session(&user, &accounts, &seam, &FleetStart::default(), |s| {
-                    now < s.refresh_after - ahead
-                })
+                .get_session(
+                    &user,
+                    &accounts,
+                    &seam,
+                    &FleetStart::default(),
+                    |s| now < s.refresh_after - ahead,
+                    |_, _| None,
+                )
                 .await;
             if let Err(error) = renewed {
                 tracing::warn!(%error, "background session renewal failed; a handshake after refresh_after retries");

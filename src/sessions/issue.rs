@@ -38,6 +38,9 @@ pub(crate) struct IssuedSession {
     pub(crate) refresh_after: OffsetDateTime,
     token: SecretString,
     pub(crate) client_session_id: Box<str>,
+    /// Handed out past its renewal because Seam failed (`Sessions::stale_session`): why, for
+    /// the metrics. Its `refresh_after` is then when to try Seam again.
+    pub(crate) stale: Option<&'static str>,
 }
 
 impl IssuedSession {
@@ -56,6 +59,22 @@ impl IssuedSession {
             refresh_after,
             token,
             client_session_id: client_session_id.into(),
+            stale: None,
+        }
+    }
+
+    /// The same session, handed out stale because Seam failed with `reason`, to be asked
+    /// for again at `refresh_after`.
+    pub(crate) fn stale_copy(&self, refresh_after: OffsetDateTime, reason: &'static str) -> Self {
+        Self {
+            accounts: self.accounts.clone(),
+            extra: self.extra.clone(),
+            webviews: self.webviews.clone(),
+            expires_at: self.expires_at,
+            refresh_after,
+            token: SecretString::from(self.token.expose_secret()),
+            client_session_id: self.client_session_id.clone(),
+            stale: Some(reason),
         }
     }
 

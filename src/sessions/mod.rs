@@ -79,6 +79,10 @@ pub(crate) struct Sessions {
     terms: Terms,
     /// A session handed out this close to its `refresh_after` is renewed in the background.
     session_refresh_ahead: Duration,
+    /// While Seam fails, a session due for renewal is still handed out with this long left
+    /// (`sessions.stale_min_remaining_secs`; zero: never), counted by reason.
+    stale_min_remaining: Duration,
+    stale_sessions: prometheus::IntCounterVec,
     clock: Arc<dyn Clock>,
     login_lookups: Lookups,
     account_lookups: Lookups,
@@ -168,6 +172,15 @@ impl Sessions {
                 "must be below sessions.ttl_secs, or no session could ever be handed out",
             ));
         }
+        if sessions.stale_min_remaining_secs >= sessions.min_remaining_secs
+            && sessions.stale_min_remaining_secs > 0
+        {
+            return Err(ConfigError::new(
+                "sessions.stale_min_remaining_secs",
+                "must be below sessions.min_remaining_secs (a session is renewed before it gets \
+                 that short), or 0 to hand out no session past its renewal",
+            ));
+        }
         if sessions.max_entries == 0 {
             return Err(ConfigError::new("sessions.max_entries", "must be above 0"));
         }
@@ -201,6 +214,8 @@ impl Sessions {
                 min_remaining: seconds(sessions.min_remaining_secs),
             },
             session_refresh_ahead: seconds(sessions.refresh_ahead_secs),
+            stale_min_remaining: seconds(sessions.stale_min_remaining_secs),
+            stale_sessions: metrics.stale_sessions.clone(),
             clock,
             login_lookups: Lookups::new("login", metrics),
             account_lookups: Lookups::new("accounts", metrics),

@@ -27,6 +27,7 @@ mod redis_server;
 mod resilience;
 mod secrets;
 mod sessions;
+mod stale;
 mod upstream;
 mod webhooks;
 mod webviews;

@@ -1,12 +1,14 @@
 //! Soak test: holds load on the real `seam-bff` binary for a number of minutes, across thousands
 //! of users, while Seam (the stand-in) fails in turn: 503s, slowness, 429s, garbage, and
-//! going down altogether. Reports responses by status, latency percentiles, and the service's
-//! resident memory over time, as a table and as JSON.
+//! going down altogether. Reports responses by status, the failures of users whose session
+//! still had `sessions.stale_min_remaining_secs` left (none expected: they are handed the
+//! stale session), the stale serves by reason, latency percentiles, and the service's resident
+//! memory over time, as a table and as JSON.
 //!
 //! Run with `tests/soak/run [minutes] [users]` (release build). Not part of `cargo test`.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::Command;
 use std::rc::Rc;
@@ -25,6 +27,9 @@ const SECRET: &str = "soak-test-secret-0123456789abcdef-0123456789";
 const CLIENTS: usize = 32;
 /// Seam's weather changes this often.
 const PHASE: Duration = Duration::from_secs(10);
+/// `sessions.stale_min_remaining_secs` below: a user whose session has more left than this
+/// (and a second, for the time between the service's judgement and the answer) is answered.
+const STALE_MIN_REMAINING_SECS: i64 = 15;
 
 struct Args {
     binary: PathBuf,
@@ -55,6 +60,10 @@ fn args() -> Args {
 struct Tally {
     by_status: BTreeMap<String, u64>,
     latencies_us: Vec<u32>,
+    /// Each user's latest session expiry seen (Unix seconds).
+    expiries: HashMap<usize, i64>,
+    /// 5xx answers to users whose last session had more than the stale minimum left.
+    failed_with_session_left: u64,
 }
 
 #[actix_web::main]
@@ -79,6 +88,7 @@ cache_ttl_secs = 30
 ttl_secs = 75
 min_remaining_secs = 60
 refresh_ahead_secs = 5
+stale_min_remaining_secs = {STALE_MIN_REMAINING_SECS}
 "#
     );
     std::fs::write(
@@ -94,7 +104,7 @@ refresh_ahead_secs = 5
             "RUST_LOG",
             "warn,seam_bff=info,seam_bff::middleware::request_log=warn,seam_bff::seam=warn,seam_bff::cache=error",
         );
-    let (service, address, _) = start(command);
+    let (service, address, management) = start(command);
     let pid = service.pid();
 
     let expires =
@@ -131,16 +141,26 @@ refresh_ahead_secs = 5
                     .timeout(Duration::from_secs(15))
                     .finish();
                 while Instant::now() < deadline {
-                    let token = &tokens[fastrand::usize(..tokens.len())];
+                    let user = fastrand::usize(..tokens.len());
                     let sent = Instant::now();
-                    let status = match http.post(&url).bearer_auth(token).send().await {
-                        Ok(mut response) => {
-                            let _ = response.body().await;
-                            response.status().as_u16().to_string()
-                        }
-                        Err(e) => format!("client error: {e}"),
-                    };
+                    let (status, expires_at) =
+                        match http.post(&url).bearer_auth(&tokens[user]).send().await {
+                            Ok(mut response) => {
+                                let body = response.body().await.unwrap_or_default();
+                                (response.status().as_u16().to_string(), expiry(&body))
+                            }
+                            Err(e) => (format!("client error: {e}"), None),
+                        };
                     let mut tally = tally.borrow_mut();
+                    if let Some(at) = expires_at {
+                        let seen = tally.expiries.entry(user).or_default();
+                        *seen = (*seen).max(at);
+                    }
+                    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                    let left = tally.expiries.get(&user).map_or(0, |at| at - now);
+                    if status.starts_with('5') && left > STALE_MIN_REMAINING_SECS + 1 {
+                        tally.failed_with_session_left += 1;
+                    }
                     *tally.by_status.entry(status).or_default() += 1;
                     tally
                         .latencies_us
@@ -190,6 +210,7 @@ refresh_ahead_secs = 5
         let _ = client.await;
     }
     memory.push((started.elapsed().as_secs(), rss_kib(pid)));
+    let stale = stale_serves(&management).await;
     let exit = service.stop().expect("service exits");
 
     let mut tally = tally.borrow_mut();
@@ -206,6 +227,8 @@ refresh_ahead_secs = 5
         "requests": total,
         "requests_per_second": total as f64 / started.elapsed().as_secs_f64(),
         "by_status": tally.by_status,
+        "failed_with_session_left": tally.failed_with_session_left,
+        "stale_serves_by_reason": stale,
         "latency_ms": {"p50": percentile(0.50), "p90": percentile(0.90), "p99": percentile(0.99), "p999": percentile(0.999)},
         "rss_kib_over_time": memory,
         "service_exit_ok": exit.success(),
@@ -214,6 +237,19 @@ refresh_ahead_secs = 5
     for (status, count) in &tally.by_status {
         println!("{status:<12} {count:>10}");
     }
+    println!(
+        "\nstale sessions served: {} ({})",
+        stale.values().sum::<u64>(),
+        stale
+            .iter()
+            .map(|(reason, n)| format!("{reason} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "5xx for users whose session had over {STALE_MIN_REMAINING_SECS} s left: {}",
+        tally.failed_with_session_left
+    );
     println!(
         "\nlatency ms   p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}",
         percentile(0.5),
@@ -238,7 +274,33 @@ refresh_ahead_secs = 5
         .by_status
         .keys()
         .any(|s| !matches!(s.as_str(), "200" | "502" | "503" | "504"));
-    if unexplained || !exit.success() {
+    if unexplained || tally.failed_with_session_left > 0 || !exit.success() {
         std::process::exit(1);
     }
+}
+
+/// `expires_at` of a handshake's answer, in Unix seconds.
+fn expiry(body: &[u8]) -> Option<i64> {
+    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let at = body["expires_at"].as_str()?;
+    let at = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339);
+    Some(at.ok()?.unix_timestamp())
+}
+
+/// The service's `stale_sessions_served_total`, by reason.
+async fn stale_serves(management: &str) -> BTreeMap<String, u64> {
+    let mut response = awc::Client::default()
+        .get(format!("http://{management}/metrics"))
+        .send()
+        .await
+        .expect("the metrics answer");
+    let text = response.body().await.expect("the metrics' body");
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|l| l.strip_prefix("seam_bff_stale_sessions_served_total{reason=\""))
+        .filter_map(|l| {
+            let (reason, count) = l.split_once("\"} ")?;
+            Some((reason.to_owned(), count.parse().ok()?))
+        })
+        .collect()
 }

@@ -1,0 +1,206 @@
+//! Stale-if-error for sessions (RFC 5861's idea): a session due for renewal is still handed out
+//! while Seam fails for a reason of its own, as long as it has
+//! `sessions.stale_min_remaining_secs` (60 s by default) left at Seam, with a `refresh_after` a
+//! few seconds ahead; once Seam is back the next handshake renews it. Never a session that must
+//! not be handed out: after a logout, when the user's accounts changed, or when Seam refused
+//! the API key.
+
+use futures_util::future::join_all;
+use seam_stand_in::{AccountSpec, Fault};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::helpers::{
+    MIN_REMAINING_SECS, Options, Reply, TTL_SECS, TestApp, later_login, login, spawn_app_with,
+};
+
+/// The account lookups serve for the whole test, so that only the session is due.
+fn long_account_window() -> Options {
+    Options::default().env("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "7200")
+}
+
+/// A minute past the session's `refresh_after` (it has 540 s left at Seam).
+fn past_refresh_after(app: &TestApp) {
+    app.clock
+        .advance(Duration::seconds(TTL_SECS - MIN_REMAINING_SECS + 60));
+}
+
+fn time_of(reply: &Reply, field: &str) -> OffsetDateTime {
+    let text = reply.body[field].as_str().expect("a timestamp");
+    OffsetDateTime::parse(text, &Rfc3339).expect("RFC 3339")
+}
+
+/// The value of one series in the Prometheus text, 0 when absent.
+fn series(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Every Seam call the service made, answered or not.
+fn upstream_calls(text: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with("seam_bff_upstream_requests_total{"))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+const UNREACHABLE: &str = r#"seam_bff_stale_sessions_served_total{reason="unreachable"}"#;
+
+#[actix_web::test]
+async fn a_due_session_is_handed_out_while_seam_is_down_then_renewed_when_it_is_back() {
+    let app = spawn_app_with(long_account_window()).await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let token = login("alice");
+    let first = app.handshake_with(&token).await;
+    assert_eq!(first.status, 200);
+
+    app.seam.go_down().await;
+    past_refresh_after(&app);
+    let stale = app.handshake_with(&token).await;
+    assert_eq!(stale.status, 200, "{}", stale.text);
+    assert_eq!(stale.token(), first.token());
+    assert_eq!(stale.body["expires_at"], first.body["expires_at"]);
+    let now = seam_bff::clock::Clock::now(&*app.clock);
+    assert_eq!(
+        time_of(&stale, "refresh_after"),
+        now + Duration::seconds(15)
+    );
+    assert_eq!(series(&app.metrics().await, UNREACHABLE), 1.0);
+    // Until that refresh_after, the user's handshakes are answered from the cache: no call.
+    let calls = upstream_calls(&app.metrics().await);
+    assert!(calls > 0.0, "the failed renewal was counted");
+    let again = app.handshake_with(&token).await;
+    assert_eq!(again.token(), first.token());
+    assert_eq!(upstream_calls(&app.metrics().await), calls);
+    assert_eq!(series(&app.metrics().await, UNREACHABLE), 2.0);
+    assert_eq!(
+        app.get("/readyz").await.status,
+        503,
+        "stale serving is not readiness"
+    );
+
+    app.seam.come_back().await;
+    app.clock.advance(Duration::seconds(16));
+    let renewed = app.handshake_with(&token).await;
+    assert_eq!(renewed.status, 200, "{}", renewed.text);
+    assert_eq!(
+        renewed.token(),
+        first.token(),
+        "Seam extends the same session"
+    );
+    assert!(time_of(&renewed, "expires_at") > time_of(&first, "expires_at"));
+    assert!(time_of(&renewed, "refresh_after") > now + Duration::seconds(MIN_REMAINING_SECS));
+}
+
+#[actix_web::test]
+async fn nothing_stale_is_handed_out_with_too_little_left_or_to_a_new_user() {
+    let app = spawn_app_with(long_account_window()).await;
+    for user in ["alice", "bob"] {
+        app.seam.add_connected_account(AccountSpec::owned_by(user));
+    }
+    let token = login("alice");
+    assert_eq!(app.handshake_with(&token).await.status, 200);
+    app.seam.go_down().await;
+    assert_eq!(app.handshake("bob").await.code(), "seam_unavailable");
+    // 59 s left at Seam: under the default 60.
+    app.clock.advance(Duration::seconds(TTL_SECS - 59));
+    let late = app.handshake_with(&token).await;
+    assert_eq!((late.status, late.code()), (503, "seam_unavailable"));
+
+    // Turned off: not even with minutes left.
+    let off = spawn_app_with(
+        long_account_window().env("SEAM_BFF__SESSIONS__STALE_MIN_REMAINING_SECS", "0"),
+    )
+    .await;
+    off.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let token = login("alice");
+    assert_eq!(off.handshake_with(&token).await.status, 200);
+    off.seam.go_down().await;
+    past_refresh_after(&off);
+    assert_eq!(off.handshake_with(&token).await.status, 503);
+}
+
+#[actix_web::test]
+async fn no_stale_session_after_a_logout_an_account_change_or_a_refused_key() {
+    // A logout during the outage drops the session, though Seam could not be told.
+    let app = spawn_app_with(long_account_window()).await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    assert_eq!(app.handshake("alice").await.status, 200);
+    app.seam.go_down().await;
+    assert_eq!(app.logout(Some(&login("alice"))).await.status, 503);
+    past_refresh_after(&app);
+    let after_logout = app.handshake_with(&later_login("alice")).await;
+    assert_eq!(
+        after_logout.code(),
+        "seam_unavailable",
+        "{}",
+        after_logout.text
+    );
+
+    // The accounts changed (the lookup answers, the session calls fail).
+    let app = spawn_app_with(Options::default()).await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let token = login("alice");
+    assert_eq!(app.handshake_with(&token).await.status, 200);
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    for endpoint in ["/client_sessions/get", "/client_sessions/get_or_create"] {
+        app.seam.inject(endpoint, Fault::Status(503), 100);
+    }
+    past_refresh_after(&app);
+    let changed = app.handshake_with(&token).await;
+    assert_eq!((changed.status, changed.code()), (503, "seam_unavailable"));
+
+    // Seam refuses the API key: an operator's problem, not Seam's bad day.
+    let app = spawn_app_with(long_account_window()).await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let token = login("alice");
+    assert_eq!(app.handshake_with(&token).await.status, 200);
+    app.seam.rotate_api_key();
+    past_refresh_after(&app);
+    let refused = app.handshake_with(&token).await;
+    assert_eq!(
+        refused.code(),
+        "seam_credentials_rejected",
+        "{}",
+        refused.text
+    );
+}
+
+#[actix_web::test]
+async fn concurrent_handshakes_of_a_stale_user_make_one_upstream_attempt() {
+    let app = spawn_app_with(long_account_window()).await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let token = login("alice");
+    let first = app.handshake_with(&token).await;
+    app.seam.inject("*", Fault::Status(503), 1000);
+    past_refresh_after(&app);
+    let calls = app.seam.total_calls();
+
+    let replies = join_all((0..200).map(|_| app.handshake_with(&token))).await;
+
+    for reply in &replies {
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.token(), first.token());
+    }
+    assert_eq!(
+        app.seam.total_calls() - calls,
+        1,
+        "the first renewal failed; the others took the stale session it left"
+    );
+    let text = app.metrics().await;
+    assert_eq!(
+        series(
+            &text,
+            r#"seam_bff_stale_sessions_served_total{reason="status_5xx"}"#
+        ),
+        200.0
+    );
+}
