@@ -160,6 +160,36 @@ fn weak_or_inconsistent_settings_are_refused() {
         &[("SEAM_API_KEY", SEAM_KEY)],
         &["sessions.min_remaining_secs"],
     );
+    let stale = case.file(
+        "stale.toml",
+        &hs256_config("[sessions]\nmin_remaining_secs = 60\nstale_min_remaining_secs = 60"),
+    );
+    assert_refused(
+        &stale,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &[
+            "sessions.stale_min_remaining_secs",
+            "below sessions.min_remaining_secs",
+        ],
+    );
+    let webhook = case.file(
+        "webhook.toml",
+        &hs256_config("[seam]\nwebhook_secret = \"whsec_not*base64\""),
+    );
+    assert_refused(
+        &webhook,
+        &[("SEAM_API_KEY", SEAM_KEY)],
+        &["seam.webhook_secret", "whsec_ followed by base64"],
+    );
+    let output = run(
+        &["--config", webhook.to_str().expect("utf-8"), "check-config"],
+        &[("SEAM_API_KEY", SEAM_KEY)],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("not*base64"),
+        "the webhook secret leaked: {stderr}"
+    );
     let metadata = case.file(
         "metadata.toml",
         &hs256_config("[accounts]\nsource = \"seam_metadata\""),
