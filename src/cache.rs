@@ -185,7 +185,7 @@ impl<V: Clone> Slot<V> {
             }
             Err(error) => match current.and_then(|value| stale(&value, &error)) {
                 Some(value) => {
-                    tracing::warn!(cache = name, %error, "refresh failed; serving the previous value");
+                    tracing::warn!(request_id = %crate::telemetry::CurrentRequest, cache = name, %error, "refresh failed; serving the previous value");
                     *self.lock() = Some(value.clone());
                     self.background.store(false, Ordering::Relaxed);
                     found(value, Outcome::Stale)

@@ -8,6 +8,8 @@
 //! slower than the requests, for longer than the buffer lasts), new lines are dropped, never
 //! waited for, and counted in `log_lines_dropped_total`.
 
+use std::fmt;
+use std::future::Future;
 use std::io::{BufWriter, IsTerminal};
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
@@ -70,11 +72,48 @@ fn install(
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
             .json()
-            .with_current_span(true)
+            .with_current_span(false)
             .with_span_list(false)
             .try_init(),
     };
     LogGuard {
         _writer: installed.is_ok().then_some(guard),
+    }
+}
+
+/// A request's id, as the request log writes it (32 hex digits).
+#[derive(Clone, Copy)]
+pub(crate) struct RequestId([u8; 32]);
+
+impl RequestId {
+    /// From 32 hex digits.
+    pub(crate) fn new(hex: [u8; 32]) -> Self {
+        Self(hex)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("-")
+    }
+}
+
+tokio::task_local! {
+    /// The id of the request being served, for the lines written while serving it.
+    static CURRENT: RequestId;
+}
+
+/// Runs `serving` as the request `id`: lines written meanwhile carry it (`CurrentRequest`).
+pub(crate) fn in_request<F: Future>(id: RequestId, serving: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(id, serving)
+}
+
+/// A log field, `request_id = %telemetry::CurrentRequest`: the id of the request being served,
+/// `-` outside one. Read only when the line is written, so a line filtered out costs nothing.
+pub(crate) struct CurrentRequest;
+
+impl fmt::Display for CurrentRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        CURRENT
+            .try_with(|id| f.write_str(id.as_str()))
+            .unwrap_or_else(|_| f.write_str("-"))
     }
 }

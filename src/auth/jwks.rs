@@ -193,7 +193,7 @@ impl Jwks {
             .inc();
         match fetched {
             Ok(mut set) => {
-                tracing::info!(url = %self.url, keys = set.keys.len(), max_age_secs = set.max_age.whole_seconds(), "login keys fetched");
+                tracing::info!(request_id = %crate::telemetry::CurrentRequest, url = %self.url, keys = set.keys.len(), max_age_secs = set.max_age.whole_seconds(), "login keys fetched");
                 let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
                 if let Some(previous) = &state.set {
                     carry_trust(previous, &mut set);
@@ -202,7 +202,7 @@ impl Jwks {
                 state.last_failure = None;
             }
             Err((cause, reason)) => {
-                tracing::warn!(url = %self.url, cause = cause.as_str(), reason, "login keys not fetched; keeping the last good set");
+                tracing::warn!(request_id = %crate::telemetry::CurrentRequest, url = %self.url, cause = cause.as_str(), reason, "login keys not fetched; keeping the last good set");
                 let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
                 state.last_failure = Some(cause);
             }

@@ -46,7 +46,7 @@ pub(super) async fn receive(body: Bytes, request: HttpRequest) -> Result<HttpRes
             return Err(error.into());
         }
     };
-    tracing::info!(event_type, users_cleared = cleared, "seam event");
+    tracing::info!(request_id = %crate::telemetry::CurrentRequest, event_type, users_cleared = cleared, "seam event");
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(json!({ "event_type": event_type, "users_cleared": cleared })))

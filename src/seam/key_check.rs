@@ -110,19 +110,19 @@ impl ApiKeyCheck {
     fn describe(&self, workspace: Option<&Workspace>) {
         let Some(workspace) = workspace else { return };
         tracing::info!(
-            workspace_id = %workspace.workspace_id,
+            request_id = %crate::telemetry::CurrentRequest, workspace_id = %workspace.workspace_id,
             sandbox = workspace.is_sandbox,
             suspended = workspace.is_suspended,
             "seam workspace"
         );
         if workspace.is_suspended {
             tracing::error!(
-                "the Seam workspace is suspended: Seam will refuse its sessions; /readyz answers 503"
+                request_id = %crate::telemetry::CurrentRequest, "the Seam workspace is suspended: Seam will refuse its sessions; /readyz answers 503"
             );
         }
         if workspace.is_publishable_key_auth_enabled && !self.derived_keys {
             tracing::warn!(
-                "the Seam workspace has publishable keys, so a browser holding one can ask Seam for a \
+                request_id = %crate::telemetry::CurrentRequest, "the Seam workspace has publishable keys, so a browser holding one can ask Seam for a \
                  session under any user_identifier_key it can guess: set identity.key_hmac_secret"
             );
         }

@@ -178,7 +178,7 @@ impl SeamClient {
         let seam_request_id = outcome.request_id.as_deref().unwrap_or("-");
         match &outcome.result {
             Ok(_) => tracing::info!(
-                endpoint,
+                request_id = %crate::telemetry::CurrentRequest, endpoint,
                 status,
                 attempt,
                 latency_ms,
@@ -186,7 +186,7 @@ impl SeamClient {
                 "seam call"
             ),
             Err(error) => tracing::warn!(
-                endpoint,
+                request_id = %crate::telemetry::CurrentRequest, endpoint,
                 status,
                 attempt,
                 latency_ms,

@@ -182,7 +182,7 @@ pub(super) async fn issue(
     if let Some(problem) = problem {
         // Also covers a revoked or expired session coming back, which Seam does not rule out.
         tracing::info!(
-            client_session_id = %session.client_session_id,
+            request_id = %crate::telemetry::CurrentRequest, client_session_id = %session.client_session_id,
             problem,
             "replacing the user's Seam session"
         );

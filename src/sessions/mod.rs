@@ -287,7 +287,7 @@ impl Sessions {
             fleet_start = fleet.start;
         }
         tracing::debug!(
-            issuer = self.identity.issuer_name(claims.issuer),
+            request_id = %crate::telemetry::CurrentRequest, issuer = self.identity.issuer_name(claims.issuer),
             issued_at = claims.issued_at,
             "login verified"
         );

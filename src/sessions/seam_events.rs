@@ -42,6 +42,9 @@ impl Sessions {
                 let owners = self
                     .owners(&custom_metadata, connect_webview_id.as_deref(), seam)
                     .await?;
+                if owners.is_empty() {
+                    return Ok(0);
+                }
                 (
                     self.accounts_added(&owners).await,
                     Event::AccountsAdded {

@@ -110,11 +110,10 @@ async fn logs_carry_request_fields_and_never_a_secret() {
     assert_eq!(first["fields"]["status"], 200);
     assert_eq!(first["fields"]["cache"], "miss");
     assert!(first["fields"]["latency_ms"].is_string() || first["fields"]["latency_ms"].is_number());
-    assert!(
-        first["span"]["request_id"]
-            .as_str()
-            .is_some_and(|id| id.len() == 32)
-    );
+    let first_id = first["fields"]["request_id"]
+        .as_str()
+        .expect("a request id");
+    assert_eq!(first_id.len(), 32);
     assert_eq!(requests[1]["fields"]["cache"], "hit");
     assert_eq!(requests[2]["fields"]["status"], 401);
     assert_eq!(requests[3]["fields"]["status"], 502);
@@ -145,11 +144,19 @@ async fn logs_carry_request_fields_and_never_a_secret() {
         );
         // The one call outside a request is start-up's look at the workspace.
         let at_start_up = call["fields"]["endpoint"] == "/workspaces/get";
+        let id = call["fields"]["request_id"]
+            .as_str()
+            .expect("a request_id field");
         assert!(
-            call["span"]["request_id"].is_string() || at_start_up,
-            "upstream calls carry the request id: {call}"
+            (id.len() == 32) != at_start_up,
+            "upstream calls carry their request's id, and only they: {call}"
         );
     }
+    // The first handshake's own Seam calls carry its id.
+    assert!(
+        (upstream.iter()).any(|call| call["fields"]["request_id"] == first_id),
+        "the first handshake's calls carry its id"
+    );
     assert!(entries.iter().any(|e| e["fields"]["message"] == "stopped"));
     // Start-up asks Seam which workspace the key is for, and says so.
     let workspace = entries
