@@ -177,8 +177,9 @@ impl Sessions {
         {
             return Err(ConfigError::new(
                 "sessions.stale_min_remaining_secs",
-                "must be below sessions.min_remaining_secs (a session is renewed before it gets \
-                 that short), or 0 to hand out no session past its renewal",
+                "(default 60) must be below sessions.min_remaining_secs (a session is renewed \
+                 before it gets that short): lower it too, or set it to 0 to hand out no \
+                 session past its renewal",
             ));
         }
         if sessions.max_entries == 0 {
