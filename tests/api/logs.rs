@@ -1,7 +1,7 @@
 //! The binary's log: one line per request with the fields operators need, never a key, login
 //! token or client session token, even at trace level; SIGTERM stops it cleanly.
 
-use seam_stand_in::{AccountSpec, Fault, StandIn};
+use seam_stand_in::{AccountSpec, Fault, StandIn, WorkspaceSpec};
 use serde_json::Value;
 
 use crate::helpers::{SECRET, base_toml, hs256_auth, issuer_and_audience, login, sign};
@@ -19,6 +19,11 @@ fn config_for(seam: &StandIn) -> (tempfile::TempDir, std::path::PathBuf) {
 #[actix_web::test]
 async fn logs_carry_request_fields_and_never_a_secret() {
     let seam = StandIn::start().await;
+    // With publishable keys on and no derived user keys, start-up warns.
+    seam.set_workspace(WorkspaceSpec {
+        is_publishable_key_auth_enabled: true,
+        ..WorkspaceSpec::default()
+    });
     let account = seam.add_connected_account(AccountSpec::owned_by("alice"));
     seam.add_device(&account, "door");
     let (_dir, config) = config_for(&seam);
@@ -168,6 +173,21 @@ async fn logs_carry_request_fields_and_never_a_secret() {
         "{workspace}"
     );
     assert_eq!(workspace["fields"]["sandbox"], true);
+    let warning = entries
+        .iter()
+        .find(|e| {
+            e["level"] == "WARN"
+                && e["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("publishable keys"))
+        })
+        .expect("a warning about publishable keys");
+    assert!(
+        warning["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("identity.key_hmac_secret")),
+        "{warning}"
+    );
     // Start-up says what is in effect.
     let summary = entries
         .iter()

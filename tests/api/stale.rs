@@ -2,8 +2,8 @@
 //! while Seam fails for a reason of its own, as long as it has
 //! `sessions.stale_min_remaining_secs` (60 s by default) left at Seam, with a `refresh_after` a
 //! few seconds ahead; once Seam is back the next handshake renews it. Never a session that must
-//! not be handed out: after a logout, when the user's accounts changed, or when Seam refused
-//! the API key.
+//! not be handed out: after a logout or a revoke, when the user's accounts changed, or when Seam
+//! refused the API key.
 
 use futures_util::future::join_all;
 use seam_stand_in::{AccountSpec, Fault};
@@ -11,7 +11,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::helpers::{
-    MIN_REMAINING_SECS, Options, Reply, TTL_SECS, TestApp, later_login, login, spawn_app_with,
+    ADMIN_TOKEN, MIN_REMAINING_SECS, Options, Reply, TTL_SECS, TestApp, admin, later_login, login,
+    spawn_app_with,
 };
 
 /// The account lookups serve for the whole test, so that only the session is due.
@@ -124,7 +125,7 @@ async fn nothing_stale_is_handed_out_with_too_little_left_or_to_a_new_user() {
 }
 
 #[actix_web::test]
-async fn no_stale_session_after_a_logout_an_account_change_or_a_refused_key() {
+async fn no_stale_session_after_a_logout_a_revoke_an_account_change_or_a_refused_key() {
     // A logout during the outage drops the session, though Seam could not be told.
     let app = spawn_app_with(long_account_window()).await;
     app.seam
@@ -139,6 +140,26 @@ async fn no_stale_session_after_a_logout_an_account_change_or_a_refused_key() {
         "seam_unavailable",
         "{}",
         after_logout.text
+    );
+
+    // An operator's revoke during the outage (the admin API): the same.
+    let app =
+        spawn_app_with(long_account_window().env("SEAM_BFF__ADMIN__TOKEN", ADMIN_TOKEN)).await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let token = login("alice");
+    assert_eq!(app.handshake_with(&token).await.status, 200);
+    app.seam.go_down().await;
+    let revoke = admin(&app, "POST", "/admin/users/alice/revoke", Some(ADMIN_TOKEN)).await;
+    assert_eq!(revoke.status, 503, "{}", revoke.text);
+    past_refresh_after(&app);
+    assert_eq!(app.handshake_with(&token).await.code(), "login_revoked");
+    let after_revoke = app.handshake_with(&later_login("alice")).await;
+    assert_eq!(
+        after_revoke.code(),
+        "seam_unavailable",
+        "{}",
+        after_revoke.text
     );
 
     // The accounts changed (the lookup answers, the session calls fail).
