@@ -5,8 +5,14 @@
 //! Noted when a lookup or a session is fetched (never on a cached handshake). An entry may
 //! outlive what it says (the user evicted, or their lookup changed): whoever reads one checks
 //! the user's entry, and entries of users no longer cached are swept out as the index grows.
+//!
+//! Ids are kept as a keyed hash (the process's random `RandomState`), not as text: two ids that
+//! collide only make a reader check one more user. Measured with the benchmark's memory row
+//! (20,000 users, one account each): 234 bytes per cached user without the index, 595 with it,
+//! 732 when it kept the ids' text.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::users::Users;
@@ -21,8 +27,9 @@ pub(super) struct Holders {
 
 #[derive(Default)]
 struct State {
-    /// Id to the keys of the users that held it when it was noted.
-    by_id: HashMap<Box<str>, Vec<Arc<str>>>,
+    /// An id's hash to the keys of the users that held it when it was noted.
+    by_id: HashMap<u64, Vec<Arc<str>>>,
+    ids: RandomState,
     /// Entries left after the last sweep: the next one runs once there are twice as many.
     after_sweep: usize,
 }
@@ -41,7 +48,8 @@ impl Holders {
     ) {
         let mut state = self.lock();
         for id in ids {
-            let keys = state.by_id.entry(id.into()).or_default();
+            let hash = state.ids.hash_one(id);
+            let keys = state.by_id.entry(hash).or_default();
             if !keys.iter().any(|key| key == user_key) {
                 keys.push(user_key.clone());
             }
@@ -56,8 +64,10 @@ impl Holders {
         }
     }
 
-    /// The keys of the users noted as holding `id`.
+    /// The keys of the users noted as holding `id` (or an id of the same hash).
     pub(super) fn of(&self, id: &str) -> Vec<Arc<str>> {
-        self.lock().by_id.get(id).cloned().unwrap_or_default()
+        let state = self.lock();
+        let hash = state.ids.hash_one(id);
+        state.by_id.get(&hash).cloned().unwrap_or_default()
     }
 }
