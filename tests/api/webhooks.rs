@@ -33,6 +33,22 @@ async fn deliver_setup_events(app: &TestApp) {
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 }
 
+/// Deletes the user's session at Seam with the API key, as another backend would.
+async fn delete_session_at_seam(app: &TestApp, user_identifier_key: &str) {
+    let session = app
+        .seam
+        .session_for(user_identifier_key)
+        .expect("a session");
+    let deleted = app
+        .http
+        .post(format!("{}/client_sessions/delete", app.seam.url()))
+        .bearer_auth(app.seam.api_key())
+        .send_json(&json!({ "client_session_id": session.client_session_id }))
+        .await
+        .expect("the stand-in answers");
+    assert_eq!(deleted.status().as_u16(), 200);
+}
+
 fn unix_now() -> u64 {
     jsonwebtoken::get_current_timestamp()
 }
@@ -165,20 +181,8 @@ async fn a_session_seam_deleted_is_not_handed_out_again() {
         .add_connected_account(AccountSpec::owned_by("alice"));
     let before = app.handshake("alice").await;
     deliver_setup_events(&app).await;
-    let session_id = app
-        .seam
-        .session_for("alice")
-        .expect("a session")
-        .client_session_id;
     // Deleted at Seam by someone else (another backend with the API key).
-    let deleted = app
-        .http
-        .post(format!("{}/client_sessions/delete", app.seam.url()))
-        .bearer_auth(app.seam.api_key())
-        .send_json(&json!({ "client_session_id": session_id }))
-        .await
-        .expect("the stand-in answers");
-    assert_eq!(deleted.status().as_u16(), 200);
+    delete_session_at_seam(&app, "alice").await;
     assert_eq!(
         app.handshake("alice").await.token(),
         before.token(),
@@ -345,19 +349,7 @@ async fn seams_own_webhook_library_agrees_with_the_service_and_the_stand_in() {
     app.seam.remove_connected_account(&account);
     let session = app.handshake("alice").await;
     assert_eq!(session.status, 200);
-    let session_id = app
-        .seam
-        .session_for("alice")
-        .expect("a session")
-        .client_session_id;
-    let deleted = app
-        .http
-        .post(format!("{}/client_sessions/delete", app.seam.url()))
-        .bearer_auth(app.seam.api_key())
-        .send_json(&json!({ "client_session_id": session_id }))
-        .await
-        .expect("the stand-in answers");
-    assert_eq!(deleted.status().as_u16(), 200);
+    delete_session_at_seam(&app, "alice").await;
     let deliveries = app.seam.take_deliveries();
     let mut types = Vec::new();
     for delivery in &deliveries {
