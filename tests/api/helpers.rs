@@ -465,3 +465,10 @@ pub fn assert_retry_after(value: Option<&str>) {
         .expect("Retry-After in seconds");
     assert!((1..=60).contains(&wait), "{wait}");
 }
+
+/// The value of one series in the Prometheus text, 0 when absent.
+pub fn series(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}

@@ -7,7 +7,9 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use seam_stand_in::{AccountSpec, Fault};
 
-use crate::helpers::{MIN_REMAINING_SECS, Options, TTL_SECS, login, spawn_app, spawn_app_with};
+use crate::helpers::{
+    MIN_REMAINING_SECS, Options, TTL_SECS, login, series, spawn_app, spawn_app_with,
+};
 
 const GET_OR_CREATE: &str = "/client_sessions/get_or_create";
 
@@ -15,13 +17,6 @@ fn retrying() -> Options {
     Options::default()
         .env("SEAM_BFF__SEAM__MAX_ATTEMPTS", "3")
         .env("SEAM_BFF__SEAM__RETRY_BASE_MS", "1")
-}
-
-/// The value of one series in the Prometheus text, 0 when absent.
-fn series(text: &str, name_and_labels: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[actix_web::test]

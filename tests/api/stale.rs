@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::helpers::{
     ADMIN_TOKEN, MIN_REMAINING_SECS, Options, Reply, TTL_SECS, TestApp, admin, later_login, login,
-    spawn_app_with,
+    series, spawn_app_with,
 };
 
 /// The account lookups serve for the whole test, so that only the session is due.
@@ -29,13 +29,6 @@ fn past_refresh_after(app: &TestApp) {
 fn time_of(reply: &Reply, field: &str) -> OffsetDateTime {
     let text = reply.body[field].as_str().expect("a timestamp");
     OffsetDateTime::parse(text, &Rfc3339).expect("RFC 3339")
-}
-
-/// The value of one series in the Prometheus text, 0 when absent.
-fn series(text: &str, name_and_labels: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// Every Seam call the service made, answered or not.
