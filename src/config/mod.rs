@@ -107,10 +107,7 @@ impl Settings {
                 "fleet mode",
             ),
             (self.auth.backchannel_logout, "back-channel logout"),
-            (
-                self.seam.webhook_secret.is_some() || self.seam.webhook_secret_file.is_some(),
-                "seam webhooks",
-            ),
+            (self.seam.webhooks_on(), "seam webhooks"),
             (self.auth.cookie_name.is_some(), "cookie logins"),
             (
                 self.admin.token.is_some() || self.admin.token_file.is_some(),

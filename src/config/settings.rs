@@ -93,6 +93,13 @@ pub struct SeamSettings {
     pub webhook_secret_file: Option<PathBuf>,
 }
 
+impl SeamSettings {
+    /// Whether Seam's webhooks are on: a signing secret is set, inline or as a file.
+    pub fn webhooks_on(&self) -> bool {
+        self.webhook_secret.is_some() || self.webhook_secret_file.is_some()
+    }
+}
+
 /// Login verification. The top-level `issuer` … `jwks_url` keys describe one trusted issuer
 /// (the simple form); `[[auth.issuers]]` adds more, each with its own keys.
 #[derive(Debug, Deserialize)]

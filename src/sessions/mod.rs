@@ -202,9 +202,7 @@ impl Sessions {
             backchannel_logout: auth.backchannel_logout,
             cluster,
             held_locks: Arc::default(),
-            holders: (settings.seam.webhook_secret.is_some()
-                || settings.seam.webhook_secret_file.is_some())
-            .then(holders::Holders::default),
+            holders: settings.seam.webhooks_on().then(holders::Holders::default),
             longest_login: std::time::Duration::from_secs(longest_login),
             fetch_lock: std::time::Duration::from_millis(settings.seam.deadline_ms),
             account_ttl,

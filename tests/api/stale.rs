@@ -20,6 +20,18 @@ fn long_account_window() -> Options {
     Options::default().env("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "7200")
 }
 
+/// Alice, with one account, signed in once: the app, her login (sent again, as a browser
+/// does) and the first answer.
+async fn alice_signed_in(options: Options) -> (TestApp, String, Reply) {
+    let app = spawn_app_with(options).await;
+    app.seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    let token = login("alice");
+    let first = app.handshake_with(&token).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    (app, token, first)
+}
+
 /// A minute past the session's `refresh_after` (it has 540 s left at Seam).
 fn past_refresh_after(app: &TestApp) {
     app.clock
@@ -43,12 +55,7 @@ const UNREACHABLE: &str = r#"seam_bff_stale_sessions_served_total{reason="unreac
 
 #[actix_web::test]
 async fn a_due_session_is_handed_out_while_seam_is_down_then_renewed_when_it_is_back() {
-    let app = spawn_app_with(long_account_window()).await;
-    app.seam
-        .add_connected_account(AccountSpec::owned_by("alice"));
-    let token = login("alice");
-    let first = app.handshake_with(&token).await;
-    assert_eq!(first.status, 200);
+    let (app, token, first) = alice_signed_in(long_account_window()).await;
 
     app.seam.go_down().await;
     past_refresh_after(&app);
@@ -104,14 +111,10 @@ async fn nothing_stale_is_handed_out_with_too_little_left_or_to_a_new_user() {
     assert_eq!((late.status, late.code()), (503, "seam_unavailable"));
 
     // Turned off: not even with minutes left.
-    let off = spawn_app_with(
+    let (off, token, _) = alice_signed_in(
         long_account_window().env("SEAM_BFF__SESSIONS__STALE_MIN_REMAINING_SECS", "0"),
     )
     .await;
-    off.seam
-        .add_connected_account(AccountSpec::owned_by("alice"));
-    let token = login("alice");
-    assert_eq!(off.handshake_with(&token).await.status, 200);
     off.seam.go_down().await;
     past_refresh_after(&off);
     assert_eq!(off.handshake_with(&token).await.status, 503);
@@ -136,12 +139,8 @@ async fn no_stale_session_after_a_logout_a_revoke_an_account_change_or_a_refused
     );
 
     // An operator's revoke during the outage (the admin API): the same.
-    let app =
-        spawn_app_with(long_account_window().env("SEAM_BFF__ADMIN__TOKEN", ADMIN_TOKEN)).await;
-    app.seam
-        .add_connected_account(AccountSpec::owned_by("alice"));
-    let token = login("alice");
-    assert_eq!(app.handshake_with(&token).await.status, 200);
+    let (app, token, _) =
+        alice_signed_in(long_account_window().env("SEAM_BFF__ADMIN__TOKEN", ADMIN_TOKEN)).await;
     app.seam.go_down().await;
     let revoke = admin(&app, "POST", "/admin/users/alice/revoke", Some(ADMIN_TOKEN)).await;
     assert_eq!(revoke.status, 503, "{}", revoke.text);
@@ -156,11 +155,7 @@ async fn no_stale_session_after_a_logout_a_revoke_an_account_change_or_a_refused
     );
 
     // The accounts changed (the lookup answers, the session calls fail).
-    let app = spawn_app_with(Options::default()).await;
-    app.seam
-        .add_connected_account(AccountSpec::owned_by("alice"));
-    let token = login("alice");
-    assert_eq!(app.handshake_with(&token).await.status, 200);
+    let (app, token, _) = alice_signed_in(Options::default()).await;
     app.seam
         .add_connected_account(AccountSpec::owned_by("alice"));
     for endpoint in ["/client_sessions/get", "/client_sessions/get_or_create"] {
@@ -171,11 +166,7 @@ async fn no_stale_session_after_a_logout_a_revoke_an_account_change_or_a_refused
     assert_eq!((changed.status, changed.code()), (503, "seam_unavailable"));
 
     // Seam refuses the API key: an operator's problem, not Seam's bad day.
-    let app = spawn_app_with(long_account_window()).await;
-    app.seam
-        .add_connected_account(AccountSpec::owned_by("alice"));
-    let token = login("alice");
-    assert_eq!(app.handshake_with(&token).await.status, 200);
+    let (app, token, _) = alice_signed_in(long_account_window()).await;
     app.seam.rotate_api_key();
     past_refresh_after(&app);
     let refused = app.handshake_with(&token).await;
@@ -189,11 +180,7 @@ async fn no_stale_session_after_a_logout_a_revoke_an_account_change_or_a_refused
 
 #[actix_web::test]
 async fn concurrent_handshakes_of_a_stale_user_make_one_upstream_attempt() {
-    let app = spawn_app_with(long_account_window()).await;
-    app.seam
-        .add_connected_account(AccountSpec::owned_by("alice"));
-    let token = login("alice");
-    let first = app.handshake_with(&token).await;
+    let (app, token, first) = alice_signed_in(long_account_window()).await;
     app.seam.inject("*", Fault::Status(503), 1000);
     past_refresh_after(&app);
     let calls = app.seam.total_calls();
