@@ -11,8 +11,9 @@
 //! where a careless client puts tokens.
 
 use std::cell::Cell;
+use std::fmt;
 use std::pin::pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::Error;
 use actix_web::body::MessageBody;
@@ -58,30 +59,41 @@ pub(crate) async fn log_request(
     let mut serving = pin!(CACHE_REPORT.scope(Cell::new(None), serving));
     let mut response = serving.as_mut().await?;
     let report = serving.take_value().and_then(Cell::into_inner);
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency = Millis(started.elapsed());
     let route = response
         .request()
         .match_pattern()
         .unwrap_or_else(|| "-".into());
     let status = response.status().as_u16();
     if let Some(metrics) = response.request().app_data::<Data<Metrics>>() {
-        metrics.observe_request(&route, &method, response.status(), latency_ms / 1000.0);
+        metrics.observe_request(&route, &method, response.status(), latency.0.as_secs_f64());
     }
     let cache = report.map_or("-", |r| r.session.as_str());
     let accounts_cache = report.and_then(|r| r.accounts).map_or("-", Outcome::as_str);
     let id = header.to_str().unwrap_or("-");
     match response.response().error() {
         Some(error) => tracing::info!(
-            request_id = id, %method, route, status, latency_ms = format_args!("{latency_ms:.2}"),
+            request_id = id, %method, route, status, latency_ms = %latency,
             cache, accounts_cache, error = %error, "request"
         ),
         None => tracing::info!(
-            request_id = id, %method, route, status, latency_ms = format_args!("{latency_ms:.2}"),
+            request_id = id, %method, route, status, latency_ms = %latency,
             cache, accounts_cache, "request"
         ),
     }
     response.headers_mut().insert(REQUEST_ID_HEADER, header);
     Ok(response)
+}
+
+/// A duration in milliseconds to two decimals, written from integers: formatting a float to a
+/// precision showed in profiles of the request line (about 6 % of its cost).
+struct Millis(Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hundredths = (self.0.as_micros() + 5) / 10;
+        write!(f, "{}.{:02}", hundredths / 100, hundredths % 100)
+    }
 }
 
 /// 128 random bits in hex, from a fast generator: unique enough to find a line, and no system
@@ -96,4 +108,20 @@ fn request_id() -> (telemetry::RequestId, HeaderValue) {
     }
     let header = HeaderValue::from_bytes(&text).expect("hex digits are a valid header value");
     (telemetry::RequestId::new(text), header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_is_milliseconds_rounded_to_two_decimals() {
+        let written = |micros| Millis(Duration::from_micros(micros)).to_string();
+        assert_eq!(written(0), "0.00");
+        assert_eq!(written(4), "0.00");
+        assert_eq!(written(5), "0.01");
+        assert_eq!(written(1_234), "1.23");
+        assert_eq!(written(20_070), "20.07");
+        assert_eq!(written(999_995), "1000.00");
+    }
 }
