@@ -13,7 +13,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::io::{BufWriter, IsTerminal};
+use std::io::{BufWriter, IsTerminal, Write};
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
@@ -38,29 +38,17 @@ pub struct LogGuard {
 
 /// Installs the global subscriber, writing to stdout; a second call (tests) keeps the first.
 pub fn init(format: LogFormat) -> LogGuard {
-    let terminal = std::io::stdout().is_terminal();
-    install(
-        format,
-        BufWriter::with_capacity(WRITE_BATCH_BYTES, std::io::stdout()),
-        terminal,
-    )
+    install(format, std::io::stdout())
 }
 
 /// As `init`, writing to stderr: for the demo, whose instructions are on stdout.
 pub fn init_to_stderr(format: LogFormat) -> LogGuard {
-    let terminal = std::io::stderr().is_terminal();
-    install(
-        format,
-        BufWriter::with_capacity(WRITE_BATCH_BYTES, std::io::stderr()),
-        terminal,
-    )
+    install(format, std::io::stderr())
 }
 
-fn install(
-    format: LogFormat,
-    out: impl std::io::Write + Send + 'static,
-    terminal: bool,
-) -> LogGuard {
+fn install(format: LogFormat, out: impl Write + IsTerminal + Send + 'static) -> LogGuard {
+    let terminal = out.is_terminal();
+    let out = BufWriter::with_capacity(WRITE_BATCH_BYTES, out);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(LOG_BUFFER_LINES)
