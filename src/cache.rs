@@ -6,7 +6,7 @@
 //! each repeat the call).
 //!
 //! Freshness is judged by the caller (against `clock::Clock`), so that it can be tested
-//! without waiting. Slots live inside the per-user cache entries of `sessions::users` (and the
+//! without waiting. Slots live inside the per-user cache entries of `handshake::users` (and the
 //! readiness check's), so a cached user costs one bounded moka entry, not one per kind of thing
 //! kept about them.
 

@@ -1,5 +1,6 @@
-//! The one error type handlers return, and its JSON envelope
-//! `{"error": {"code": "…", "message": "…"}}`.
+//! The one error type handlers return, the table of its answers (status, code, message) and
+//! its JSON envelope `{"error": {"code": "…", "message": "…"}}`; the modules' own errors
+//! convert into it here.
 //!
 //! `code` is stable (clients branch on it); `message` is written for the client and never
 //! carries an internal cause, a key, a token or a Seam body. The internal cause is the error's
@@ -7,22 +8,16 @@
 
 use std::time::Duration;
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{
-    ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
-};
-use actix_web::middleware::Next;
+use actix_web::http::header::{ALLOW, CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::auth::AuthError;
-use crate::middleware::ratelimit::{Limited, RATELIMIT, RATELIMIT_POLICY, Scope};
+use crate::handshake::{BadAccountsClaim, HandshakeError};
+use crate::limits::{Limited, RATELIMIT, RATELIMIT_POLICY, Scope};
+use crate::login::{LoginRefused, LogoutError, NoSuchUser, RevokeError};
 use crate::seam::{SeamError, WebhookRefused};
-use crate::sessions::{
-    BadAccountsClaim, HandshakeError, LoginRefused, LogoutError, NoSuchUser, RevokeError,
-};
 
 /// Suggested wait before retrying when Seam is unavailable and did not say how long.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -78,127 +73,178 @@ struct Body<'a> {
 }
 
 impl ApiError {
-    /// The stable code and client-facing message.
-    fn code_and_message(&self) -> (&'static str, &'static str) {
+    /// The one table of answers: each error's status, stable code and client-facing message.
+    fn answer(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
         match self {
             ApiError::Auth(AuthError::Missing) => (
+                S::UNAUTHORIZED,
                 "missing_token",
                 "send the app's login token as `Authorization: Bearer <token>`",
             ),
             ApiError::Auth(AuthError::Malformed) => (
+                S::UNAUTHORIZED,
                 "invalid_token",
                 "the Authorization header must be `Bearer <token>`",
             ),
-            ApiError::Auth(AuthError::TooLarge) => {
-                ("invalid_token", "the login token is too large")
-            }
-            ApiError::Auth(AuthError::Expired) => ("invalid_token", "the login token has expired"),
-            ApiError::Auth(AuthError::NotYetValid) => {
-                ("invalid_token", "the login token is not valid yet")
-            }
-            ApiError::Auth(AuthError::Rejected(_) | AuthError::BadSignature(_)) => {
-                ("invalid_token", "the login token could not be verified")
-            }
+            ApiError::Auth(AuthError::TooLarge) => (
+                S::UNAUTHORIZED,
+                "invalid_token",
+                "the login token is too large",
+            ),
+            ApiError::Auth(AuthError::Expired) => (
+                S::UNAUTHORIZED,
+                "invalid_token",
+                "the login token has expired",
+            ),
+            ApiError::Auth(AuthError::NotYetValid) => (
+                S::UNAUTHORIZED,
+                "invalid_token",
+                "the login token is not valid yet",
+            ),
+            ApiError::Auth(AuthError::Rejected(_) | AuthError::BadSignature(_)) => (
+                S::UNAUTHORIZED,
+                "invalid_token",
+                "the login token could not be verified",
+            ),
             ApiError::Auth(AuthError::BadClaim(_)) => (
+                S::UNAUTHORIZED,
                 "invalid_token",
                 "the login token lacks a claim this service needs",
             ),
             ApiError::Auth(AuthError::Ambiguous(_)) => (
+                S::UNAUTHORIZED,
                 "invalid_token",
                 "send one login: one Authorization header or one login cookie",
             ),
             ApiError::Auth(AuthError::Csrf(_)) => (
+                S::FORBIDDEN,
                 "csrf_rejected",
                 "a cookie login needs the `X-CSRF: 1` header and an allowed Origin",
             ),
             ApiError::LoginRevoked => (
+                S::UNAUTHORIZED,
                 "login_revoked",
                 "this login was ended by a logout; sign in again",
             ),
+            // Back-Channel Logout §2.8: a refused or failed logout is 400, whatever the cause.
             ApiError::LogoutToken(_) => (
+                S::BAD_REQUEST,
                 "invalid_logout_token",
                 "the logout token is malformed, wrongly signed, expired, not addressed to this \
                  service, not a logout token, or was received before",
             ),
+            ApiError::LogoutIncomplete(_) => (
+                S::BAD_REQUEST,
+                "logout_incomplete",
+                "the user's logins are ended, but their Seam session could not be ended; \
+                 send the logout token again",
+            ),
             ApiError::Webhook(WebhookRefused::Missing) => (
+                S::BAD_REQUEST,
                 "webhook_signature_missing",
                 "a Seam webhook delivery needs the svix-id, svix-timestamp and svix-signature \
                  headers",
             ),
             ApiError::Webhook(WebhookRefused::Stale) => (
+                S::BAD_REQUEST,
                 "webhook_timestamp_stale",
                 "svix-timestamp is not within five minutes of this service's clock",
             ),
             ApiError::Webhook(WebhookRefused::BadSignature) => (
+                S::BAD_REQUEST,
                 "webhook_signature_invalid",
                 "no svix-signature entry matches: is seam.webhook_secret the signing secret of \
                  this endpoint?",
             ),
-            ApiError::Webhook(WebhookRefused::Replayed) => {
-                ("webhook_replayed", "this svix-id was received before")
-            }
+            ApiError::Webhook(WebhookRefused::Replayed) => (
+                S::BAD_REQUEST,
+                "webhook_replayed",
+                "this svix-id was received before",
+            ),
             ApiError::Webhook(WebhookRefused::BadEvent) => (
+                S::BAD_REQUEST,
                 "webhook_event_invalid",
                 "the event is not JSON with an event_type, or lacks the id its type needs",
-            ),
-            ApiError::LogoutIncomplete(_) => (
-                "logout_incomplete",
-                "the user's logins are ended, but their Seam session could not be ended; \
-                 send the logout token again",
             ),
             ApiError::RateLimited(Limited {
                 scope: Scope::Client,
                 ..
             }) => (
+                S::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "too many refused logins from this address; wait for Retry-After seconds",
             ),
             ApiError::RateLimited(Limited {
                 scope: Scope::User, ..
             }) => (
+                S::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "too many sign-ins or logouts for this user; wait for Retry-After seconds",
             ),
             ApiError::AdminUnauthorized => (
+                S::UNAUTHORIZED,
                 "admin_unauthorized",
                 "send the admin token as `Authorization: Bearer <token>`",
             ),
-            ApiError::SessionNotFound => ("client_session_not_found", "no such client session"),
+            ApiError::SessionNotFound => (
+                S::NOT_FOUND,
+                "client_session_not_found",
+                "no such client session",
+            ),
             ApiError::NoSuchUser(NoSuchUser::IssuerRequired) => (
+                S::BAD_REQUEST,
                 "issuer_required",
                 "several issuers are trusted: name the user's with `?issuer=<iss>`",
             ),
-            ApiError::NoSuchUser(NoSuchUser::UnknownIssuer) => {
-                ("unknown_issuer", "no trusted issuer has that `iss`")
-            }
+            ApiError::NoSuchUser(NoSuchUser::UnknownIssuer) => (
+                S::BAD_REQUEST,
+                "unknown_issuer",
+                "no trusted issuer has that `iss`",
+            ),
             ApiError::NoSuchUser(NoSuchUser::Shadowed) => (
+                S::BAD_REQUEST,
                 "invalid_user_id",
                 "that user id would name another issuer's user",
             ),
-            ApiError::Seam(SeamError::Timeout { .. }) => {
-                ("seam_timeout", "Seam did not answer in time; try again")
-            }
+            ApiError::Seam(SeamError::Timeout { .. }) => (
+                S::GATEWAY_TIMEOUT,
+                "seam_timeout",
+                "Seam did not answer in time; try again",
+            ),
             ApiError::Seam(
                 SeamError::Unreachable { .. }
                 | SeamError::RateLimited { .. }
-                | SeamError::CircuitOpen { .. },
+                | SeamError::CircuitOpen { .. }
+                | SeamError::Status { status: 503, .. },
             ) => (
-                "seam_unavailable",
-                "Seam is unavailable right now; try again later",
-            ),
-            ApiError::Seam(SeamError::Status { status, .. }) if *status == 503 => (
+                S::SERVICE_UNAVAILABLE,
                 "seam_unavailable",
                 "Seam is unavailable right now; try again later",
             ),
             ApiError::Seam(SeamError::Unauthorized { .. }) => (
+                S::SERVICE_UNAVAILABLE,
                 "seam_credentials_rejected",
                 "the service's Seam credentials were refused; the operator has been told",
             ),
-            ApiError::Seam(_) => ("seam_error", "Seam could not issue a session; try again"),
-            ApiError::RequestTimeout => ("request_timeout", "the request took too long; try again"),
-            ApiError::TooLarge => ("too_large", "the request is too large"),
-            ApiError::NotFound => ("not_found", "no such endpoint"),
+            ApiError::Seam(_) => (
+                S::BAD_GATEWAY,
+                "seam_error",
+                "Seam could not issue a session; try again",
+            ),
+            ApiError::RequestTimeout => (
+                S::GATEWAY_TIMEOUT,
+                "request_timeout",
+                "the request took too long; try again",
+            ),
+            ApiError::TooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the request is too large",
+            ),
+            ApiError::NotFound => (S::NOT_FOUND, "not_found", "no such endpoint"),
             ApiError::MethodNotAllowed { .. } => (
+                S::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "this endpoint does not take that method",
             ),
@@ -274,39 +320,12 @@ fn whole_seconds(wait: Duration) -> Duration {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::Auth(AuthError::Csrf(_)) => StatusCode::FORBIDDEN,
-            ApiError::Auth(_) | ApiError::LoginRevoked | ApiError::AdminUnauthorized => {
-                StatusCode::UNAUTHORIZED
-            }
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::SessionNotFound => StatusCode::NOT_FOUND,
-            // Back-Channel Logout §2.8: a refused or failed logout is 400, whatever the cause.
-            ApiError::NoSuchUser(_) | ApiError::LogoutToken(_) | ApiError::LogoutIncomplete(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::Webhook(_) => StatusCode::BAD_REQUEST,
-            ApiError::Seam(SeamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Seam(
-                SeamError::Unreachable { .. }
-                | SeamError::RateLimited { .. }
-                | SeamError::CircuitOpen { .. }
-                | SeamError::Unauthorized { .. },
-            ) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::RequestTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Seam(SeamError::Status { status: 503, .. }) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ApiError::Seam(_) => StatusCode::BAD_GATEWAY,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-        }
+        self.answer().0
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (code, message) = self.code_and_message();
-        let mut response = HttpResponse::build(self.status_code());
+        let (status, code, message) = self.answer();
+        let mut response = HttpResponse::build(status);
         response.insert_header((CACHE_CONTROL, "no-store"));
         // RFC 6750 §3: no error attribute when no credentials were sent at all.
         let challenge = match self {
@@ -345,39 +364,11 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Gives the errors that actix and its middleware answer by themselves (a refused CORS
-/// preflight, an unreadable body) the same JSON envelope as ours, and no caching. (A request
-/// head over actix-http's limit or a malformed request is answered before the app runs.)
-pub(crate) async fn json_envelope(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let response = next.call(req).await?.map_into_boxed_body();
-    let foreign = response
-        .response()
-        .error()
-        .is_some_and(|e| e.as_error::<ApiError>().is_none());
-    if !foreign {
-        return Ok(response);
-    }
-    let status = response.status();
-    let (code, message) = match response.response().error() {
-        Some(e) if e.as_error::<actix_cors::CorsError>().is_some() => (
-            "cors_rejected",
-            "this origin, method or header is not allowed",
-        ),
-        _ if status == StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "the request is too large"),
-        _ => ("bad_request", "the request could not be read"),
-    };
-    Ok(response.map_body(|head, _| {
-        head.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        head.headers_mut()
-            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        let body = serde_json::to_string(&Envelope {
-            error: Body { code, message },
-        })
-        .unwrap_or_default();
-        BoxBody::new(body)
-    }))
+/// The JSON envelope of an error, for answers made outside the handlers
+/// (`middleware::json_envelope`).
+pub(crate) fn envelope(code: &str, message: &str) -> String {
+    serde_json::to_string(&Envelope {
+        error: Body { code, message },
+    })
+    .unwrap_or_default()
 }

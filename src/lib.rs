@@ -1,14 +1,24 @@
 //! seam-bff: exchanges an app's own login (a JWT) for a Seam client session token limited to
 //! that user's connected accounts. The Seam API key never leaves the service.
 //!
-//! A handshake's path, each step importing only the ones after it:
-//! `startup` (wiring) → `middleware` (request log, CORS, body and time bounds, and the abuse
-//! limits the routes apply) → `routes` (the login extractor, the limits, the answer) → `auth`
-//! (verifies the login: claims out) and `sessions` (the user's cache entry and the handshake:
-//! accounts, Seam key, session) → `seam` (the upstream client) and `cluster` (fleet mode's
-//! shared state in Redis). Shared by all: `config`, `metrics`, `clock`, `cache` (the
-//! single-flight slot), `error` (the JSON error answer) and `http_failure` (why an outbound
-//! call failed).
+//! The map, each layer importing only the layers after it (`tests/architecture.rs` checks):
+//!
+//! 1. `startup` (wiring: builds every component once, binds the listeners) and `replicas`
+//!    (what the other replicas' events change here, in fleet mode).
+//! 2. `middleware` (request log, JSON envelope, CORS, body and time bounds) around `routes`
+//!    (one file per endpoint, the login extractor and the application state).
+//! 3. The jobs the routes call, each owning its own state: `limits` (abuse budgets),
+//!    `login` (admission: remembered tokens, revocations, identity; the logouts), `events`
+//!    (Seam's webhook events applied to the caches) and `handshake` (the user cache, account
+//!    sources, the session policy and asking Seam for sessions). `login` and `events` find
+//!    users in the handshake's user cache; the handshake imports neither.
+//! 4. `auth` (verifies logins: claims out), `fleet` (fleet sync over Redis; absent on a
+//!    single instance, whose owners hold `None` and never call it), `cluster` (Redis itself)
+//!    and `seam` (the upstream client).
+//!
+//! Shared by all: `config`, `metrics`, `clock` (the one clock every time judgement reads),
+//! `cache` (the single-flight slot), `error` (the JSON error answer) and `http_failure` (why
+//! an outbound call failed).
 
 mod auth;
 mod cache;
@@ -16,12 +26,17 @@ pub mod clock;
 mod cluster;
 pub mod config;
 mod error;
+mod events;
+mod fleet;
+mod handshake;
 mod http_failure;
+mod limits;
+mod login;
 mod metrics;
 mod middleware;
 pub mod readyz_probe;
+mod replicas;
 mod routes;
 mod seam;
-mod sessions;
 pub mod startup;
 pub mod telemetry;

@@ -3,25 +3,30 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web::Data};
 use futures_util::future::{join_all, try_join};
 
-use crate::auth::{IdpClient, MIN_SECRET_BYTES, Verifier};
+use crate::auth::{MIN_SECRET_BYTES, Verifier};
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::Cluster;
 use crate::config::{AccountSourceKind, ConfigError, Settings, secret_from};
-use crate::error::json_envelope;
+use crate::events::SeamEvents;
+use crate::fleet::Fleet;
+use crate::handshake::{self, AccountSource, Handshake, Holders, Users};
+use crate::limits::RateLimits;
+use crate::login::{Admission, Identity};
 use crate::metrics::Metrics;
 use crate::middleware::cors::{self, BrowserRules};
-use crate::middleware::ratelimit::RateLimits;
+use crate::middleware::json_envelope::json_envelope;
 use crate::middleware::request_bounds::{self, RequestBounds};
 use crate::middleware::request_log::log_request;
-use crate::routes::{self, HANDSHAKE_ROUTE, admin::AdminToken};
+use crate::replicas::Replicas;
+use crate::routes::{self, AdminToken, HANDSHAKE_ROUTE, Services, State};
 use crate::seam::{ApiKeyCheck, SeamClient, SeamConfig, WebhookVerifier};
-use crate::sessions::Sessions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -35,21 +40,12 @@ pub enum StartupError {
     },
 }
 
-/// Everything the handlers share, built and validated from settings.
+/// Everything the application is made of, built and validated from settings.
 struct Components {
-    metrics: Data<Metrics>,
+    services: Arc<Services>,
     bounds: Data<RequestBounds>,
-    verifier: Data<Verifier>,
-    browser: Data<BrowserRules>,
-    limits: Data<RateLimits>,
-    sessions: Data<Sessions>,
-    key_check: Data<ApiKeyCheck>,
-    admin: Option<Data<AdminToken>>,
-    /// With `seam.webhook_secret`: Seam's webhook deliveries are checked with it.
-    webhook: Option<Data<WebhookVerifier>>,
-    /// Fleet mode; its events are listened to once the application runs.
-    cluster: Option<Arc<Cluster>>,
-    seam: SeamConfig,
+    /// Fleet mode's Redis, and what this replica does with the others' events.
+    cluster: Option<(Arc<Cluster>, Arc<Replicas>)>,
 }
 
 impl Components {
@@ -72,6 +68,9 @@ impl Components {
             &mut errors,
             bind_address("management.bind", &settings.management.bind),
         );
+        if settings.sessions.max_entries == 0 {
+            errors.push(ConfigError::new("sessions.max_entries", "must be above 0"));
+        }
         let metrics = Arc::new(Metrics::new(HANDSHAKE_ROUTE));
         let cluster = keep(
             &mut errors,
@@ -102,46 +101,103 @@ impl Components {
         );
         let admin = keep(&mut errors, admin_token(settings));
         let webhook = keep(&mut errors, WebhookVerifier::from_settings(&settings.seam));
-        let (limits, sessions) = match &cluster {
-            Some(cluster) => {
-                let limits = keep(
+        let identity = keep(&mut errors, Identity::from_settings(settings))
+            .map(|(identity, sources)| (identity, Arc::<[AccountSource]>::from(sources)));
+        let users = Arc::new(Users::new(settings.sessions.max_entries, &metrics));
+        let holders = settings
+            .seam
+            .webhooks_on()
+            .then(|| Arc::new(Holders::default()));
+        let fleet = cluster.as_ref().map(|cluster| {
+            cluster.as_ref().map(|cluster| {
+                let auth = &settings.auth;
+                let longest_login = (auth.max_token_lifetime_secs).saturating_add(auth.leeway_secs);
+                Arc::new(Fleet::new(
+                    cluster.clone(),
+                    Duration::from_secs(longest_login),
+                    Duration::from_millis(settings.seam.deadline_ms),
+                ))
+            })
+        });
+        let limits = cluster.as_ref().and_then(|cluster| {
+            keep(
+                &mut errors,
+                RateLimits::from_settings(
+                    &settings.rate_limit,
+                    &settings.server,
+                    &metrics,
+                    cluster.clone(),
+                ),
+            )
+        });
+        let handshake = match (&identity, &fleet) {
+            (Some((_, sources)), Some(fleet)) => {
+                let shared = handshake::Shared {
+                    users: users.clone(),
+                    sources: sources.clone(),
+                    fleet: fleet.clone(),
+                    holders: holders.clone(),
+                };
+                keep(
                     &mut errors,
-                    RateLimits::from_settings(
-                        &settings.rate_limit,
-                        &settings.server,
-                        &metrics,
-                        cluster.clone(),
-                    ),
-                );
-                let sessions = keep(
-                    &mut errors,
-                    Sessions::from_settings(settings, clock.clone(), &metrics, cluster.clone()),
-                );
-                (limits, sessions)
+                    Handshake::from_settings(settings, shared, clock.clone(), &metrics),
+                )
             }
-            None => (None, None),
+            _ => None,
         };
         ConfigError::all(errors)?;
         let built = || ConfigError::new("", "a component failed without saying why");
-        let cluster = cluster.ok_or_else(built)?;
-        Ok(Self {
-            bounds: Data::new(bounds.ok_or_else(built)?),
-            verifier: Data::new(verifier.ok_or_else(built)?),
-            browser: Data::new(browser.ok_or_else(built)?),
-            limits: Data::new(limits.ok_or_else(built)?),
-            seam: seam.ok_or_else(built)?,
-            sessions: Data::new(sessions.ok_or_else(built)?),
-            cluster,
-            key_check: Data::new(ApiKeyCheck::new(
+        let (cluster, fleet) = (cluster.ok_or_else(built)?, fleet.ok_or_else(built)?);
+        let (identity, sources) = identity.ok_or_else(built)?;
+        let identity = Arc::new(identity);
+        let admission = Arc::new(Admission::new(
+            settings,
+            users.clone(),
+            identity.clone(),
+            fleet.clone(),
+            clock.clone(),
+            &metrics,
+        ));
+        let events = match (webhook.ok_or_else(built)?, holders) {
+            (Some(webhook), Some(holders)) => {
+                let events =
+                    SeamEvents::new(users.clone(), identity, sources, holders, fleet.clone());
+                Some((Arc::new(webhook), Arc::new(events)))
+            }
+            _ => None,
+        };
+        let cluster = cluster.map(|cluster| {
+            let replicas = Replicas {
+                admission: admission.clone(),
+                users,
+                events: events.as_ref().map(|(_, events)| events.clone()),
+            };
+            (cluster, Arc::new(replicas))
+        });
+        let services = Services {
+            verifier: Arc::new(verifier.ok_or_else(built)?),
+            browser: Arc::new(browser.ok_or_else(built)?),
+            limits: Arc::new(limits.ok_or_else(built)?),
+            admission,
+            handshake: Arc::new(handshake.ok_or_else(built)?),
+            events,
+            key_check: Arc::new(ApiKeyCheck::new(
                 settings.health.readiness_cache_secs,
                 settings.identity.key_hmac_secret.is_some()
                     || settings.identity.key_hmac_secret_file.is_some(),
-                clock,
+                clock.clone(),
                 &metrics,
             )),
-            metrics: Data::from(metrics),
-            admin: admin.ok_or_else(built)?.map(Data::new),
-            webhook: webhook.ok_or_else(built)?.map(Data::new),
+            fleet,
+            admin: admin.ok_or_else(built)?,
+            clock,
+            seam: seam.ok_or_else(built)?,
+            metrics,
+        };
+        Ok(Self {
+            services: Arc::new(services),
+            bounds: Data::new(bounds.ok_or_else(built)?),
+            cluster,
         })
     }
 }
@@ -192,9 +248,8 @@ pub struct Application {
     management_address: SocketAddr,
     public: Server,
     management: Server,
+    services: Arc<Services>,
     cluster: Option<Arc<Cluster>>,
-    key_check: Data<ApiKeyCheck>,
-    seam: SeamConfig,
 }
 
 fn bind(key: &'static str, address: &str) -> Result<(TcpListener, SocketAddr), StartupError> {
@@ -221,10 +276,15 @@ impl Application {
         // awc's rustls does not choose a crypto provider; without one the first HTTPS call
         // panics. An error only means one is already installed.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let c = Arc::new(Components::from_settings(settings, clock)?);
-        if let Some(cluster) = &c.cluster {
-            actix_web::rt::spawn(cluster.clone().run_events(c.sessions.clone().into_inner()));
-        }
+        let Components {
+            services,
+            bounds,
+            cluster,
+        } = Components::from_settings(settings, clock)?;
+        let cluster = cluster.map(|(cluster, replicas)| {
+            actix_web::rt::spawn(cluster.clone().run_events(replicas));
+            cluster
+        });
         let (public_listener, address) = bind("server.bind", &settings.server.bind)?;
         let (management_listener, management_address) =
             bind("management.bind", &settings.management.bind)?;
@@ -234,14 +294,11 @@ impl Application {
         };
         let shutdown = settings.server.shutdown_timeout_secs;
 
-        let cluster = c.cluster.clone();
-        let (key_check, seam) = (c.key_check.clone(), c.seam.clone());
-        let shared = c.clone();
+        let shared = services.clone();
         let cors_settings = settings.cors.clone();
         let backchannel_logout = settings.auth.backchannel_logout;
-        let seam_webhook = c.webhook.is_some();
+        let seam_webhook = services.events.is_some();
         let public = HttpServer::new(move || {
-            let c = &shared;
             App::new()
                 // Outermost last. A refused body gets CORS headers like any answer; the
                 // credentials rule sees what actix-cors added.
@@ -250,22 +307,11 @@ impl Application {
                 .wrap(from_fn(cors::credentials_only_with_origin))
                 .wrap(from_fn(json_envelope))
                 .wrap(from_fn(log_request))
-                .app_data(c.metrics.clone())
-                .app_data(c.bounds.clone())
-                .app_data(c.verifier.clone())
-                .app_data(c.browser.clone())
-                .app_data(c.limits.clone())
-                .app_data(c.sessions.clone())
-                .app_data(c.key_check.clone())
-                // One client each per worker: awc is not `Send`.
-                .app_data(Data::new(SeamClient::new(c.seam.clone())))
-                .app_data(Data::new(IdpClient::new()))
-                .configure(|cfg| {
-                    if let Some(webhook) = &c.webhook {
-                        cfg.app_data(webhook.clone());
-                    }
-                    routes::public(cfg, backchannel_logout, seam_webhook);
-                })
+                // What the middleware reads; the handlers read the state.
+                .app_data(Data::from(shared.metrics.clone()))
+                .app_data(bounds.clone())
+                .app_data(State::new(&shared))
+                .configure(|cfg| routes::public(cfg, backchannel_logout, seam_webhook))
         });
         // Signals are handled once for both listeners (see `shutdown_on_signal`): actix's own
         // handling would let the idle management server stop the whole runtime while the
@@ -282,18 +328,15 @@ impl Application {
             })?
             .run();
 
+        let shared = services.clone();
         let management = HttpServer::new(move || {
-            let mut app = App::new()
+            let with_admin = shared.admin.is_some();
+            App::new()
                 .wrap(from_fn(json_envelope))
                 .wrap(from_fn(log_request))
-                .app_data(c.metrics.clone())
-                .app_data(c.sessions.clone())
-                .app_data(Data::new(SeamClient::new(c.seam.clone())));
-            if let Some(token) = &c.admin {
-                app = app.app_data(token.clone());
-            }
-            let with_admin = c.admin.is_some();
-            app.configure(|cfg| routes::management(cfg, with_admin))
+                .app_data(Data::from(shared.metrics.clone()))
+                .app_data(State::new(&shared))
+                .configure(|cfg| routes::management(cfg, with_admin))
         })
         // Operators' traffic is light; one worker keeps it off the public workers' cores.
         .workers(1)
@@ -312,9 +355,8 @@ impl Application {
             management_address,
             public,
             management,
+            services,
             cluster,
-            key_check,
-            seam,
         })
     }
 
@@ -322,9 +364,10 @@ impl Application {
     /// warns about publishable keys); readiness reuses the answer. A Seam that cannot be
     /// reached does not hold up the start: its failure is logged, and `/readyz` says it.
     pub fn check_seam(&self) {
-        let (key_check, seam) = (self.key_check.clone(), self.seam.clone());
+        let services = self.services.clone();
         actix_web::rt::spawn(async move {
-            let _ = key_check.check(&SeamClient::new(seam)).await;
+            let seam = SeamClient::new(services.seam.clone());
+            let _ = services.key_check.check(&seam).await;
         });
     }
 

@@ -1,8 +1,8 @@
 //! The shape of `src/`, checked: a module-level import graph (which file uses which through
 //! `use crate::…`, `super::…`, `self::…`, a child module's name, or the same paths written
-//! inline), with re-exports followed to the file that defines the item. The arrows must point
-//! one way (entry → HTTP surface → auth / sessions → seam), so the largest import loop is
-//! small and certain arrows never exist.
+//! inline), with re-exports followed to the file that defines the item. Every file sits in a
+//! layer of the map in `lib.rs`, and every arrow points down or stays in its layer; a few
+//! arrows inside a layer are forbidden on their own; import loops are small; files are short.
 //!
 //! `cargo test --test architecture -- --nocapture` also prints the graph's largest loops.
 
@@ -10,73 +10,87 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The largest set of files that import each other in a loop.
-const MAX_LOOP_FILES: usize = 4;
+const MAX_LOOP_FILES: usize = 3;
 
-/// Arrows that must not exist: (from, to), each a file or a folder (ending in `/`) under `src/`.
+/// The longest source file, in lines.
+const MAX_FILE_LINES: usize = 450;
+
+/// `lib.rs`'s map, top first: each file or folder (ending in `/`) under `src/` in its layer. A
+/// file belongs to the longest entry that matches it. Every file must have a layer, and every
+/// entry must name a file.
+const LAYERS: &[&[&str]] = &[
+    // The map, and the wiring.
+    &["lib.rs", "startup.rs", "replicas.rs"],
+    // The HTTP surface.
+    &["routes/"],
+    &["middleware/", "error.rs"],
+    // The jobs the routes call.
+    &["limits/", "login/", "events/"],
+    &["handshake/"],
+    // What the jobs call: the verifier, fleet sync, and the token memo the user cache holds.
+    &["auth/", "fleet/", "login/memo.rs"],
+    // The outside: Redis and Seam.
+    &["cluster/", "seam/"],
+    // Shared by all.
+    &[
+        "config/",
+        "metrics.rs",
+        "clock.rs",
+        "cache.rs",
+        "http_failure.rs",
+        "telemetry/",
+        "readyz_probe.rs",
+    ],
+];
+
+/// Arrows inside a layer (or down) that must not exist all the same: (from, to, why), each a
+/// file or a folder (ending in `/`) under `src/`. Every rule must name files that exist.
 const FORBIDDEN: &[(&str, &str, &str)] = &[
     (
         "auth/",
-        "sessions/",
-        "auth is a pure verifier: no user cache, accounts or sessions",
-    ),
-    (
-        "auth/",
         "cache.rs",
-        "auth keeps nothing in the sessions' cache slots",
+        "auth keeps nothing in the user cache's slots",
     ),
-    ("auth/", "routes/", "auth knows nothing of the HTTP surface"),
     (
-        "sessions/accounts/",
+        "login/",
+        "events/",
+        "login admission knows nothing of Seam's events",
+    ),
+    (
+        "events/",
+        "login/mod.rs",
+        "Seam's events change caches, not logins",
+    ),
+    (
+        "limits/",
+        "login/",
+        "the limits count keys; they admit no login",
+    ),
+    (
+        "handshake/accounts.rs",
+        "handshake/users.rs",
+        "an account source knows no user cache",
+    ),
+    (
+        "handshake/accounts.rs",
         "auth/",
         "an account source does not read logins",
     ),
     (
-        "sessions/accounts/",
-        "error.rs",
-        "an account source knows no HTTP error",
+        "handshake/",
+        "cluster/",
+        "the handshake reaches Redis only through fleet sync",
     ),
     (
-        "sessions/accounts/",
-        "sessions/users.rs",
-        "an account source knows no user cache",
-    ),
-    (
-        "seam/",
-        "routes/",
-        "the Seam client is the bottom of the path",
-    ),
-    ("seam/", "error.rs", "the Seam client knows no HTTP error"),
-    (
-        "seam/",
-        "sessions/",
-        "the Seam client is the bottom of the path",
-    ),
-    (
-        "seam/",
-        "auth/",
-        "the Seam client is the bottom of the path",
+        "login/",
+        "cluster/",
+        "login admission reaches Redis only through fleet sync",
     ),
     (
         "metrics.rs",
-        "routes/",
-        "metrics are told the routes, they do not import them",
+        "cache.rs",
+        "metrics are told the caches' counts, they do not read the caches",
     ),
-    (
-        "middleware/request_log.rs",
-        "routes/",
-        "the request log does not import the routes",
-    ),
-    (
-        "sessions/",
-        "routes/",
-        "sessions know nothing of the HTTP surface",
-    ),
-    (
-        "sessions/",
-        "middleware/",
-        "sessions know nothing of the HTTP surface",
-    ),
-    ("sessions/", "error.rs", "sessions return their own errors"),
 ];
 
 /// One source file as a module: its path under `src/` and its module path.
@@ -566,8 +580,19 @@ fn matches(rule: &str, file: &str) -> bool {
     }
 }
 
+/// The layer of `file` (0 at the top): its longest matching entry's.
+fn layer(file: &str) -> Option<usize> {
+    LAYERS
+        .iter()
+        .enumerate()
+        .flat_map(|(at, entries)| entries.iter().map(move |entry| (at, *entry)))
+        .filter(|(_, entry)| matches(entry, file))
+        .max_by_key(|(_, entry)| entry.len())
+        .map(|(at, _)| at)
+}
+
 #[test]
-fn imports_form_no_loop_of_more_than_four_files() {
+fn imports_form_no_loop_of_more_than_three_files() {
     let graph = graph(&src());
     let loops = loops(&graph);
     let edges: usize = graph.edges.values().map(BTreeSet::len).sum();
@@ -584,11 +609,55 @@ fn imports_form_no_loop_of_more_than_four_files() {
 }
 
 #[test]
-fn no_arrow_points_up() {
+fn every_file_has_a_layer_and_every_layer_entry_names_files() {
     let graph = graph(&src());
-    let wrong: Vec<String> = graph
-        .edges
-        .iter()
+    let homeless: Vec<&String> = graph.files.iter().filter(|f| layer(f).is_none()).collect();
+    assert!(
+        homeless.is_empty(),
+        "files in no layer of LAYERS (add them to the map here and in lib.rs): {homeless:?}"
+    );
+    let empty: Vec<&str> = (LAYERS.iter().flat_map(|entries| entries.iter().copied()))
+        .filter(|entry| !graph.files.iter().any(|f| matches(entry, f)))
+        .collect();
+    assert!(
+        empty.is_empty(),
+        "layer entries that name no file: {empty:?}"
+    );
+}
+
+/// Arrows from a file to one in a higher layer.
+fn upward(graph: &Graph) -> Vec<String> {
+    (graph.edges.iter())
+        .flat_map(|(from, targets)| targets.iter().map(move |to| (from, to)))
+        .filter(|(from, to)| layer(to) < layer(from))
+        .map(|(from, to)| format!("{from} -> {to}"))
+        .collect()
+}
+
+#[test]
+fn no_arrow_points_up() {
+    let up = upward(&graph(&src()));
+    assert!(
+        up.is_empty(),
+        "arrows from a lower layer to a higher one:\n{}",
+        up.join("\n")
+    );
+}
+
+#[test]
+fn no_forbidden_arrow_exists_and_every_rule_names_files() {
+    let graph = graph(&src());
+    let names = |rule: &str| graph.files.iter().any(|f| matches(rule, f));
+    let dead: Vec<String> = (FORBIDDEN.iter())
+        .flat_map(|(from, to, _)| [from, to])
+        .filter(|rule| !names(rule))
+        .map(|rule| rule.to_string())
+        .collect();
+    assert!(
+        dead.is_empty(),
+        "rules that name no file (a rule that names nothing checks nothing): {dead:?}"
+    );
+    let wrong: Vec<String> = (graph.edges.iter())
         .flat_map(|(from, targets)| targets.iter().map(move |to| (from, to)))
         .flat_map(|(from, to)| {
             FORBIDDEN
@@ -601,6 +670,24 @@ fn no_arrow_points_up() {
         wrong.is_empty(),
         "arrows that must not exist:\n{}",
         wrong.join("\n")
+    );
+}
+
+#[test]
+fn no_source_file_is_over_450_lines() {
+    let graph = graph(&src());
+    let long: Vec<String> = (graph.files.iter())
+        .chain(std::iter::once(&"main.rs".to_owned()))
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(src().join(file)).expect("readable source");
+            let lines = text.lines().count();
+            (lines > MAX_FILE_LINES).then(|| format!("{file}: {lines} lines"))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "files over {MAX_FILE_LINES} lines (split them by job):\n{}",
+        long.join("\n")
     );
 }
 
@@ -634,4 +721,23 @@ fn the_reader_follows_use_trees_reexports_and_inline_modules() {
     assert_eq!(arrows("c.rs"), ["b.rs"]);
     let loops = loops(&graph);
     assert_eq!(loops[0], ["b.rs", "c.rs"]);
+}
+
+/// The layer check itself: a file belongs to its longest entry, and an arrow up is found.
+#[test]
+fn the_layer_check_finds_an_arrow_up() {
+    assert_eq!(layer("login/mod.rs"), Some(3));
+    assert_eq!(layer("login/memo.rs"), Some(5), "the longest entry wins");
+    assert_eq!(layer("nowhere.rs"), None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path();
+    let write = |file: &str, text: &str| {
+        let path = src.join(file);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        std::fs::write(path, text).expect("write");
+    };
+    write("lib.rs", "mod routes;\nmod seam;\n");
+    write("routes/mod.rs", "use crate::seam::Client;\n");
+    write("seam/mod.rs", "pub struct Client;\nfn f() { crate::routes::g() }\n");
+    assert_eq!(upward(&graph(src)), ["seam/mod.rs -> routes/mod.rs"]);
 }

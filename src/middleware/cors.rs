@@ -14,10 +14,10 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, ORIGIN};
 use actix_web::middleware::Next;
 
-use super::ratelimit::{RATELIMIT, RATELIMIT_POLICY};
 use super::request_log::REQUEST_ID_HEADER;
 use crate::auth::AuthError;
 use crate::config::{AuthSettings, ConfigError, CorsSettings};
+use crate::limits::{RATELIMIT, RATELIMIT_POLICY};
 
 /// Header a cookie-authenticated request must carry, with value `1`.
 const CSRF_HEADER: &str = "x-csrf";

@@ -1,8 +1,8 @@
-//! Middleware of the public listener, outermost first as `startup` wraps them: the request log,
-//! CORS (with the browser rules for cookie logins), and the bounds on a request (body size,
-//! time, and the rate limits of the handshake).
+//! Middleware: what wraps every request of a listener, outermost first as `startup` wraps
+//! them: the request log, the JSON envelope of errors actix answers itself, CORS (with the
+//! browser rules for cookie logins), and the bounds on a request (body size and time).
 
 pub(crate) mod cors;
-pub(crate) mod ratelimit;
+pub(crate) mod json_envelope;
 pub(crate) mod request_bounds;
 pub(crate) mod request_log;

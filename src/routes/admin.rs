@@ -5,18 +5,15 @@
 use actix_web::dev::Payload;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::future::{Ready, ready};
 use time::OffsetDateTime;
 
+use super::state::State;
 use crate::error::ApiError;
-use crate::seam::{ClientSession, SeamClient};
-use crate::sessions::Sessions;
-
-/// The admin bearer token.
-pub(crate) struct AdminToken(pub(crate) SecretString);
+use crate::seam::ClientSession;
 
 /// Proof that the request carried the admin token.
 pub(super) struct Admin;
@@ -26,9 +23,8 @@ impl FromRequest for Admin {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let expected = req
-            .app_data::<web::Data<AdminToken>>()
-            .expect("admin routes exist only with a token");
+        let expected =
+            (State::of(req).admin.as_ref()).expect("admin routes exist only with a token");
         let presented = req
             .headers()
             .get(AUTHORIZATION)
@@ -121,9 +117,9 @@ struct ListQuery {
 async fn list(
     _: Admin,
     query: web::Query<ListQuery>,
-    seam: web::Data<SeamClient>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let sessions = seam
+    let sessions = (State::of(&request).seam)
         .list_sessions(query.user_identifier_key.as_deref())
         .await?;
     let views: Vec<SessionView> = sessions.iter().map(SessionView::from).collect();
@@ -133,9 +129,9 @@ async fn list(
 async fn get(
     _: Admin,
     id: web::Path<String>,
-    seam: web::Data<SeamClient>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let session = seam
+    let session = (State::of(&request).seam)
         .get_session(&id)
         .await?
         .ok_or(ApiError::SessionNotFound)?;
@@ -145,16 +141,17 @@ async fn get(
 async fn delete(
     _: Admin,
     id: web::Path<String>,
-    seam: web::Data<SeamClient>,
-    sessions: web::Data<Sessions>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let state = State::of(&request);
+    let seam = &state.seam;
     let session = seam
         .get_session(&id)
         .await?
         .ok_or(ApiError::SessionNotFound)?;
     seam.delete_session(&session.client_session_id).await?;
     if let Some(key) = &session.user_identifier_key {
-        sessions.forget(key).await;
+        state.handshake.forget(key).await;
     }
     Ok(no_store(HttpResponse::NoContent()).finish())
 }
@@ -170,11 +167,13 @@ async fn revoke_user(
     _: Admin,
     user_id: web::Path<String>,
     query: web::Query<RevokeQuery>,
-    seam: web::Data<SeamClient>,
-    sessions: web::Data<Sessions>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let state = State::of(&request);
     let issuer = query.issuer.as_deref();
-    let (key, revoked) = sessions.revoke_user(&user_id, issuer, &seam).await?;
+    let (key, revoked) = (state.admission)
+        .revoke_user(&user_id, issuer, &state.seam)
+        .await?;
     Ok(no_store(HttpResponse::Ok()).json(json!({
         "user_identifier_key": key,
         "revoked": revoked,

@@ -9,12 +9,9 @@ use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::registered;
-use crate::auth::{AuthError, IdpClient, Verifier};
+use super::state::State;
+use crate::auth::AuthError;
 use crate::error::ApiError;
-use crate::middleware::ratelimit::RateLimits;
-use crate::seam::SeamClient;
-use crate::sessions::Sessions;
 
 /// The route's path.
 pub(super) const ROUTE: &str = "/v1/backchannel-logout";
@@ -25,20 +22,19 @@ pub(super) struct LogoutRequest {
 }
 
 /// Inspected, then checked within the client's budget of failed signature checks, as a
-/// login is (`middleware::ratelimit`), then applied.
+/// login is (`limits`), then applied (`login`).
 pub(super) async fn receive(
     form: web::Form<LogoutRequest>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let verifier = registered::<Verifier>(&request);
+    let state = State::of(&request);
+    let verifier = &state.verifier;
     let inspected = verifier
         .inspect_logout(form.into_inner().logout_token)
         .map_err(ApiError::LogoutToken)?;
-    let turn = RateLimits::signature_turn(registered::<RateLimits>(&request), &request);
+    let turn = state.limits.signature_turn(&request);
     turn.room().await?;
-    let verified = verifier
-        .verify_logout(inspected, registered::<IdpClient>(&request))
-        .await;
+    let verified = verifier.verify_logout(inspected, &state.idp).await;
     let logout = match verified {
         Ok(logout) => logout,
         Err(error) => {
@@ -48,8 +44,8 @@ pub(super) async fn receive(
             return Err(ApiError::LogoutToken(error));
         }
     };
-    registered::<Sessions>(&request)
-        .backchannel_logout(logout, registered::<SeamClient>(&request))
+    (state.admission)
+        .backchannel_logout(logout, &state.seam)
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))

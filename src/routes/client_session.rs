@@ -11,30 +11,30 @@ use actix_web::{HttpRequest, HttpResponse};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::registered;
+use super::state::State;
 use crate::error::ApiError;
-use crate::middleware::ratelimit::{RateLimits, UserCost};
+use crate::handshake::IssuedSession;
+use crate::limits::UserCost;
+use crate::login::Login;
 use crate::middleware::request_log::{CacheReport, report_cache};
-use crate::seam::{SeamClient, SeamError};
-use crate::sessions::{IssuedSession, Login, Sessions};
+use crate::seam::SeamError;
 
 /// The cached handshake, else the user's limit and the handshake through Seam; then the
 /// answer. A repeat handshake is the hot path: the extractor found the user with one cache
 /// lookup, and their account list and session are read without waiting on anything or
-/// counting against any limit. The components are borrowed (`registered`), not extracted as
-/// `Data`.
+/// counting against any limit. The state is borrowed (`State::of`), not extracted as `Data`.
 pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let sessions = registered::<Sessions>(&request);
-    let seam = registered::<SeamClient>(&request);
-    let handed = match sessions.cached(&login, seam)? {
+    let state = State::of(&request);
+    let (handshake, seam) = (&state.handshake, &state.seam);
+    let (user, claim) = (login.user(), login.accounts_claim());
+    let handed = match handshake.cached(user, claim, seam)? {
         Some(handed) => handed,
         // Only what reaches Seam counts against the user's limit: a page reload costs nothing.
         None => {
-            let limits = registered::<RateLimits>(&request);
-            limits
+            (state.limits)
                 .check_user(login.user_key(), UserCost::Handshake)
                 .await?;
-            sessions.handshake(&login, seam).await?
+            (handshake.through_seam(user, claim, login.fleet(), seam)).await?
         }
     };
     report_cache(CacheReport {
@@ -53,13 +53,11 @@ pub(super) async fn create(login: Login, request: HttpRequest) -> Result<HttpRes
 /// Seam keeps one session per user, so this signs the user out of Seam on every device. Under
 /// the same per-user limit as the handshake: each logout costs Seam calls.
 pub(super) async fn delete(login: Login, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let limits = registered::<RateLimits>(&request);
-    limits
+    let state = State::of(&request);
+    (state.limits)
         .check_user(login.user_key(), UserCost::Logout)
         .await?;
-    registered::<Sessions>(&request)
-        .logout(&login, registered::<SeamClient>(&request))
-        .await?;
+    state.admission.logout(&login, &state.seam).await?;
     Ok(HttpResponse::NoContent()
         .insert_header((CACHE_CONTROL, "no-store"))
         .finish())
@@ -161,7 +159,7 @@ impl AsRef<[u8]> for Rfc3339Text {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sessions::account_set;
+    use crate::handshake::account_set;
     use secrecy::SecretString;
     use serde_json::{Value, json};
     use time::macros::datetime;

@@ -1,9 +1,9 @@
-//! The authenticated-user extractor: handlers take a `sessions::Login`, never a raw header.
+//! The authenticated-user extractor: handlers take a `login::Login`, never a raw header.
 //!
 //! The login comes from `Authorization: Bearer <token>`, or, when there is no such header, from
 //! the login cookie under the browser rules (`middleware::cors`). A token that verified before
 //! is recalled from the user cache; any other is inspected, then, within the client's budget of
-//! failed signature checks (`middleware::ratelimit`), verified (`auth`) and remembered.
+//! failed signature checks (`limits`), verified (`auth`) and admitted (`login`).
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
@@ -12,12 +12,11 @@ use futures_util::future::{Either, LocalBoxFuture};
 use std::borrow::Cow;
 use std::future::{Ready, ready};
 
-use super::registered;
-use crate::auth::{AuthError, IdpClient, Verifier};
+use super::state::State;
+use crate::auth::AuthError;
 use crate::error::ApiError;
+use crate::login::{Login, Recalled};
 use crate::middleware::cors::BrowserRules;
-use crate::middleware::ratelimit::RateLimits;
-use crate::sessions::{Login, Recalled, Sessions};
 
 impl FromRequest for Login {
     type Error = ApiError;
@@ -29,10 +28,10 @@ impl FromRequest for Login {
     /// signature check and, with a JWKS, for keys), and only once it passed every check that
     /// needs no signature work, and while the client address has failed checks to spare.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let sessions = registered::<Sessions>(req);
-        let verifier = registered::<Verifier>(req);
-        let recalled = credential(req, registered::<BrowserRules>(req))
-            .and_then(|token| Ok((sessions.recall(&token, verifier)?, token)));
+        let state = State::of(req);
+        let (admission, verifier) = (&state.admission, &state.verifier);
+        let recalled = credential(req, &state.browser)
+            .and_then(|token| Ok((admission.recall(&token, verifier)?, token)));
         let (unseen, token) = match recalled {
             Ok((Recalled::Known(login), _)) => return Either::Left(ready(Ok(login))),
             Ok((Recalled::Unseen(unseen), token)) => (unseen, token.into_owned()),
@@ -42,9 +41,9 @@ impl FromRequest for Login {
             Ok(inspected) => inspected,
             Err(error) => return Either::Left(ready(Err(error.into()))),
         };
-        let turn = RateLimits::signature_turn(registered::<RateLimits>(req), req);
-        let (sessions, verifier) = (sessions.clone(), verifier.clone());
-        let http = registered::<IdpClient>(req).clone();
+        let turn = state.limits.signature_turn(req);
+        let (admission, verifier) = (admission.clone(), verifier.clone());
+        let http = state.idp.clone();
         Either::Right(Box::pin(async move {
             turn.room().await?;
             let claims = match verifier.verify(inspected, &http).await {
@@ -56,7 +55,7 @@ impl FromRequest for Login {
                     return Err(error.into());
                 }
             };
-            Ok(sessions.admit(claims, unseen).await?)
+            Ok(admission.admit(claims, unseen).await?)
         }))
     }
 }

@@ -1,9 +1,10 @@
-//! The HTTP surface: one module per endpoint, plus the login extractor. The public listener
-//! serves the handshake, the probes and its own OpenAPI description; the management listener
-//! serves the metrics and the admin API. Handlers orchestrate: limits, then the component that
-//! does the work, then the answer.
+//! The HTTP surface: one module per endpoint, plus the login extractor and the application
+//! state they share (`State`). The public listener serves the handshake, the probes and its own
+//! OpenAPI description; the management listener serves the metrics and the admin API. Handlers
+//! orchestrate: limits, then the component that does the work, then the answer. Nothing below
+//! imports this module.
 
-pub(crate) mod admin;
+mod admin;
 mod backchannel_logout;
 mod client_session;
 mod login;
@@ -11,25 +12,18 @@ mod metrics;
 mod openapi;
 mod probes;
 mod seam_webhook;
+mod state;
 
 use actix_web::middleware::from_fn;
-use actix_web::web::Data;
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
 
 use crate::error::ApiError;
 use crate::middleware::request_bounds::limit_time;
+pub(crate) use state::{AdminToken, Services, State};
 
 /// The handshake's route pattern: `startup` tells the metrics, which time it and count its
 /// usual answer on their own.
 pub(crate) const HANDSHAKE_ROUTE: &str = "/v1/client-session";
-
-/// A component `startup` registers on every app, borrowed from the request: handlers on the
-/// hot path borrow rather than extract `Data`, whose clone bumps a count every worker shares
-/// (it showed in profiles of the cached handshake).
-fn registered<T: 'static>(req: &HttpRequest) -> &Data<T> {
-    req.app_data::<Data<T>>()
-        .unwrap_or_else(|| panic!("{} is registered by startup", std::any::type_name::<T>()))
-}
 
 /// The public routes; with `backchannel_logout`, the identity provider's logout route too, and
 /// with `seam_webhook`, Seam's.

@@ -5,13 +5,11 @@
 //! issues tokens from its own state and Seam.
 
 use actix_web::http::header::CACHE_CONTROL;
-use actix_web::{HttpResponse, web::Data};
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::auth::{IdpClient, Verifier};
+use super::state::State;
 use crate::http_failure::{Cause, NotReady};
-use crate::seam::{ApiKeyCheck, SeamClient};
-use crate::sessions::Sessions;
 
 /// Liveness: answers while the process serves; never calls Seam.
 pub(super) async fn healthz() -> HttpResponse {
@@ -20,18 +18,16 @@ pub(super) async fn healthz() -> HttpResponse {
         .json(json!({"status": "ok"}))
 }
 
-pub(super) async fn readyz(
-    key_check: Data<ApiKeyCheck>,
-    verifier: Data<Verifier>,
-    idp: Data<IdpClient>,
-    seam: Data<SeamClient>,
-    sessions: Data<Sessions>,
-) -> HttpResponse {
-    let cluster = sessions.cluster_health().await;
-    let ready = match verifier.ready(&idp).await {
+pub(super) async fn readyz(request: HttpRequest) -> HttpResponse {
+    let state = State::of(&request);
+    let cluster = match &state.fleet {
+        Some(fleet) => Some(fleet.health().await),
+        None => None,
+    };
+    let ready = match state.verifier.ready(&state.idp).await {
         // The breaker knows Seam is down without asking it.
-        Ok(()) if seam.circuit_open() => Err(NotReady::new("seam_circuit_open", None)),
-        Ok(()) => key_check.check(&seam).await,
+        Ok(()) if state.seam.circuit_open() => Err(NotReady::new("seam_circuit_open", None)),
+        Ok(()) => state.key_check.check(&state.seam).await,
         Err(not_ready) => Err(not_ready),
     };
     let mut body = match ready {

@@ -1,7 +1,7 @@
 //! `POST /v1/seam-webhook` (with `seam.webhook_secret`): Seam's events, delivered through Svix.
 //! A delivery whose signature, timestamp or id does not pass (`seam::WebhookVerifier`) is
 //! `400` with the JSON error envelope and changes nothing. A verified event is applied to the
-//! caches (`sessions::seam_events`) and answered `200`, event types the service ignores too,
+//! caches (`events`) and answered `200`, event types the service ignores too,
 //! so that Svix does not retry them. When applying needs Seam and Seam fails, the answer is
 //! Seam's error (`503`) and the delivery id is forgotten, so that Svix's retry is taken.
 
@@ -10,10 +10,9 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::registered;
+use super::state::State;
 use crate::error::ApiError;
-use crate::seam::{Delivery, SeamClient, SeamEvent, WebhookVerifier};
-use crate::sessions::Sessions;
+use crate::seam::{Delivery, SeamEvent};
 
 /// The route's path.
 pub(super) const ROUTE: &str = "/v1/seam-webhook";
@@ -23,7 +22,9 @@ pub(super) const ROUTE: &str = "/v1/seam-webhook";
 pub(super) const MAX_EVENT_BYTES: usize = 64 * 1024;
 
 pub(super) async fn receive(body: Bytes, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let verifier = registered::<WebhookVerifier>(&request);
+    let state = State::of(&request);
+    let (verifier, events) =
+        (state.events.as_ref()).expect("the route exists only with webhooks on");
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
     let delivery = Delivery {
         id: header("svix-id"),
@@ -31,12 +32,10 @@ pub(super) async fn receive(body: Bytes, request: HttpRequest) -> Result<HttpRes
         signature: header("svix-signature"),
     };
     verifier
-        .verify(&delivery, &body, jsonwebtoken::get_current_timestamp())
+        .verify(&delivery, &body, state.clock.unix_now())
         .map_err(ApiError::Webhook)?;
     let (event, event_type) = SeamEvent::parse(&body).map_err(ApiError::Webhook)?;
-    let applied = registered::<Sessions>(&request)
-        .seam_event(event, registered::<SeamClient>(&request))
-        .await;
+    let applied = events.seam_event(event, &state.seam).await;
     let cleared = match applied {
         Ok(cleared) => cleared,
         Err(error) => {

@@ -257,7 +257,17 @@ impl TestApp {
     /// The login handshake for `user`, with a fresh valid token: a different token on every
     /// call (see `claims`), as after a new sign-in, so it is verified afresh.
     pub async fn handshake(&self, user: &str) -> Reply {
-        self.handshake_with(&login(user)).await
+        self.handshake_with(&self.login(user)).await
+    }
+
+    /// A freshly signed, valid login for `user`, issued now on this instance's clock, which
+    /// the service judges login times by (see `claims`).
+    pub fn login(&self, user: &str) -> String {
+        let mut claims = claims(user);
+        let now = self.clock.now().unix_timestamp();
+        claims["iat"] = json!(now);
+        claims["exp"] = json!(now + 600);
+        sign(&claims)
     }
 
     /// The login handshake with this token; sending one token again is what a browser does

@@ -5,11 +5,11 @@ use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
 
 use super::*;
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-fn parts() -> (Verifier, Sessions) {
+fn parts() -> (Verifier, Admission) {
     let mut settings = Settings::load(None, &HashMap::new()).expect("the defaults load");
     settings.auth.algorithms = vec!["HS256".into()];
     settings.auth.hs256_secret = Some(SECRET.into());
@@ -23,26 +23,28 @@ fn parts() -> (Verifier, Sessions) {
         Arc::new(Metrics::new("/")),
     )
     .expect("verifier builds");
-    let sessions =
-        Sessions::from_settings(&settings, Arc::new(SystemClock), &metrics, None).expect("builds");
-    (verifier, sessions)
+    let (identity, _) = Identity::from_settings(&settings).expect("builds");
+    let users = Arc::new(Users::new(settings.sessions.max_entries, &metrics));
+    let clock = Arc::new(SystemClock);
+    let admission = Admission::new(&settings, users, Arc::new(identity), None, clock, &metrics);
+    (verifier, admission)
 }
 
 /// What the login extractor does: recall the token, else verify and admit it.
-async fn login(verifier: &Verifier, sessions: &Sessions, token: &str) -> Option<Login> {
-    match sessions.recall(token, verifier).ok()? {
+async fn login(verifier: &Verifier, admission: &Admission, token: &str) -> Option<Login> {
+    match admission.recall(token, verifier).ok()? {
         Recalled::Known(login) => Some(login),
         Recalled::Unseen(unseen) => {
             let claims = crate::auth::tests::check(verifier, token).await.ok()?;
-            sessions.admit(claims, unseen).await.ok()
+            admission.admit(claims, unseen).await.ok()
         }
     }
 }
 
 #[actix_web::test]
 async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_text() {
-    let (verifier, sessions) = parts();
-    let lookups = |outcome| sessions.login_lookups.by_outcome_count(outcome);
+    let (verifier, admission) = parts();
+    let lookups = |outcome| admission.lookups.by_outcome_count(outcome);
     let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
     let good = encode(
         &Header::default(),
@@ -50,9 +52,9 @@ async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_
         &EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .expect("encodes");
-    assert!(login(&verifier, &sessions, &good).await.is_some());
+    assert!(login(&verifier, &admission, &good).await.is_some());
     assert_eq!((lookups(Outcome::Miss), lookups(Outcome::Hit)), (1, 0));
-    let again = login(&verifier, &sessions, &good)
+    let again = login(&verifier, &admission, &good)
         .await
         .expect("remembered");
     assert_eq!(again.user_key(), "u");
@@ -64,21 +66,21 @@ async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_
 
     // Same header and payload, different signature: not the remembered token.
     let forged = format!("{}x", &good[..good.len() - 1]);
-    assert!(login(&verifier, &sessions, &forged).await.is_none());
+    assert!(login(&verifier, &admission, &forged).await.is_none());
     // Claims naming a remembered user do not make an unverified token that user's.
     let unsigned = format!("{}.", good.rsplit_once('.').expect("three parts").0);
-    assert!(login(&verifier, &sessions, &unsigned).await.is_none());
+    assert!(login(&verifier, &admission, &unsigned).await.is_none());
     assert_eq!(lookups(Outcome::Hit), 1, "neither was recalled");
 
     // An expired token that verified once is not served from memory.
-    let user = sessions.users.get("u").expect("cached");
+    let user = admission.users.get("u").expect("cached");
     let key = memo::digest(&good);
     let now = jsonwebtoken::get_current_timestamp();
     assert!(user.tokens.knows(&key, now, 0));
     let trust = crate::auth::KeyTrust::new();
     user.tokens.remember(key, trust, 1, now, 0, 4);
     assert!(matches!(
-        sessions.recall(&good, &verifier),
+        admission.recall(&good, &verifier),
         Ok(Recalled::Unseen(_))
     ));
 }
@@ -87,7 +89,7 @@ async fn a_verified_token_is_remembered_until_it_expires_and_keyed_by_its_whole_
 /// cache is still logged out.
 #[actix_web::test]
 async fn a_revocation_survives_the_users_eviction() {
-    let (verifier, sessions) = parts();
+    let (verifier, admission) = parts();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let sign = |iat: i64| {
         encode(
@@ -98,16 +100,20 @@ async fn a_revocation_survives_the_users_eviction() {
         .expect("encodes")
     };
     let before = sign(now);
-    let user = login(&verifier, &sessions, &before)
+    let user = login(&verifier, &admission, &before)
         .await
         .expect("admitted")
         .user;
-    sessions.end_logins("u", Some(&user), super::now());
-    sessions.users.evict("u");
-    assert!(sessions.users.get("u").is_none(), "evicted");
+    admission.end_logins("u", Some(&user), SystemClock.unix_now());
+    admission.users.evict("u");
+    assert!(admission.users.get("u").is_none(), "evicted");
     assert!(
-        login(&verifier, &sessions, &before).await.is_none(),
+        login(&verifier, &admission, &before).await.is_none(),
         "still ended"
     );
-    assert!(login(&verifier, &sessions, &sign(now + 60)).await.is_some());
+    assert!(
+        login(&verifier, &admission, &sign(now + 60))
+            .await
+            .is_some()
+    );
 }

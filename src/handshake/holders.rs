@@ -21,7 +21,7 @@ use super::users::Users;
 const SWEEP_FROM: usize = 1024;
 
 #[derive(Default)]
-pub(super) struct Holders {
+pub(crate) struct Holders {
     state: Mutex<State>,
 }
 
@@ -65,7 +65,7 @@ impl Holders {
     }
 
     /// The keys of the users noted as holding `id` (or an id of the same hash).
-    pub(super) fn of(&self, id: &str) -> Vec<Arc<str>> {
+    pub(crate) fn of(&self, id: &str) -> Vec<Arc<str>> {
         let state = self.lock();
         let hash = state.ids.hash_one(id);
         state.by_id.get(&hash).cloned().unwrap_or_default()

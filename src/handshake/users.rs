@@ -1,6 +1,7 @@
-//! Everything the service keeps about a user, in one bounded cache entry keyed by the user's
-//! key (`identity`: the issuer's prefix and the user id): the login tokens that verified, the account lookup and the Seam session. Only the
-//! handshake (`handshake`) and the revocations (`sessions`) fill or clear them.
+//! The user cache: everything the service keeps about a user, in one bounded entry keyed by
+//! the user's key (`login::identity`: the issuer's prefix and the user id). The handshake owns
+//! it; the login admission finds and creates entries here and keeps the tokens that verified
+//! in them (`login::memo`); logouts and Seam's events clear what the handshake filled.
 //!
 //! One moka entry per user, not one per kind of thing kept: moka spends about 350 bytes on
 //! each entry, and a repeat handshake then costs one cache lookup. When the cache is full the
@@ -14,10 +15,9 @@ use moka::sync::Cache;
 use time::OffsetDateTime;
 
 use super::accounts::AccountSet;
-use super::identity::Identity;
 use super::issue::IssuedSession;
-use super::memo::VerifiedTokens;
 use crate::cache::{Flight, Slot};
+use crate::login::VerifiedTokens;
 use crate::metrics::Metrics;
 
 /// The name in the cache metrics.
@@ -28,6 +28,8 @@ pub(crate) struct User {
     pub(crate) user_key: Arc<str>,
     /// The identity namespace of the user's issuer.
     pub(crate) namespace: usize,
+    /// Where the user id starts in `user_key` (after the issuer's key prefix).
+    user_id_at: usize,
     /// The user's Seam key, derived once (an HMAC when `identity.key_hmac_secret` is set).
     /// Without HMAC it is the user key, and shares the cache key's allocation.
     pub(crate) user_identifier_key: Arc<str>,
@@ -37,6 +39,13 @@ pub(crate) struct User {
     pub(crate) flight: Flight,
     pub(crate) accounts: Slot<Lookup>,
     pub(crate) session: Slot<Arc<IssuedSession>>,
+}
+
+impl User {
+    /// The user id their issuer gave them.
+    pub(crate) fn user_id(&self) -> &str {
+        &self.user_key[self.user_id_at..]
+    }
 }
 
 /// A user's accounts as Seam listed them.
@@ -69,18 +78,20 @@ impl Users {
         self.entries.get(user_key)
     }
 
-    /// The entry of the user with this key in `namespace`, created empty the first time.
+    /// The entry of the user with this key in `namespace`, created empty the first time;
+    /// `seam_key` derives their Seam key (`None`: the user key itself) and is called only then.
     pub(crate) fn get_or_insert(
         &self,
         user_key: &str,
         namespace: usize,
-        identity: &Identity,
+        user_id_at: usize,
+        seam_key: impl FnOnce() -> Option<String>,
     ) -> Arc<User> {
         if let Some(user) = self.get(user_key) {
             return user;
         }
         let key: Arc<str> = user_key.into();
-        let user_identifier_key = match identity.derived_key(namespace, user_key) {
+        let user_identifier_key = match seam_key() {
             Some(derived) => derived.into(),
             None => key.clone(),
         };
@@ -90,6 +101,7 @@ impl Users {
                 Arc::new(User {
                     user_key: key,
                     namespace,
+                    user_id_at,
                     user_identifier_key,
                     tokens: VerifiedTokens::new(),
                     flight: Flight::new(()),
@@ -100,8 +112,15 @@ impl Users {
             .into_value()
     }
 
+    /// Drops the cached session of the user with this Seam key, if they are cached here.
+    pub(crate) async fn drop_session(&self, user_identifier_key: &str) {
+        if let Some(user) = self.with_key(user_identifier_key) {
+            user.session.clear(&user.flight).await;
+        }
+    }
+
     /// The cached user whose Seam key this is. A scan: for the admin API, not the hot path.
-    pub(crate) fn with_key(&self, user_identifier_key: &str) -> Option<Arc<User>> {
+    fn with_key(&self, user_identifier_key: &str) -> Option<Arc<User>> {
         self.entries
             .iter()
             .find(|(_, user)| &*user.user_identifier_key == user_identifier_key)

@@ -6,18 +6,44 @@
 //!
 //! An event only clears entries: the next handshake of a user it concerns asks Seam again.
 //! Users this replica has not cached need nothing (their first handshake asks Seam anyway); in
-//! fleet mode each replica applies the event to its own caches.
+//! fleet mode each replica applies the event to its own caches. The users an event concerns
+//! are found through the handshake's index of holders (`handshake::Holders`).
 
 use std::sync::Arc;
 
-use super::Sessions;
-use super::accounts::AccountSource;
-use super::holders::Holders;
-use super::users::User;
 use crate::cluster::Event;
+use crate::fleet::Fleet;
+use crate::handshake::{AccountSource, Holders, User, Users};
+use crate::login::Identity;
 use crate::seam::{SeamClient, SeamError, SeamEvent};
 
-impl Sessions {
+pub(crate) struct SeamEvents {
+    users: Arc<Users>,
+    identity: Arc<Identity>,
+    /// Where each identity namespace's users have their accounts.
+    sources: Arc<[AccountSource]>,
+    holders: Arc<Holders>,
+    /// `None`: a single instance.
+    fleet: Option<Arc<Fleet>>,
+}
+
+impl SeamEvents {
+    pub(crate) fn new(
+        users: Arc<Users>,
+        identity: Arc<Identity>,
+        sources: Arc<[AccountSource]>,
+        holders: Arc<Holders>,
+        fleet: Option<Arc<Fleet>>,
+    ) -> Self {
+        Self {
+            users,
+            identity,
+            sources,
+            holders,
+            fleet,
+        }
+    }
+
     /// Applies a verified Seam event here and on every other replica: the number of users
     /// here whose cached state it cleared.
     pub(crate) async fn seam_event(
@@ -58,18 +84,10 @@ impl Sessions {
             ),
             SeamEvent::Ignored => return Ok(0),
         };
-        if let Some(cluster) = &self.cluster {
-            cluster.publish(&shared).await;
+        if let Some(fleet) = &self.fleet {
+            fleet.share(&shared).await;
         }
         Ok(cleared)
-    }
-
-    /// Notes what a fetch of `user`'s account lookup or session holds, for the events.
-    pub(super) fn note_held<'a>(&self, user: &'a User, ids: impl IntoIterator<Item = &'a str>) {
-        if let Some(holders) = &self.holders {
-            let seam_key = std::iter::once(&*user.user_identifier_key);
-            holders.note(ids.into_iter().chain(seam_key), &user.user_key, &self.users);
-        }
     }
 
     /// The Seam keys of the users whose accounts source lists a newly connected account: by
@@ -84,8 +102,8 @@ impl Sessions {
     ) -> Result<Vec<String>, SeamError> {
         let mut owners = Vec::new();
         let mut by_webview = false;
-        for namespace in 0..self.identity.namespaces() {
-            match self.identity.accounts(namespace) {
+        for (namespace, source) in self.sources.iter().enumerate() {
+            match source {
                 AccountSource::SeamMetadata { key } => {
                     let user_id = custom_metadata.get(key).and_then(|v| v.as_str());
                     if let Some(Ok(user_key)) =
@@ -111,14 +129,13 @@ impl Sessions {
 
     /// The cached users noted as holding `id`.
     fn holding(&self, id: &str) -> Vec<Arc<User>> {
-        (self.holders.iter())
-            .flat_map(|holders: &Holders| holders.of(id))
+        (self.holders.of(id).into_iter())
             .filter_map(|key| self.users.get(&key))
             .collect()
     }
 
     /// Users whose account lookup or session holds the account look both up again.
-    pub(super) async fn account_gone(&self, connected_account_id: &str) -> usize {
+    pub(crate) async fn account_gone(&self, connected_account_id: &str) -> usize {
         let mut cleared = 0;
         for user in self.holding(connected_account_id) {
             let listed = (user.accounts.current())
@@ -136,7 +153,7 @@ impl Sessions {
 
     /// The users with these Seam keys look their accounts up again; their session then no
     /// longer matches and is renewed with the new account.
-    pub(super) async fn accounts_added(&self, user_identifier_keys: &[String]) -> usize {
+    pub(crate) async fn accounts_added(&self, user_identifier_keys: &[String]) -> usize {
         let mut cleared = 0;
         for key in user_identifier_keys {
             for user in self.holding(key) {
@@ -150,7 +167,7 @@ impl Sessions {
     }
 
     /// A cached session with this id is dropped.
-    pub(super) async fn client_session_deleted(&self, client_session_id: &str) -> usize {
+    pub(crate) async fn client_session_deleted(&self, client_session_id: &str) -> usize {
         let mut cleared = 0;
         for user in self.holding(client_session_id) {
             if (user.session.current())

@@ -38,7 +38,7 @@ pub(crate) struct IssuedSession {
     pub(crate) refresh_after: OffsetDateTime,
     token: SecretString,
     pub(crate) client_session_id: Box<str>,
-    /// Handed out past its renewal because Seam failed (`Sessions::stale_session`): why, for
+    /// Handed out past its renewal because Seam failed (`Handshake::stale_session`): why, for
     /// the metrics. Its `refresh_after` is then when to try Seam again.
     pub(crate) stale: Option<&'static str>,
 }

@@ -1,5 +1,7 @@
 //! The handshake: a verified login in, the client session to hand out (and how the caches
-//! answered) out. It owns both policies that make repeat logins cost no upstream call:
+//! answered) out. It owns the user cache (`users`), where accounts come from (`accounts`),
+//! how a session is asked of Seam (`issue`) and both policies that make repeat logins cost no
+//! upstream call:
 //!
 //! - **Accounts** (Seam-backed sources): a lookup serves for `accounts.cache_ttl_secs`, so a
 //!   user who gains or loses an account sees it within that window; one used in the last
@@ -21,23 +23,76 @@
 //!   Never when the user's accounts changed, nor after a logout (which drops it).
 //!
 //! Concurrent handshakes of one user share one Seam call (the user's flight, `cache::Slot`).
+//! The session policy is in `session`; `holders` indexes what users hold for Seam's events.
 
+mod accounts;
+mod holders;
+mod issue;
+mod session;
+mod users;
+
+use std::rc::Rc;
 use std::sync::Arc;
 
+use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
-use super::accounts::{self, AccountSet, BadAccountsClaim, Owned};
-use super::fleet::FleetStart;
-use super::issue::IssuedSession;
-use super::users::{Lookup, User};
-use super::{Login, Sessions};
-use crate::cache::{Found, Outcome};
+use crate::cache::{Found, Lookups, Outcome};
+use crate::clock::Clock;
+use crate::config::{ConfigError, Settings};
+use crate::fleet::{Fleet, FleetStart};
+use crate::metrics::Metrics;
 use crate::seam::{AccountFilter, SeamClient, SeamError};
+use accounts::Owned;
+#[cfg(test)]
+pub(crate) use accounts::account_set;
+pub(crate) use accounts::{AccountSet, AccountSource, BadAccountsClaim};
+pub(crate) use holders::Holders;
+pub(crate) use issue::IssuedSession;
+use issue::Terms;
+use users::Lookup;
+pub(crate) use users::{User, Users};
 
-/// How soon a stale session is asked for again when Seam suggests no wait; and the bounds of
-/// a wait Seam or the breaker suggests.
-const STALE_RETRY: Duration = Duration::seconds(15);
-const STALE_RETRY_BOUNDS: (Duration, Duration) = (Duration::seconds(1), Duration::seconds(60));
+/// The users cache's name in the metrics.
+pub(crate) const USERS_CACHE: &str = users::CACHE_NAME;
+
+pub(crate) struct Handshake {
+    users: Arc<Users>,
+    /// Where each identity namespace's users have their accounts (`login::Identity`).
+    sources: Arc<[AccountSource]>,
+    /// `None`: a single instance.
+    fleet: Option<Arc<Fleet>>,
+    /// With Seam's webhooks on, which users hold the ids their events name.
+    holders: Option<Arc<Holders>>,
+    /// Account lookups serve for `account_ttl`, are refreshed in the background once older than
+    /// `account_refresh_after`, and are served stale up to `account_serve_stale` while Seam
+    /// cannot answer.
+    account_ttl: Duration,
+    account_refresh_after: Duration,
+    account_serve_stale: Duration,
+    terms: Terms,
+    /// A session handed out this close to its `refresh_after` is renewed in the background.
+    session_refresh_ahead: Duration,
+    /// While Seam fails, a session due for renewal is still handed out with this long left
+    /// (`sessions.stale_min_remaining_secs`; zero: never), counted by reason.
+    stale_min_remaining: Duration,
+    stale_sessions: prometheus::IntCounterVec,
+    clock: Arc<dyn Clock>,
+    account_lookups: Lookups,
+    session_lookups: Lookups,
+}
+
+/// The parts the handshake shares with the login admission and Seam's events.
+pub(crate) struct Shared {
+    pub(crate) users: Arc<Users>,
+    pub(crate) sources: Arc<[AccountSource]>,
+    pub(crate) fleet: Option<Arc<Fleet>>,
+    pub(crate) holders: Option<Arc<Holders>>,
+}
+
+fn seconds(secs: u64) -> Duration {
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+}
 
 /// What the handshake hands out, and how the caches answered.
 pub(crate) struct Handed {
@@ -55,31 +110,112 @@ pub(crate) enum HandshakeError {
     Seam(#[from] SeamError),
 }
 
-impl Sessions {
-    /// The session to hand to `login`'s frontend, when the cache holds one that qualifies
-    /// (granting exactly the user's accounts, not yet due for renewal): the repeat handshake,
-    /// without waiting on anything and without a Seam call. Background refreshes that have
-    /// become due are started on this worker. `None`: only `handshake` can answer.
-    pub(crate) fn cached(
-        self: &Arc<Self>,
-        login: &Login,
-        seam: &Arc<SeamClient>,
-    ) -> Result<Option<Handed>, HandshakeError> {
-        let owned = self.owned(&login.user, login.accounts_claim.as_ref())?;
-        Ok(self.from_cache(&login.user, &owned, seam))
+impl Handshake {
+    pub(crate) fn from_settings(
+        settings: &Settings,
+        shared: Shared,
+        clock: Arc<dyn Clock>,
+        metrics: &Metrics,
+    ) -> Result<Self, ConfigError> {
+        let sessions = &settings.sessions;
+        if sessions.ttl_secs <= sessions.min_remaining_secs {
+            return Err(ConfigError::new(
+                "sessions.min_remaining_secs",
+                "must be below sessions.ttl_secs, or no session could ever be handed out",
+            ));
+        }
+        if sessions.stale_min_remaining_secs >= sessions.min_remaining_secs
+            && sessions.stale_min_remaining_secs > 0
+        {
+            return Err(ConfigError::new(
+                "sessions.stale_min_remaining_secs",
+                "(default 60) must be below sessions.min_remaining_secs (a session is renewed \
+                 before it gets that short): lower it too, or set it to 0 to hand out no \
+                 session past its renewal",
+            ));
+        }
+        let account_ttl = seconds(settings.accounts.cache_ttl_secs);
+        Ok(Self {
+            users: shared.users,
+            sources: shared.sources,
+            fleet: shared.fleet,
+            holders: shared.holders,
+            account_ttl,
+            account_refresh_after: account_ttl * 3 / 4,
+            account_serve_stale: seconds(settings.accounts.serve_stale_secs),
+            terms: Terms {
+                ttl: seconds(sessions.ttl_secs),
+                min_remaining: seconds(sessions.min_remaining_secs),
+            },
+            session_refresh_ahead: seconds(sessions.refresh_ahead_secs),
+            stale_min_remaining: seconds(sessions.stale_min_remaining_secs),
+            stale_sessions: metrics.stale_sessions.clone(),
+            clock,
+            account_lookups: Lookups::new("accounts", metrics),
+            session_lookups: Lookups::new("session", metrics),
+        })
     }
 
-    /// The session to hand to `login`'s frontend, asking Seam for what the cache cannot give
-    /// (once, however many callers wait for it): the account list, the session, or both.
-    pub(crate) async fn handshake(
+    /// The session to hand to `user`'s frontend, when the cache holds one that qualifies
+    /// (granting exactly the user's accounts, not yet due for renewal): the repeat handshake,
+    /// without waiting on anything and without a Seam call. Background refreshes that have
+    /// become due are started on this worker. `None`: only `through_seam` can answer.
+    /// `accounts_claim` is the login's, for the `claim` source.
+    pub(crate) fn cached(
         self: &Arc<Self>,
-        login: &Login,
-        seam: &Arc<SeamClient>,
+        user: &Arc<User>,
+        accounts_claim: Option<&Value>,
+        seam: &Rc<SeamClient>,
+    ) -> Result<Option<Handed>, HandshakeError> {
+        let owned = self.owned(user, accounts_claim)?;
+        Ok(self.from_cache(user, &owned, seam))
+    }
+
+    /// The session to hand to `user`'s frontend, asking Seam for what the cache cannot give
+    /// (once, however many callers wait for it): the account list, the session, or both.
+    /// `fleet` is where the fleet stood when the login was first seen.
+    pub(crate) async fn through_seam(
+        self: &Arc<Self>,
+        user: &Arc<User>,
+        accounts_claim: Option<&Value>,
+        fleet: &FleetStart,
+        seam: &Rc<SeamClient>,
     ) -> Result<Handed, HandshakeError> {
-        let owned = self.owned(&login.user, login.accounts_claim.as_ref())?;
+        let owned = self.owned(user, accounts_claim)?;
         // Boxed: waiting on Seam takes a large future, which inline would be part of the
         // handler's, and so of every handshake's, the cached ones' too.
-        Box::pin(self.through_seam(&login.user, owned, &login.fleet, seam)).await
+        Box::pin(self.asking_seam(user, owned, fleet, seam)).await
+    }
+
+    /// Drops the cached session of the user with this Seam key, on every replica, so that
+    /// their next handshake asks Seam (the admin API deleted it).
+    pub(crate) async fn forget(&self, user_identifier_key: &str) {
+        self.users.drop_session(user_identifier_key).await;
+        if let Some(fleet) = &self.fleet {
+            fleet.share_session_dropped(user_identifier_key).await;
+        }
+    }
+
+    /// Users held, for the metrics.
+    pub(crate) fn cached_users(&self) -> u64 {
+        self.users.len()
+    }
+
+    /// Where the user's accounts are; `claim` is their login's accounts claim.
+    fn owned<'u>(
+        &'u self,
+        user: &'u User,
+        claim: Option<&Value>,
+    ) -> Result<Owned<'u>, BadAccountsClaim> {
+        (self.sources[user.namespace]).owned(user.user_id(), &user.user_identifier_key, claim)
+    }
+
+    /// Notes what a fetch of `user`'s account lookup or session holds, for Seam's events.
+    fn note_held<'a>(&self, user: &'a User, ids: impl IntoIterator<Item = &'a str>) {
+        if let Some(holders) = &self.holders {
+            let seam_key = std::iter::once(&*user.user_identifier_key);
+            holders.note(ids.into_iter().chain(seam_key), &user.user_key, &self.users);
+        }
     }
 
     /// The repeat handshake, without waiting on anything: both answers cached and fresh.
@@ -87,7 +223,7 @@ impl Sessions {
         self: &Arc<Self>,
         user: &Arc<User>,
         owned: &Owned,
-        seam: &Arc<SeamClient>,
+        seam: &Rc<SeamClient>,
     ) -> Option<Handed> {
         let now = self.clock.now();
         let (accounts, fetched_at) = match owned {
@@ -119,12 +255,12 @@ impl Sessions {
     }
 
     /// A handshake that may wait on Seam: for the account list, the session, or both.
-    async fn through_seam(
+    async fn asking_seam(
         self: &Arc<Self>,
         user: &Arc<User>,
         owned: Owned<'_>,
         fleet: &FleetStart,
-        seam: &Arc<SeamClient>,
+        seam: &Rc<SeamClient>,
     ) -> Result<Handed, HandshakeError> {
         let (accounts, accounts_outcome) = match owned {
             Owned::Known(accounts) => (accounts, None),
@@ -152,7 +288,7 @@ impl Sessions {
         self: &Arc<Self>,
         user: &Arc<User>,
         filter: AccountFilter<'_>,
-        seam: &Arc<SeamClient>,
+        seam: &Rc<SeamClient>,
     ) -> Result<Found<AccountSet>, SeamError> {
         let now = self.clock.now();
         let found = self
@@ -179,7 +315,7 @@ impl Sessions {
         user: &Arc<User>,
         fetched_at: OffsetDateTime,
         now: OffsetDateTime,
-        seam: &Arc<SeamClient>,
+        seam: &Rc<SeamClient>,
     ) {
         if now >= fetched_at + self.account_refresh_after
             && user.accounts.claim_background_refresh()
@@ -218,149 +354,19 @@ impl Sessions {
     }
 
     /// Refreshes the lookup without holding up the request that found it due.
-    fn refresh_accounts_in_background(self: &Arc<Self>, user: Arc<User>, seam: Arc<SeamClient>) {
-        let sessions = self.clone();
+    fn refresh_accounts_in_background(self: &Arc<Self>, user: Arc<User>, seam: Rc<SeamClient>) {
+        let handshake = self.clone();
         actix_web::rt::spawn(async move {
             // Only Seam-backed sources have lookups to refresh.
-            let Ok(Owned::AtSeam(filter)) = sessions.owned(&user, None) else {
+            let Ok(Owned::AtSeam(filter)) = handshake.owned(&user, None) else {
                 return;
             };
-            let now = sessions.clock.now();
-            let due = sessions.account_refresh_after;
+            let now = handshake.clock.now();
+            let due = handshake.account_refresh_after;
             // Anything past the refresh point counts as due; a concurrent refresh wins.
-            let _ = sessions
+            let _ = handshake
                 .look_up_accounts(&user, filter, &seam, |l| now < l.fetched_at + due)
                 .await;
-        });
-    }
-
-    async fn session_for(
-        self: &Arc<Self>,
-        user: &Arc<User>,
-        accounts: &AccountSet,
-        fleet: &FleetStart,
-        seam: &Arc<SeamClient>,
-    ) -> Result<Found<Arc<IssuedSession>>, SeamError> {
-        let now = self.clock.now();
-        let found = self
-            .get_session(
-                user,
-                accounts,
-                seam,
-                fleet,
-                |s| now < s.refresh_after,
-                |session, error| self.stale_session(session, accounts, error),
-            )
-            .await?;
-        if found.outcome == Outcome::Hit {
-            self.after_session_hit(user, &found.value, accounts, now, seam);
-        }
-        Ok(found)
-    }
-
-    /// The session to hand out after its renewal failed with `error`, if it may be (see the
-    /// module's **Stale sessions**): a copy that says when to come back.
-    fn stale_session(
-        &self,
-        session: &IssuedSession,
-        accounts: &AccountSet,
-        error: &SeamError,
-    ) -> Option<Arc<IssuedSession>> {
-        let (reason, suggested) = error.outage()?;
-        if self.stale_min_remaining.is_zero() || session.accounts != *accounts {
-            return None;
-        }
-        let now = self.clock.now();
-        let last = session.expires_at - self.stale_min_remaining;
-        if now >= last {
-            return None;
-        }
-        let (shortest, longest) = STALE_RETRY_BOUNDS;
-        let wait = suggested
-            .and_then(|wait| Duration::try_from(wait).ok())
-            .map_or(STALE_RETRY, |wait| wait.clamp(shortest, longest));
-        Some(Arc::new(session.stale_copy((now + wait).min(last), reason)))
-    }
-
-    /// For a stale session: counts the serve by its reason, and says so.
-    fn count_stale(&self, session: &IssuedSession) -> Option<Outcome> {
-        let reason = session.stale?;
-        self.stale_sessions.with_label_values(&[reason]).inc();
-        Some(Outcome::Stale)
-    }
-
-    /// A session handed out within `sessions.refresh_ahead_secs` of its `refresh_after` is
-    /// renewed in the background. Not a stale one: its `refresh_after` is when the next
-    /// handshake tries Seam, and trying in the background too would double the calls.
-    fn after_session_hit(
-        self: &Arc<Self>,
-        user: &Arc<User>,
-        session: &IssuedSession,
-        accounts: &AccountSet,
-        now: OffsetDateTime,
-        seam: &Arc<SeamClient>,
-    ) {
-        if session.stale.is_none()
-            && now >= session.refresh_after - self.session_refresh_ahead
-            && user.session.claim_background_refresh()
-        {
-            self.renew_in_background(user.clone(), accounts.clone(), seam.clone());
-        }
-    }
-
-    async fn get_session(
-        &self,
-        user: &User,
-        accounts: &AccountSet,
-        seam: &SeamClient,
-        fleet: &FleetStart,
-        in_time: impl Fn(&IssuedSession) -> bool,
-        stale: impl Fn(&IssuedSession, &SeamError) -> Option<Arc<IssuedSession>>,
-    ) -> Result<Found<Arc<IssuedSession>>, SeamError> {
-        let qualifies = |session: &IssuedSession| session.accounts == *accounts && in_time(session);
-        user.session
-            .get_or_refresh(
-                &user.flight,
-                &self.session_lookups,
-                |session| qualifies(session),
-                |session, error| stale(session, error),
-                || async {
-                    let session =
-                        (self.fetch_session(user, accounts, seam, fleet, qualifies)).await?;
-                    let id = std::iter::once(&*session.client_session_id);
-                    self.note_held(user, session.granted().map(String::as_str).chain(id));
-                    Ok(Arc::new(session))
-                },
-            )
-            .await
-    }
-
-    /// Renews the session without holding up the request that found it due.
-    fn renew_in_background(
-        self: &Arc<Self>,
-        user: Arc<User>,
-        accounts: AccountSet,
-        seam: Arc<SeamClient>,
-    ) {
-        let sessions = self.clone();
-        actix_web::rt::spawn(async move {
-            let now = sessions.clock.now();
-            let ahead = sessions.session_refresh_ahead;
-            // Anything inside the renewal window counts as due; a concurrent renewal wins.
-            // A failure leaves the session as it is: it is still inside its window.
-            let renewed = sessions
-                .get_session(
-                    &user,
-                    &accounts,
-                    &seam,
-                    &FleetStart::default(),
-                    |s| now < s.refresh_after - ahead,
-                    |_, _| None,
-                )
-                .await;
-            if let Err(error) = renewed {
-                tracing::warn!(%error, "background session renewal failed; a handshake after refresh_after retries");
-            }
         });
     }
 }

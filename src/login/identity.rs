@@ -21,16 +21,15 @@ use std::fmt::Write;
 use aws_lc_rs::hmac;
 use secrecy::ExposeSecret;
 
-use super::accounts::AccountSource;
 use crate::auth::MIN_SECRET_BYTES;
 use crate::config::{ConfigError, IssuerEntry, Settings, secret_from};
+use crate::handshake::AccountSource;
 
 /// The users of one issuer, or of several that share them.
 struct Namespace {
     prefix: String,
     /// The other namespaces' prefixes that begin with this one's.
     shadowed_by: Vec<String>,
-    accounts: AccountSource,
 }
 
 pub(crate) struct Identity {
@@ -54,7 +53,11 @@ pub(crate) enum NoSuchUser {
 }
 
 impl Identity {
-    pub(crate) fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+    /// The identities of the trusted issuers' users, and where each namespace's users have
+    /// their accounts (checked here: two namespaces must not match the same accounts).
+    pub(crate) fn from_settings(
+        settings: &Settings,
+    ) -> Result<(Self, Vec<AccountSource>), ConfigError> {
         let identity = &settings.identity;
         let secret = secret_from(
             "identity.key_hmac_secret",
@@ -80,6 +83,7 @@ impl Identity {
         // that could be shared with another namespace (see `AccountSource::shared_match`).
         let mut made_by: Vec<(&IssuerEntry, Option<String>)> = Vec::new();
 
+        let mut sources = Vec::new();
         let mut issuers = Vec::with_capacity(entries.len());
         for entry in &entries {
             let prefix = entry.key_prefix.unwrap_or(&identity.key_prefix);
@@ -129,8 +133,8 @@ impl Identity {
                     namespaces.push(Namespace {
                         prefix: prefix.to_owned(),
                         shadowed_by: Vec::new(),
-                        accounts,
                     });
+                    sources.push(accounts);
                     made_by.push((entry, shared_match));
                     namespaces.len() - 1
                 }
@@ -145,11 +149,12 @@ impl Identity {
                 .cloned()
                 .collect();
         }
-        Ok(Self {
+        let identity = Self {
             namespaces,
             issuers,
             hmac,
-        })
+        };
+        Ok((identity, sources))
     }
 
     /// The namespace of the issuer at this place in the trusted list (`auth::Claims::issuer`).
@@ -230,31 +235,22 @@ impl Identity {
         }
     }
 
-    /// The user id in a key of `namespace`.
-    pub(crate) fn user_id<'k>(&self, namespace: usize, user_key: &'k str) -> &'k str {
-        &user_key[self.namespaces[namespace].prefix.len()..]
+    /// Where the user id starts in a key of `namespace`.
+    pub(crate) fn user_id_at(&self, namespace: usize) -> usize {
+        self.namespaces[namespace].prefix.len()
     }
 
     /// The Seam key of the user with this key; `None` when it is the user key itself.
     pub(crate) fn derived_key(&self, namespace: usize, user_key: &str) -> Option<String> {
         let key = self.hmac.as_ref()?;
         let prefix = &self.namespaces[namespace].prefix;
-        let tag = hmac::sign(key, self.user_id(namespace, user_key).as_bytes());
+        let user_id = &user_key[self.user_id_at(namespace)..];
+        let tag = hmac::sign(key, user_id.as_bytes());
         let mut derived = prefix.clone();
         for byte in tag.as_ref() {
             let _ = write!(derived, "{byte:02x}");
         }
         Some(derived)
-    }
-
-    /// Where the users of `namespace` have their accounts.
-    /// How many namespaces there are (they are numbered from 0).
-    pub(crate) fn namespaces(&self) -> usize {
-        self.namespaces.len()
-    }
-
-    pub(crate) fn accounts(&self, namespace: usize) -> &AccountSource {
-        &self.namespaces[namespace].accounts
     }
 }
 
@@ -280,7 +276,9 @@ mod tests {
     }
 
     fn identity(toml: &str) -> Result<Identity, String> {
-        Identity::from_settings(&settings(toml)).map_err(|e| e.to_string())
+        (Identity::from_settings(&settings(toml)))
+            .map(|(identity, _)| identity)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -290,7 +288,7 @@ mod tests {
         assert!(plain.derived_key(0, "u1").is_none());
         let prefixed = identity("[identity]\nkey_prefix = \"app:\"").expect("valid");
         assert_eq!(prefixed.user_key(0, "u1").expect("a key"), "app:u1");
-        assert_eq!(prefixed.user_id(0, "app:u1"), "u1");
+        assert_eq!(prefixed.user_id_at(0), "app:".len());
         let looked_up = prefixed.with_user_key(0, "u1", str::to_owned);
         assert_eq!(looked_up.as_deref(), Ok("app:u1"));
         let long = "u".repeat(600);

@@ -1,0 +1,165 @@
+//! Fleet sync: what the login admission, the handshake and Seam's events share with the other
+//! replicas through Redis (`cluster`). Each revocation (a record for replicas that were not
+//! listening, and an event for those that are), the records consulted when a login is first
+//! seen, and the stored Seam sessions with the lock that makes one fetch serve the fleet
+//! (`fetch`).
+//!
+//! A single instance has no `Fleet`: its owners hold `Option<Arc<Fleet>>`, `None` without
+//! `[cluster]`, and never call in here. What the others tell this replica is applied by
+//! `replicas`, which the cluster's listener calls.
+//!
+//! A first-seen login of a user this replica holds no session for costs one Redis round trip
+//! before its handshake's Seam call: the recall reads the revocation records and the stored
+//! session, and takes the fetch lock when there is no stored session. The login keeps the
+//! lock (`LockClaim`) until a handshake of its user fetches under it, or releases it when it
+//! ends without one (a refused login, a rate-limited handshake).
+
+mod fetch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cluster::{Cluster, Event, Health, Lock};
+
+pub(crate) use fetch::{FleetStart, Stored};
+use fetch::{HeldLocks, LockClaim};
+
+/// Record kinds (each name is a keyed hash of what follows it, never the text itself).
+const REVOKED: &str = "revoked";
+const SID_ENDED: &str = "sid";
+const SESSION: &str = "session";
+
+pub(crate) struct Fleet {
+    cluster: Arc<Cluster>,
+    /// Fetch locks taken at a recall that no handshake has fetched under yet.
+    held_locks: Arc<HeldLocks>,
+    /// How long revocation records last: as long as a login may live.
+    longest_login: Duration,
+    /// How long the fetch lock lasts, and a wait on another replica's fetch: as long as a
+    /// Seam call may take.
+    fetch_lock: Duration,
+}
+
+/// What the fleet knows about a login seen here for the first time.
+#[derive(Default)]
+pub(crate) struct FleetRecall {
+    /// The second of the user's last revocation anywhere.
+    pub(crate) revoked_at: Option<u64>,
+    /// The login's identity-provider session was ended anywhere.
+    pub(crate) session_ended: bool,
+    pub(crate) start: FleetStart,
+}
+
+fn sid_record(issuer: usize, sid: &str) -> String {
+    format!("{issuer}\u{0}{sid}")
+}
+
+impl Fleet {
+    pub(crate) fn new(
+        cluster: Arc<Cluster>,
+        longest_login: Duration,
+        fetch_lock: Duration,
+    ) -> Self {
+        Self {
+            cluster,
+            held_locks: Arc::default(),
+            longest_login,
+            fetch_lock,
+        }
+    }
+
+    /// One round trip for everything a first-seen login needs from the fleet; `fetch` asks for
+    /// the fetch lock too, should there be no stored session.
+    pub(crate) async fn recall(
+        &self,
+        user_key: &str,
+        user_identifier_key: &str,
+        session: Option<(usize, &str)>,
+        fetch: bool,
+    ) -> FleetRecall {
+        let sid = session.map(|(issuer, sid)| sid_record(issuer, sid));
+        let mut asked = vec![(REVOKED, user_key), (SESSION, user_identifier_key)];
+        if let Some(sid) = &sid {
+            asked.push((SID_ENDED, sid));
+        }
+        let lock = fetch.then_some((1, self.fetch_lock));
+        let (found, lock) = self.cluster.recall(&asked, lock).await;
+        let mut found = found.into_iter();
+        let revoked = found.next().flatten();
+        let stored_session = found.next().flatten();
+        let session_ended = found.next().flatten().is_some();
+        let (fetching_elsewhere, lock) = match lock {
+            Lock::NotAsked => (false, None),
+            Lock::HeldElsewhere => (true, None),
+            Lock::Taken(token) => {
+                let claim =
+                    LockClaim::hold(&self.held_locks, &self.cluster, user_identifier_key, token);
+                (false, Some(claim))
+            }
+        };
+        FleetRecall {
+            revoked_at: revoked
+                .and_then(|at| String::from_utf8(at).ok())
+                .and_then(|at| at.parse().ok()),
+            session_ended,
+            start: FleetStart::new(stored_session, fetching_elsewhere, lock),
+        }
+    }
+
+    /// Tells the fleet that every login of this user until `at` is ended, and that their
+    /// stored session must not be handed out again.
+    pub(crate) async fn share_user_revoked(
+        &self,
+        user_key: &str,
+        user_identifier_key: &str,
+        at: u64,
+    ) {
+        let record = at.to_string();
+        let revoked = (REVOKED, user_key, record.as_bytes(), self.longest_login);
+        (self.cluster)
+            .put_and_drop(Some(revoked), SESSION, user_identifier_key)
+            .await;
+        self.cluster
+            .publish(&Event::UserRevoked {
+                user_key: user_key.to_owned(),
+                at,
+            })
+            .await;
+    }
+
+    /// Tells the fleet that the logins carrying this identity-provider session are ended.
+    pub(crate) async fn share_session_ended(&self, issuer: usize, sid: &str) {
+        let record = sid_record(issuer, sid);
+        (self.cluster)
+            .put(SID_ENDED, &record, b"1", self.longest_login)
+            .await;
+        self.cluster
+            .publish(&Event::SessionEnded {
+                issuer,
+                sid: sid.to_owned(),
+            })
+            .await;
+    }
+
+    /// Tells the fleet to drop the session of the user with this Seam key.
+    pub(crate) async fn share_session_dropped(&self, user_identifier_key: &str) {
+        (self.cluster)
+            .put_and_drop(None, SESSION, user_identifier_key)
+            .await;
+        self.cluster
+            .publish(&Event::SessionDropped {
+                user_identifier_key: user_identifier_key.to_owned(),
+            })
+            .await;
+    }
+
+    /// Tells the other replicas of a Seam event this one applied.
+    pub(crate) async fn share(&self, event: &Event) {
+        self.cluster.publish(event).await;
+    }
+
+    /// Whether Redis answers (`/readyz`).
+    pub(crate) async fn health(&self) -> Health {
+        self.cluster.health().await
+    }
+}

@@ -1,0 +1,220 @@
+//! Login admission: from a login token to a `Login` the handshake can serve, and the logouts
+//! that end logins. It owns the tokens that verified once (`memo`, kept in the user's cache
+//! entry so that a repeat login costs no signature check), the revocations (`revocations`:
+//! logout, the admin API, back-channel logout) and who a user is (`identity`).
+//!
+//! Verifying a signature is `auth`'s; the route runs it between `recall` and `admit`, within
+//! the client's budget of failed checks (`limits`).
+
+mod identity;
+mod logout;
+mod memo;
+mod revocations;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::auth::{AuthError, Claims, PayloadRoom, Verifier};
+use crate::cache::{Lookups, Outcome};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::fleet::{Fleet, FleetStart};
+use crate::handshake::{User, Users};
+use crate::metrics::Metrics;
+
+pub(crate) use identity::{Identity, NoSuchUser};
+pub(crate) use logout::{LogoutError, RevokeError};
+pub(crate) use memo::VerifiedTokens;
+use revocations::Revocations;
+
+pub(crate) struct Admission {
+    users: Arc<Users>,
+    revocations: Revocations,
+    identity: Arc<Identity>,
+    /// Tokens remembered per user after one signature check (`auth.verified_tokens_per_user`),
+    /// and the leeway their `exp` is judged with (`auth.leeway_secs`).
+    remember: usize,
+    leeway: u64,
+    /// `auth.backchannel_logout`: the `sid` of logins is then noted, so a logout can end it.
+    backchannel_logout: bool,
+    /// `None`: a single instance.
+    fleet: Option<Arc<Fleet>>,
+    clock: Arc<dyn Clock>,
+    lookups: Lookups,
+}
+
+/// A user whose login verified (now or before), as the handshake takes it.
+pub(crate) struct Login {
+    user: Arc<User>,
+    /// The `accounts.claim` claim, when the `claim` account source is configured.
+    accounts_claim: Option<Value>,
+    /// In fleet mode, where the fleet stood on the user's session when the login was first
+    /// seen.
+    fleet: FleetStart,
+}
+
+impl Login {
+    /// The user's key: their issuer's key prefix and user id (see `identity`).
+    pub(crate) fn user_key(&self) -> &str {
+        &self.user.user_key
+    }
+
+    /// The user's cache entry.
+    pub(crate) fn user(&self) -> &Arc<User> {
+        &self.user
+    }
+
+    /// The login's accounts claim, for the `claim` account source.
+    pub(crate) fn accounts_claim(&self) -> Option<&Value> {
+        self.accounts_claim.as_ref()
+    }
+
+    /// Where the fleet stood on the user's session when the login was first seen.
+    pub(crate) fn fleet(&self) -> &FleetStart {
+        &self.fleet
+    }
+}
+
+/// What `Admission::recall` found.
+pub(crate) enum Recalled {
+    /// The token verified before and has not expired since.
+    Known(Login),
+    /// The token must be verified, then given to `Admission::admit`.
+    Unseen(Unseen),
+}
+
+/// A token `Admission::recall` did not know: its digest, to remember it once it verified.
+pub(crate) struct Unseen(memo::Digest);
+
+/// Why a login that verified is refused all the same.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum LoginRefused {
+    /// A logout, an admin revoke or a back-channel logout since ended it.
+    #[error("login ended by a logout or revoke of its user")]
+    Revoked,
+    /// Its user id would name another issuer's user (see `identity`).
+    #[error("{0}")]
+    NoSuchUser(#[from] NoSuchUser),
+}
+
+impl Admission {
+    pub(crate) fn new(
+        settings: &Settings,
+        users: Arc<Users>,
+        identity: Arc<Identity>,
+        fleet: Option<Arc<Fleet>>,
+        clock: Arc<dyn Clock>,
+        metrics: &Metrics,
+    ) -> Self {
+        let auth = &settings.auth;
+        let longest_login = auth
+            .max_token_lifetime_secs
+            .saturating_add(auth.leeway_secs);
+        Self {
+            users,
+            revocations: Revocations::new(
+                settings.sessions.max_entries,
+                std::time::Duration::from_secs(longest_login),
+            ),
+            identity,
+            remember: auth.verified_tokens_per_user,
+            leeway: auth.leeway_secs,
+            backchannel_logout: auth.backchannel_logout,
+            fleet,
+            clock,
+            lookups: Lookups::new("login", metrics),
+        }
+    }
+
+    /// Without waiting on anything: the login of a token that verified before and has not
+    /// expired since, else what `admit` needs once `verifier` has verified it.
+    pub(crate) fn recall(&self, token: &str, verifier: &Verifier) -> Result<Recalled, AuthError> {
+        let mut payload = PayloadRoom::new();
+        let unverified = verifier.unverified(token, &mut payload)?;
+        let digest = memo::digest(token);
+        if self.remember > 0
+            && let Some(claims) = unverified
+            && let namespace = self.identity.of_issuer(claims.issuer)
+            && let Ok(Some(user)) =
+                (self.identity).with_user_key(namespace, &claims.user_id, |key| self.users.get(key))
+            && user
+                .tokens
+                .knows(&digest, self.clock.unix_now(), self.leeway)
+        {
+            // The digest matched one that verified: these are that token's claims.
+            self.lookups.count(Outcome::Hit);
+            return Ok(Recalled::Known(Login {
+                user,
+                accounts_claim: claims.accounts,
+                fleet: FleetStart::default(),
+            }));
+        }
+        Ok(Recalled::Unseen(Unseen(digest)))
+    }
+
+    /// The login of a token `recall` did not know and that has now verified; remembered so
+    /// that the same token is not verified again until it expires. Refused when a logout or
+    /// revoke of its user since ended it (here, or in fleet mode anywhere), or when its user id
+    /// names no user here.
+    pub(crate) async fn admit(
+        &self,
+        claims: Claims,
+        Unseen(digest): Unseen,
+    ) -> Result<Login, LoginRefused> {
+        self.lookups.count(Outcome::Miss);
+        let namespace = self.identity.of_issuer(claims.issuer);
+        let key = self.identity.user_key(namespace, &claims.user_id)?;
+        let session = (claims.session_id.as_deref())
+            .filter(|_| self.backchannel_logout)
+            .map(|sid| (claims.issuer, sid));
+        if self.revocations.refuses(&key, claims.issued_at, session) {
+            return Err(LoginRefused::Revoked);
+        }
+        let mut fleet_start = FleetStart::default();
+        if let Some(fleet) = &self.fleet {
+            let seam_key =
+                (self.identity.derived_key(namespace, &key)).unwrap_or_else(|| key.to_string());
+            // A user with a session here needs no fetch, and so no lock.
+            let fetch = (self.users.get(&key)).is_none_or(|user| user.session.current().is_none());
+            let recalled = fleet.recall(&key, &seam_key, session, fetch).await;
+            if let Some(at) = recalled.revoked_at {
+                // Ended on a replica this one did not hear from: remembered from now on.
+                self.revocations.revoke(&key, at);
+            }
+            if let (true, Some((issuer, sid))) = (recalled.session_ended, session) {
+                self.revocations.end_session(issuer, sid);
+            }
+            if self.revocations.refuses(&key, claims.issued_at, session) {
+                return Err(LoginRefused::Revoked);
+            }
+            fleet_start = recalled.start;
+        }
+        tracing::debug!(
+            request_id = %crate::telemetry::CurrentRequest, issuer = self.identity.issuer_name(claims.issuer),
+            issued_at = claims.issued_at,
+            "login verified"
+        );
+        let user =
+            self.users
+                .get_or_insert(&key, namespace, self.identity.user_id_at(namespace), || {
+                    self.identity.derived_key(namespace, &key)
+                });
+        if let Some((issuer, sid)) = session {
+            self.revocations.note_session(issuer, sid, &user.user_key);
+        }
+        if self.remember > 0 {
+            let now = self.clock.unix_now();
+            let (exp, leeway) = (claims.expires_at, self.leeway);
+            (user.tokens).remember(digest, claims.key, exp, now, leeway, self.remember);
+        }
+        Ok(Login {
+            user,
+            accounts_claim: claims.accounts,
+            fleet: fleet_start,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

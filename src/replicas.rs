@@ -1,0 +1,57 @@
+//! What this replica does with what the others in the fleet tell it (`cluster`'s listener
+//! calls it): each event goes to the owner of what it changes, the login admission, the user
+//! cache or Seam's events. Only `startup` uses this, and only in fleet mode.
+
+use std::sync::Arc;
+
+use crate::cluster::{Event, Remote};
+use crate::events::SeamEvents;
+use crate::handshake::Users;
+use crate::login::Admission;
+
+pub(crate) struct Replicas {
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) users: Arc<Users>,
+    /// With Seam's webhooks on.
+    pub(crate) events: Option<Arc<SeamEvents>>,
+}
+
+impl Remote for Replicas {
+    async fn apply(&self, event: Event) {
+        match event {
+            Event::UserRevoked { user_key, at } => {
+                self.admission.user_revoked_elsewhere(&user_key, at).await;
+            }
+            Event::SessionEnded { issuer, sid } => {
+                self.admission.end_identity_session(issuer, &sid);
+            }
+            Event::SessionDropped {
+                user_identifier_key,
+            } => self.users.drop_session(&user_identifier_key).await,
+            Event::AccountGone {
+                connected_account_id,
+            } => {
+                if let Some(events) = &self.events {
+                    events.account_gone(&connected_account_id).await;
+                }
+            }
+            Event::AccountsAdded {
+                user_identifier_keys,
+            } => {
+                if let Some(events) = &self.events {
+                    events.accounts_added(&user_identifier_keys).await;
+                }
+            }
+            Event::ClientSessionDeleted { client_session_id } => {
+                if let Some(events) = &self.events {
+                    events.client_session_deleted(&client_session_id).await;
+                }
+            }
+        }
+    }
+
+    async fn missed_events(&self) {
+        // Users come back at the cost of one signature check and one Redis read each.
+        self.users.clear();
+    }
+}
