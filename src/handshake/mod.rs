@@ -207,7 +207,8 @@ impl Handshake {
         user: &'u User,
         claim: Option<&Value>,
     ) -> Result<Owned<'u>, BadAccountsClaim> {
-        (self.sources[user.namespace]).owned(user.user_id(), &user.user_identifier_key, claim)
+        let user_id = &user.user_key[user.user_id_at..];
+        (self.sources[user.namespace]).owned(user_id, &user.user_identifier_key, claim)
     }
 
     /// Notes what a fetch of `user`'s account lookup or session holds, for Seam's events.

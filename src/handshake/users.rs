@@ -28,8 +28,9 @@ pub(crate) struct User {
     pub(crate) user_key: Arc<str>,
     /// The identity namespace of the user's issuer.
     pub(crate) namespace: usize,
-    /// Where the user id starts in `user_key` (after the issuer's key prefix).
-    user_id_at: usize,
+    /// Where the user id their issuer gave them starts in `user_key` (after the issuer's key
+    /// prefix).
+    pub(crate) user_id_at: usize,
     /// The user's Seam key, derived once (an HMAC when `identity.key_hmac_secret` is set).
     /// Without HMAC it is the user key, and shares the cache key's allocation.
     pub(crate) user_identifier_key: Arc<str>,
@@ -39,13 +40,6 @@ pub(crate) struct User {
     pub(crate) flight: Flight,
     pub(crate) accounts: Slot<Lookup>,
     pub(crate) session: Slot<Arc<IssuedSession>>,
-}
-
-impl User {
-    /// The user id their issuer gave them.
-    pub(crate) fn user_id(&self) -> &str {
-        &self.user_key[self.user_id_at..]
-    }
 }
 
 /// A user's accounts as Seam listed them.

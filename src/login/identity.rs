@@ -17,13 +17,14 @@
 
 use std::borrow::Cow;
 use std::fmt::Write;
+use std::sync::Arc;
 
 use aws_lc_rs::hmac;
 use secrecy::ExposeSecret;
 
 use crate::auth::MIN_SECRET_BYTES;
 use crate::config::{ConfigError, IssuerEntry, Settings, secret_from};
-use crate::handshake::AccountSource;
+use crate::handshake::{AccountSource, User, Users};
 
 /// The users of one issuer, or of several that share them.
 struct Namespace {
@@ -199,9 +200,20 @@ impl Identity {
         Ok(key)
     }
 
+    /// The cached entry of the user `user_id` of the issuer at this place in the trusted list
+    /// (`auth::Claims::issuer`), found by a key written on the stack (`with_user_key`).
+    pub(crate) fn cached_user(
+        &self,
+        issuer: usize,
+        user_id: &str,
+        users: &Users,
+    ) -> Result<Option<Arc<User>>, NoSuchUser> {
+        self.with_user_key(self.of_issuer(issuer), user_id, |key| users.get(key))
+    }
+
     /// `f` of the key of `user_id` in `namespace`, written on the stack: a repeat handshake
     /// looks its user up by this key, and a prefix would otherwise cost it an allocation.
-    pub(crate) fn with_user_key<R>(
+    fn with_user_key<R>(
         &self,
         namespace: usize,
         user_id: &str,

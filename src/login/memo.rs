@@ -39,9 +39,20 @@ impl VerifiedTokens {
         Self(Mutex::new(Vec::new()))
     }
 
+    /// `Ok` when `token` verified, with a key still trusted, and, with `leeway`, has not
+    /// expired since (the same rule jsonwebtoken applies to `exp`); else its digest, to
+    /// remember it by once it verifies.
+    pub(crate) fn recall(&self, token: &str, now: u64, leeway: u64) -> Result<(), Digest> {
+        let digest = digest(token);
+        match self.knows(&digest, now, leeway) {
+            true => Ok(()),
+            false => Err(digest),
+        }
+    }
+
     /// Whether a token with this digest verified, with a key still trusted, and, with
-    /// `leeway`, has not expired since (the same rule jsonwebtoken applies to `exp`).
-    pub(crate) fn knows(&self, digest: &Digest, now: u64, leeway: u64) -> bool {
+    /// `leeway`, has not expired since.
+    fn knows(&self, digest: &Digest, now: u64, leeway: u64) -> bool {
         let tokens = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         tokens
             .iter()

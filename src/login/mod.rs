@@ -132,25 +132,26 @@ impl Admission {
     pub(crate) fn recall(&self, token: &str, verifier: &Verifier) -> Result<Recalled, AuthError> {
         let mut payload = PayloadRoom::new();
         let unverified = verifier.unverified(token, &mut payload)?;
-        let digest = memo::digest(token);
         if self.remember > 0
             && let Some(claims) = unverified
-            && let namespace = self.identity.of_issuer(claims.issuer)
             && let Ok(Some(user)) =
-                (self.identity).with_user_key(namespace, &claims.user_id, |key| self.users.get(key))
-            && user
-                .tokens
-                .knows(&digest, self.clock.unix_now(), self.leeway)
+                (self.identity).cached_user(claims.issuer, &claims.user_id, &self.users)
         {
-            // The digest matched one that verified: these are that token's claims.
-            self.lookups.count(Outcome::Hit);
-            return Ok(Recalled::Known(Login {
-                user,
-                accounts_claim: claims.accounts,
-                fleet: FleetStart::default(),
-            }));
+            let now = self.clock.unix_now();
+            return Ok(match user.tokens.recall(token, now, self.leeway) {
+                // The digest matched one that verified: these are that token's claims.
+                Ok(()) => {
+                    self.lookups.count(Outcome::Hit);
+                    Recalled::Known(Login {
+                        user,
+                        accounts_claim: claims.accounts,
+                        fleet: FleetStart::default(),
+                    })
+                }
+                Err(digest) => Recalled::Unseen(Unseen(digest)),
+            });
         }
-        Ok(Recalled::Unseen(Unseen(digest)))
+        Ok(Recalled::Unseen(Unseen(memo::digest(token))))
     }
 
     /// The login of a token `recall` did not know and that has now verified; remembered so
