@@ -1,16 +1,14 @@
 //! One trusted issuer: its validation rules and where its keys come from (a fixed key or a
 //! JWKS), built from its `config::IssuerEntry`.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, decode};
-use serde::de::IgnoredAny;
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 
-use super::AuthError;
-use super::jwks::Jwks;
+use super::error::AuthError;
+use super::jwks::{IdpClient, Jwks};
 use super::keys::{self, KeyTrust};
+use super::signature::{Purpose, decode_with};
 use crate::clock::Clock;
 use crate::config::{AuthSettings, ConfigError, IssuerEntry};
 use crate::http_failure::NotReady;
@@ -19,20 +17,6 @@ use crate::metrics::Metrics;
 /// jsonwebtoken subtracts the leeway from the current Unix time; a larger leeway than the
 /// time since 1970 would underflow. No real deployment needs more than minutes.
 const MAX_LEEWAY_SECS: u64 = 1_000_000_000;
-
-/// The HTTP client that fetches key sets, one per worker like the Seam client.
-pub(crate) struct IdpClient(pub(super) awc::Client);
-
-impl IdpClient {
-    pub(crate) fn new() -> Self {
-        Self(
-            awc::Client::builder()
-                .disable_redirects()
-                .timeout(std::time::Duration::from_secs(5))
-                .finish(),
-        )
-    }
-}
 
 enum Keys {
     Fixed(DecodingKey, KeyTrust),
@@ -47,14 +31,6 @@ pub(super) struct Issuer {
     keys: Keys,
     /// The `aud` its logout tokens must carry, with `auth.backchannel_logout`.
     logout_audience: Option<String>,
-}
-
-/// Which kind of token a check is for: they differ in the audience they are meant for.
-#[derive(Clone, Copy)]
-pub(super) enum Purpose<'a> {
-    Login,
-    /// A logout token, for this audience (the client id).
-    Logout(&'a str),
 }
 
 pub(super) fn from_settings(
@@ -193,51 +169,4 @@ impl Issuer {
             Keys::Jwks(jwks) => jwks.ready(http).await,
         }
     }
-}
-
-pub(super) fn decode_with(
-    token: &str,
-    key: &DecodingKey,
-    validation: &Validation,
-    purpose: Purpose,
-) -> Result<(), AuthError> {
-    let validation = match purpose {
-        Purpose::Login => Cow::Borrowed(validation),
-        // The issuer's rules, addressed to the client: `aud` required and matched.
-        Purpose::Logout(audience) => {
-            let mut logout = validation.clone();
-            logout.set_audience(&[audience]);
-            logout.validate_aud = true;
-            logout.required_spec_claims.insert("aud".into());
-            Cow::Owned(logout)
-        }
-    };
-    // Only the check: the claims the service uses are read by `unverified`, one way for both
-    // a hint and a verified token.
-    decode::<IgnoredAny>(token, key, &validation)
-        .map(drop)
-        .map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-            ErrorKind::InvalidSignature => AuthError::BadSignature("bad signature"),
-            other => AuthError::Rejected(describe(other)),
-        })
-}
-
-/// A log-safe description of a verification failure (jsonwebtoken's own messages can quote
-/// parts of the token, e.g. in JSON errors).
-fn describe(kind: &ErrorKind) -> String {
-    match kind {
-        ErrorKind::InvalidAlgorithm => "algorithm not accepted".into(),
-        ErrorKind::InvalidIssuer => "wrong issuer".into(),
-        ErrorKind::InvalidAudience => "wrong audience".into(),
-        ErrorKind::MissingRequiredClaim(claim) => format!("missing `{claim}`"),
-        ErrorKind::InvalidClaimFormat(claim) => format!("malformed `{claim}`"),
-        _ => "malformed token".into(),
-    }
-}
-
-/// Whether `algorithm` can verify with a key of `key`'s family.
-pub(super) fn fits(key: &DecodingKey, algorithm: Algorithm) -> bool {
-    key.family() == algorithm.family()
 }

@@ -5,6 +5,7 @@ use base64::Engine;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
 
+use super::error::MAX_TOKEN_BYTES;
 use super::*;
 use crate::clock::SystemClock;
 use crate::config::IssuerSettings;
