@@ -257,7 +257,29 @@ impl TestApp {
     /// The login handshake for `user`, with a fresh valid token: a different token on every
     /// call (see `claims`), as after a new sign-in, so it is verified afresh.
     pub async fn handshake(&self, user: &str) -> Reply {
-        self.handshake_with(&login(user)).await
+        self.handshake_with(&self.login(user)).await
+    }
+
+    /// `login(user)` as signed by an identity provider whose clock moved with this app's: the
+    /// service judges login times on its own clock, so a test that moves it moves the token's
+    /// times with it.
+    pub fn login(&self, user: &str) -> String {
+        sign(&self.moved(claims(user)))
+    }
+
+    /// `later_login(user)`, likewise.
+    pub fn later_login(&self, user: &str) -> String {
+        sign(&self.moved(later_claims(user)))
+    }
+
+    /// `claims` with `iat` and `exp` as far ahead of real time as this app's clock is (never
+    /// behind it: a clock no test moved lags real time by the test's own run).
+    fn moved(&self, mut claims: Value) -> Value {
+        let ahead = (self.clock.now() - OffsetDateTime::now_utc()).whole_seconds();
+        for time in ["iat", "exp"] {
+            claims[time] = json!(claims[time].as_i64().expect("a time") + ahead.max(0));
+        }
+        claims
     }
 
     /// The login handshake with this token; sending one token again is what a browser does
@@ -402,9 +424,13 @@ pub fn forged(user: &str) -> String {
 /// counts whole seconds and a logout ends the logins issued in its own second too, so this one
 /// says it was issued a minute from now.
 pub fn later_login(user: &str) -> String {
+    sign(&later_claims(user))
+}
+
+fn later_claims(user: &str) -> Value {
     let mut claims = claims(user);
     claims["iat"] = json!(now() + 60);
-    sign(&claims)
+    claims
 }
 
 /// The claims of a valid back-channel logout token (OIDC Back-Channel Logout 1.0 §2.4) for
