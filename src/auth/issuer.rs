@@ -14,8 +14,8 @@ use crate::config::{AuthSettings, ConfigError, IssuerEntry};
 use crate::http_failure::NotReady;
 use crate::metrics::Metrics;
 
-/// jsonwebtoken subtracts the leeway from the current Unix time; a larger leeway than the
-/// time since 1970 would underflow. No real deployment needs more than minutes.
+/// A leeway past this would accept logins that expired decades ago: no real deployment needs
+/// more than minutes.
 const MAX_LEEWAY_SECS: u64 = 1_000_000_000;
 
 enum Keys {
@@ -79,9 +79,17 @@ impl Issuer {
         let algorithms = keys::algorithms(&spec.key("algorithms"), spec.algorithms)?;
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms.clone();
-        validation.leeway = leeway_secs;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // The times are judged by `rules` on the service's clock, before the signature and again
+        // after it; jsonwebtoken would judge them once more on the system clock, which need not
+        // agree with the service's (tests move theirs), so its time checks are off.
+        // Read in jsonwebtoken 11.1's `validation::validate`: `required_spec_claims` is checked
+        // first, whatever `validate_exp` says (`exp` counts as present only as a number), so
+        // `exp` stays required below; the clock (`get_current_timestamp`, the crate's one read
+        // of the time) is read only when `validate_exp` or `validate_nbf` is on, and so are its
+        // `exp`/`nbf` format check (`rules` refuses anything but whole seconds first) and
+        // `reject_tokens_expiring_in_less_than` (0 here). Its `leeway` is then unread.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         let mut required = vec!["exp"];
         if let Some(issuer) = spec.issuer {
             validation.set_issuer(&[issuer]);

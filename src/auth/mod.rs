@@ -4,8 +4,10 @@
 //! RFC 8725 throughout: algorithms are pinned per issuer (a token's `alg` never widens them),
 //! a token's own key material (`jwk`, `jku`, `x5u`, `x5c` headers) is never used or fetched,
 //! `kid` is only a lookup key, and size is checked before any parsing. Each issuer's rules sit
-//! in one `Validation`: signature, `exp`, `nbf`, and `iss`/`aud` whenever configured (then
-//! also required to be present, which jsonwebtoken does not do by itself).
+//! in one `Validation`: signature, `exp` required, and `iss`/`aud` whenever configured (then
+//! also required to be present, which jsonwebtoken does not do by itself). Times (`exp`, `nbf`,
+//! the lifetime cap) are judged on the service's `Clock` by `rules`, before the signature and
+//! again after it, never on the system clock.
 //!
 //! `Verifier` here holds the order of the checks; `rules` checks what needs no signature work,
 //! `issuer` holds each trusted issuer's `Validation` and keys (fixed ones from `keys`, fetched
@@ -129,7 +131,7 @@ impl Verifier {
                 "needs identity.claim = \"sub\": a logout token names its user by `sub`",
             ));
         }
-        let rules = Rules::from_settings(auth)?;
+        let rules = Rules::from_settings(auth, clock.clone())?;
         Ok(Self {
             issuers: issuer::from_settings(auth, clock, metrics)?,
             rules,
@@ -208,8 +210,6 @@ impl Verifier {
         let key = (self.issuers[issuer])
             .check(&token, &header, http, Purpose::Login)
             .await?;
-        // Verified: the claims read now are those the signature covers (the same text that
-        // was inspected).
         let mut buffer = unverified::buffer_for(&token);
         let Picked {
             user_id,
@@ -218,7 +218,7 @@ impl Verifier {
             issued_at,
             session_id,
             ..
-        } = unverified::claims(&token, &mut buffer, self.names(false)).ok_or_else(malformed)?;
+        } = self.verified_claims(&token, &mut buffer)?;
         let user_id = user_id.ok_or_else(|| AuthError::BadClaim(self.identity_claim.clone()))?;
         Ok(Claims {
             issuer,
@@ -248,8 +248,7 @@ impl Verifier {
             .check(&token, &header, http, Purpose::Logout(audience))
             .await?;
         let mut buffer = unverified::buffer_for(&token);
-        let picked =
-            unverified::claims(&token, &mut buffer, self.names(false)).ok_or_else(malformed)?;
+        let picked = self.verified_claims(&token, &mut buffer)?;
         // Present: inspection refused the token otherwise.
         let (Some(token_id), Claim::Valid(issued_at)) = (picked.token_id, picked.issued_at) else {
             return Err(malformed());
@@ -263,22 +262,38 @@ impl Verifier {
         })
     }
 
+    /// The claims of a token whose signature has just verified: those the signature covers
+    /// (the same text that was inspected). Its times are judged again, as nothing else judges
+    /// them after the signature: the wait since inspection (the client's turn, a key fetch) may
+    /// have outlasted the token.
+    fn verified_claims<'p>(
+        &self,
+        token: &str,
+        buffer: &'p mut [u8],
+    ) -> Result<Picked<'p>, AuthError> {
+        let picked = unverified::claims(token, buffer, self.names(false)).ok_or_else(malformed)?;
+        self.rules.check_times(&picked, self.rules.now())?;
+        Ok(picked)
+    }
+
     /// What every token goes through before its signature (all of it only refuses): its size,
     /// header and claims read, the strict rules, the issuer whose keys will check it, and the
-    /// claims that issuer's rules require; then what its kind requires.
+    /// claims that issuer's rules require; then what its kind requires. Its times are judged
+    /// at one instant of the service's clock.
     fn inspect_as(&self, token: &str, kind: Kind) -> Result<(Header, usize), AuthError> {
         check_size(token)?;
         let header = decode_header(token).map_err(|_| malformed())?;
         let mut buffer = unverified::buffer_for(token);
         let picked =
             unverified::claims(token, &mut buffer, self.names(true)).ok_or_else(malformed)?;
-        self.rules.check_strictly(&header, &picked)?;
+        let now = self.rules.now();
+        self.rules.check_strictly(&header, &picked, now)?;
         let issuer = self.issuer_for(&picked)?;
         let audience = match kind {
             Kind::Login => self.issuers[issuer].audience(),
             Kind::Logout => Some(self.logout_audience(issuer)?),
         };
-        (self.rules).check_rules(&self.issuers[issuer], &header, &picked, audience)?;
+        (self.rules).check_rules(&self.issuers[issuer], &header, &picked, audience, now)?;
         match kind {
             Kind::Login => self.rules.check_login(&header, &picked)?,
             Kind::Logout => check_logout(&header, &picked)?,

@@ -2,12 +2,19 @@
 //! before the signature (they only refuse, so a token they turn away costs nothing): its size,
 //! RFC 7515/7519's strict forms, the lifetime cap, the issuer's algorithms, `exp`, `nbf`, `iss`
 //! and `aud`, and what its kind requires (`typ`; a logout token's claims).
+//!
+//! Every judgement of time here reads the service's `Clock`, the one the rest of the service
+//! reads, and nothing else in `auth` judges a login's times (jsonwebtoken's checks are off,
+//! see `issuer`): moving that clock moves login expiry too.
+
+use std::sync::Arc;
 
 use jsonwebtoken::Header;
 
 use super::error::{AuthError, MAX_TOKEN_BYTES};
 use super::issuer::Issuer;
 use super::unverified::{Claim, Picked};
+use crate::clock::Clock;
 use crate::config::{AuthSettings, ConfigError};
 
 /// The service's own settings of the rules; an issuer's come with it (`Issuer`).
@@ -16,10 +23,14 @@ pub(super) struct Rules {
     /// `auth.max_token_lifetime_secs` and `auth.leeway_secs`.
     max_lifetime: u64,
     leeway: u64,
+    clock: Arc<dyn Clock>,
 }
 
 impl Rules {
-    pub(super) fn from_settings(auth: &AuthSettings) -> Result<Self, ConfigError> {
+    pub(super) fn from_settings(
+        auth: &AuthSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
         if auth.max_token_lifetime_secs == 0 {
             return Err(ConfigError::new(
                 "auth.max_token_lifetime_secs",
@@ -30,37 +41,32 @@ impl Rules {
             required_typ: auth.required_typ.clone().filter(|t| !t.is_empty()),
             max_lifetime: auth.max_token_lifetime_secs,
             leeway: auth.leeway_secs,
+            clock,
         })
     }
 
-    /// The issuer's rules that jsonwebtoken applies after the signature, applied before it
-    /// from the unverified claims, so that a token they refuse costs no signature check: the
-    /// algorithm, `exp` (required) and `nbf` with the leeway, `iss` and `aud` when configured.
-    /// jsonwebtoken applies them again to the verified token.
+    /// Now in Unix seconds, as the claims count time (a clock before 1970 reads as 1970).
+    pub(super) fn now(&self) -> u64 {
+        u64::try_from(self.clock.now().unix_timestamp()).unwrap_or(0)
+    }
+
+    /// The issuer's rules, applied before the signature from the unverified claims, so that a
+    /// token they refuse costs no signature check: the algorithm, the times (`check_times`),
+    /// `iss` and `aud` when configured. jsonwebtoken applies the algorithm, `iss` and `aud`
+    /// again to the verified token, and `Verifier` the times.
     pub(super) fn check_rules(
         &self,
         issuer: &Issuer,
         header: &Header,
         claims: &Picked,
         audience: Option<&str>,
+        now: u64,
     ) -> Result<(), AuthError> {
         let rejected = |why: &str| Err(AuthError::Rejected(why.into()));
         if !issuer.accepts(header.alg) {
             return rejected("algorithm not accepted");
         }
-        let now = jsonwebtoken::get_current_timestamp();
-        match claims.expires_at {
-            Claim::Valid(exp) if exp.saturating_add(self.leeway) < now => {
-                return Err(AuthError::Expired);
-            }
-            Claim::Valid(_) => {}
-            _ => return rejected("missing `exp`"),
-        }
-        if let Claim::Valid(nbf) = claims.not_before
-            && nbf > now.saturating_add(self.leeway)
-        {
-            return Err(AuthError::NotYetValid);
-        }
+        self.check_times(claims, now)?;
         if let Some(name) = issuer.name() {
             match &claims.issuer {
                 Claim::Valid(iss) if iss == name => {}
@@ -75,6 +81,23 @@ impl Rules {
                 Claim::Invalid => return rejected("malformed `aud`"),
                 Claim::Absent => return rejected("missing `aud`"),
             }
+        }
+        Ok(())
+    }
+
+    /// `exp` (required) and `nbf` at `now` (Unix seconds, `Rules::now`), with the leeway.
+    pub(super) fn check_times(&self, claims: &Picked, now: u64) -> Result<(), AuthError> {
+        match claims.expires_at {
+            Claim::Valid(exp) if exp.saturating_add(self.leeway) < now => {
+                return Err(AuthError::Expired);
+            }
+            Claim::Valid(_) => {}
+            _ => return Err(AuthError::Rejected("missing `exp`".into())),
+        }
+        if let Claim::Valid(nbf) = claims.not_before
+            && nbf > now.saturating_add(self.leeway)
+        {
+            return Err(AuthError::NotYetValid);
         }
         Ok(())
     }
@@ -102,8 +125,14 @@ impl Rules {
     /// RFC 7515 §4.1.11 (`crit`: no extension is implemented, so any listed one is not
     /// understood), RFC 7519 §4.1 (`iss` a string, never an array that happens to hold the
     /// right one; times as whole seconds, where jsonwebtoken would round `1e19`), and the
-    /// lifetime cap, so that no login is good for longer than `auth.max_token_lifetime_secs`.
-    pub(super) fn check_strictly(&self, header: &Header, claims: &Picked) -> Result<(), AuthError> {
+    /// lifetime cap, so that no login is good for longer than `auth.max_token_lifetime_secs`
+    /// after `now` (Unix seconds, `Rules::now`).
+    pub(super) fn check_strictly(
+        &self,
+        header: &Header,
+        claims: &Picked,
+        now: u64,
+    ) -> Result<(), AuthError> {
         if header.crit.is_some() {
             return Err(AuthError::Rejected(
                 "`crit` names an extension this service does not implement".into(),
@@ -123,7 +152,7 @@ impl Rules {
             return Err(AuthError::Rejected("malformed `iss`".into()));
         }
         if let Claim::Valid(exp) = claims.expires_at {
-            let latest = jsonwebtoken::get_current_timestamp()
+            let latest = now
                 .saturating_add(self.max_lifetime)
                 .saturating_add(self.leeway);
             let issued_too_long = matches!(

@@ -36,12 +36,11 @@ pub(super) fn decode_with(
         }
     };
     // Only the check: the claims the service uses are read by `unverified`, one way for both
-    // a hint and a verified token.
+    // a hint and a verified token. Times are not judged here (see `issuer`), so no refusal is
+    // about them.
     decode::<IgnoredAny>(token, key, &validation)
         .map(drop)
         .map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
             ErrorKind::InvalidSignature => AuthError::BadSignature("bad signature"),
             other => AuthError::Rejected(describe(other)),
         })
