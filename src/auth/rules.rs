@@ -5,7 +5,8 @@
 //!
 //! Every judgement of time here reads the service's `Clock`, the one the rest of the service
 //! reads, and nothing else in `auth` judges a login's times (jsonwebtoken's checks are off,
-//! see `issuer`): moving that clock moves login expiry too.
+//! see `issuer`; `Verifier` judges `exp` and `nbf` here again after the signature): moving that
+//! clock moves login expiry too.
 
 use std::sync::Arc;
 
@@ -17,7 +18,8 @@ use super::unverified::{Claim, Picked};
 use crate::clock::Clock;
 use crate::config::{AuthSettings, ConfigError};
 
-/// The service's own settings of the rules; an issuer's come with it (`Issuer`).
+/// The service's own settings of the rules, and the clock they judge time on; an issuer's
+/// come with it (`Issuer`).
 pub(super) struct Rules {
     required_typ: Option<String>,
     /// `auth.max_token_lifetime_secs` and `auth.leeway_secs`.
