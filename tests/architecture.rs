@@ -738,6 +738,9 @@ fn the_layer_check_finds_an_arrow_up() {
     };
     write("lib.rs", "mod routes;\nmod seam;\n");
     write("routes/mod.rs", "use crate::seam::Client;\n");
-    write("seam/mod.rs", "pub struct Client;\nfn f() { crate::routes::g() }\n");
+    write(
+        "seam/mod.rs",
+        "pub struct Client;\nfn f() { crate::routes::g() }\n",
+    );
     assert_eq!(upward(&graph(src)), ["seam/mod.rs -> routes/mod.rs"]);
 }

@@ -1,38 +1,22 @@
 //! One trusted issuer: its validation rules and where its keys come from (a fixed key or a
 //! JWKS), built from its `config::IssuerEntry`.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, decode};
-use serde::de::IgnoredAny;
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 
-use super::AuthError;
-use super::jwks::Jwks;
+use super::error::AuthError;
+use super::jwks::{IdpClient, Jwks};
 use super::keys::{self, KeyTrust};
+use super::signature::{Purpose, decode_with};
 use crate::clock::Clock;
 use crate::config::{AuthSettings, ConfigError, IssuerEntry};
 use crate::http_failure::NotReady;
 use crate::metrics::Metrics;
 
-/// jsonwebtoken subtracts the leeway from the current Unix time; a larger leeway than the
-/// time since 1970 would underflow. No real deployment needs more than minutes.
+/// A leeway past this would accept logins that expired decades ago: no real deployment needs
+/// more than minutes.
 const MAX_LEEWAY_SECS: u64 = 1_000_000_000;
-
-/// The HTTP client that fetches key sets, one per worker like the Seam client.
-pub(crate) struct IdpClient(pub(super) awc::Client);
-
-impl IdpClient {
-    pub(crate) fn new() -> Self {
-        Self(
-            awc::Client::builder()
-                .disable_redirects()
-                .timeout(std::time::Duration::from_secs(5))
-                .finish(),
-        )
-    }
-}
 
 enum Keys {
     Fixed(DecodingKey, KeyTrust),
@@ -47,14 +31,6 @@ pub(super) struct Issuer {
     keys: Keys,
     /// The `aud` its logout tokens must carry, with `auth.backchannel_logout`.
     logout_audience: Option<String>,
-}
-
-/// Which kind of token a check is for: they differ in the audience they are meant for.
-#[derive(Clone, Copy)]
-pub(super) enum Purpose<'a> {
-    Login,
-    /// A logout token, for this audience (the client id).
-    Logout(&'a str),
 }
 
 pub(super) fn from_settings(
@@ -103,9 +79,17 @@ impl Issuer {
         let algorithms = keys::algorithms(&spec.key("algorithms"), spec.algorithms)?;
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms.clone();
-        validation.leeway = leeway_secs;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // The times are judged by `rules` on the service's clock, before the signature and again
+        // after it; jsonwebtoken would judge them once more on the system clock, which need not
+        // agree with the service's (tests move theirs), so its time checks are off.
+        // Read in jsonwebtoken 11.1's `validation::validate`: `required_spec_claims` is checked
+        // first, whatever `validate_exp` says (`exp` counts as present only as a number), so
+        // `exp` stays required below; the clock (`get_current_timestamp`, the crate's one read
+        // of the time) is read only when `validate_exp` or `validate_nbf` is on, and so are its
+        // `exp`/`nbf` format check (`rules` refuses anything but whole seconds first) and
+        // `reject_tokens_expiring_in_less_than` (0 here). Its `leeway` is then unread.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         let mut required = vec!["exp"];
         if let Some(issuer) = spec.issuer {
             validation.set_issuer(&[issuer]);
@@ -193,51 +177,4 @@ impl Issuer {
             Keys::Jwks(jwks) => jwks.ready(http).await,
         }
     }
-}
-
-pub(super) fn decode_with(
-    token: &str,
-    key: &DecodingKey,
-    validation: &Validation,
-    purpose: Purpose,
-) -> Result<(), AuthError> {
-    let validation = match purpose {
-        Purpose::Login => Cow::Borrowed(validation),
-        // The issuer's rules, addressed to the client: `aud` required and matched.
-        Purpose::Logout(audience) => {
-            let mut logout = validation.clone();
-            logout.set_audience(&[audience]);
-            logout.validate_aud = true;
-            logout.required_spec_claims.insert("aud".into());
-            Cow::Owned(logout)
-        }
-    };
-    // Only the check: the claims the service uses are read by `unverified`, one way for both
-    // a hint and a verified token.
-    decode::<IgnoredAny>(token, key, &validation)
-        .map(drop)
-        .map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-            ErrorKind::InvalidSignature => AuthError::BadSignature("bad signature"),
-            other => AuthError::Rejected(describe(other)),
-        })
-}
-
-/// A log-safe description of a verification failure (jsonwebtoken's own messages can quote
-/// parts of the token, e.g. in JSON errors).
-fn describe(kind: &ErrorKind) -> String {
-    match kind {
-        ErrorKind::InvalidAlgorithm => "algorithm not accepted".into(),
-        ErrorKind::InvalidIssuer => "wrong issuer".into(),
-        ErrorKind::InvalidAudience => "wrong audience".into(),
-        ErrorKind::MissingRequiredClaim(claim) => format!("missing `{claim}`"),
-        ErrorKind::InvalidClaimFormat(claim) => format!("malformed `{claim}`"),
-        _ => "malformed token".into(),
-    }
-}
-
-/// Whether `algorithm` can verify with a key of `key`'s family.
-pub(super) fn fits(key: &DecodingKey, algorithm: Algorithm) -> bool {
-    key.family() == algorithm.family()
 }

@@ -1,4 +1,4 @@
-//! An identity provider's JSON Web Key Set, fetched with awc and cached.
+//! An identity provider's JSON Web Key Set, fetched with awc (`IdpClient`) and cached.
 //!
 //! - The set is reused for its `Cache-Control: max-age`, bounded to [`MIN_AGE`, `MAX_AGE`].
 //! - A token whose `kid` is unknown may trigger a fetch (keys rotate), but fetches are at least
@@ -16,9 +16,9 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use time::{Duration, OffsetDateTime};
 
-use super::AuthError;
-use super::issuer::{IdpClient, Purpose, decode_with, fits};
+use super::error::AuthError;
 use super::keys::KeyTrust;
+use super::signature::{Purpose, decode_with};
 use crate::clock::Clock;
 use crate::config::{ConfigError, IssuerEntry};
 use crate::http_failure::{Cause, NotReady};
@@ -33,6 +33,20 @@ const MAX_AGE: Duration = Duration::hours(24);
 const DEFAULT_AGE: Duration = Duration::minutes(15);
 /// Largest key set read; real ones are a few KiB.
 const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The HTTP client that fetches key sets, one per worker like the Seam client.
+pub(crate) struct IdpClient(awc::Client);
+
+impl IdpClient {
+    pub(crate) fn new() -> Self {
+        Self(
+            awc::Client::builder()
+                .disable_redirects()
+                .timeout(std::time::Duration::from_secs(5))
+                .finish(),
+        )
+    }
+}
 
 struct Key {
     kid: Option<String>,
@@ -301,6 +315,11 @@ fn matches(key: &Key, header: &Header) -> bool {
             .kid
             .as_ref()
             .is_none_or(|kid| key.kid.as_ref() == Some(kid))
+}
+
+/// Whether `algorithm` can verify with a key of `key`'s family.
+fn fits(key: &DecodingKey, algorithm: Algorithm) -> bool {
+    key.family() == algorithm.family()
 }
 
 /// The `max-age` directive of a `Cache-Control` header.

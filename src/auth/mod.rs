@@ -4,12 +4,22 @@
 //! RFC 8725 throughout: algorithms are pinned per issuer (a token's `alg` never widens them),
 //! a token's own key material (`jwk`, `jku`, `x5u`, `x5c` headers) is never used or fetched,
 //! `kid` is only a lookup key, and size is checked before any parsing. Each issuer's rules sit
-//! in one `Validation`: signature, `exp`, `nbf`, and `iss`/`aud` whenever configured (then
-//! also required to be present, which jsonwebtoken does not do by itself).
+//! in one `Validation`: signature, `exp` required, and `iss`/`aud` whenever configured (then
+//! also required to be present, which jsonwebtoken does not do by itself). Times (`exp`, `nbf`,
+//! the lifetime cap) are judged on the service's `Clock` by `rules`, before the signature and
+//! again after it, never on the system clock.
+//!
+//! `Verifier` here holds the order of the checks; `rules` checks what needs no signature work,
+//! `issuer` holds each trusted issuer's `Validation` and keys (fixed ones from `keys`, fetched
+//! ones from `jwks`), `signature` checks a token against one key, `unverified` is the one
+//! reader of claims, and `error` says why a login was refused.
 
+mod error;
 mod issuer;
 mod jwks;
 mod keys;
+mod rules;
+mod signature;
 mod unverified;
 
 use std::borrow::Cow;
@@ -23,44 +33,14 @@ use crate::config::{AuthSettings, ConfigError};
 use crate::http_failure::NotReady;
 use crate::metrics::Metrics;
 
-pub(crate) use issuer::IdpClient;
-use issuer::{Issuer, Purpose};
+pub(crate) use error::AuthError;
+use issuer::Issuer;
+pub(crate) use jwks::IdpClient;
 pub(crate) use keys::{KeyTrust, MIN_SECRET_BYTES};
+use rules::{Rules, check_logout, check_size};
+use signature::Purpose;
 pub(crate) use unverified::PayloadRoom;
 use unverified::{Claim, ClaimNames, Picked};
-
-/// Tokens longer than this are refused before any parsing: no identity provider issues them,
-/// and parsing attacker-sized input is a cost we need not pay.
-const MAX_TOKEN_BYTES: usize = 8 * 1024;
-
-/// Why a login was refused. The display text is for logs; it never includes the token.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub(crate) enum AuthError {
-    #[error("no bearer token or login cookie")]
-    Missing,
-    #[error("authorization header is not `Bearer <token>`")]
-    Malformed,
-    #[error("token longer than {MAX_TOKEN_BYTES} bytes")]
-    TooLarge,
-    #[error("token expired")]
-    Expired,
-    #[error("token not valid yet")]
-    NotYetValid,
-    #[error("token rejected: {0}")]
-    Rejected(String),
-    /// The one refusal that cost a signature check (or a key-set fetch for an unknown `kid`):
-    /// what the per-client budget counts.
-    #[error("signature check failed: {0}")]
-    BadSignature(&'static str),
-    #[error("token has no usable `{0}` claim")]
-    BadClaim(String),
-    #[error("cookie login refused: {0}")]
-    Csrf(&'static str),
-    /// Never "the first one wins": a cookie planted on a parent domain must not choose whose
-    /// login a request carries.
-    #[error("more than one login: {0}")]
-    Ambiguous(&'static str),
-}
 
 /// What a verified token says, as far as the service uses it.
 pub(crate) struct Claims {
@@ -125,13 +105,10 @@ pub(crate) struct Unverified<'p> {
 /// Checks login tokens against the trusted issuers.
 pub(crate) struct Verifier {
     issuers: Vec<Issuer>,
-    required_typ: Option<String>,
+    rules: Rules,
     identity_claim: String,
     /// The claim holding connected account ids, read for the `claim` account source.
     accounts_claim: Option<String>,
-    /// `auth.max_token_lifetime_secs` and `auth.leeway_secs`.
-    max_lifetime: u64,
-    leeway: u64,
 }
 
 impl Verifier {
@@ -154,19 +131,12 @@ impl Verifier {
                 "needs identity.claim = \"sub\": a logout token names its user by `sub`",
             ));
         }
-        if auth.max_token_lifetime_secs == 0 {
-            return Err(ConfigError::new(
-                "auth.max_token_lifetime_secs",
-                "must be above 0: the longest a login may live, e.g. 86400",
-            ));
-        }
+        let rules = Rules::from_settings(auth, clock.clone())?;
         Ok(Self {
             issuers: issuer::from_settings(auth, clock, metrics)?,
-            required_typ: auth.required_typ.clone().filter(|t| !t.is_empty()),
+            rules,
             identity_claim: identity_claim.to_owned(),
             accounts_claim: accounts_claim.map(str::to_owned),
-            max_lifetime: auth.max_token_lifetime_secs,
-            leeway: auth.leeway_secs,
         })
     }
 
@@ -240,8 +210,6 @@ impl Verifier {
         let key = (self.issuers[issuer])
             .check(&token, &header, http, Purpose::Login)
             .await?;
-        // Verified: the claims read now are those the signature covers (the same text that
-        // was inspected).
         let mut buffer = unverified::buffer_for(&token);
         let Picked {
             user_id,
@@ -250,7 +218,7 @@ impl Verifier {
             issued_at,
             session_id,
             ..
-        } = unverified::claims(&token, &mut buffer, self.names(false)).ok_or_else(malformed)?;
+        } = self.verified_claims(&token, &mut buffer)?;
         let user_id = user_id.ok_or_else(|| AuthError::BadClaim(self.identity_claim.clone()))?;
         Ok(Claims {
             issuer,
@@ -280,8 +248,7 @@ impl Verifier {
             .check(&token, &header, http, Purpose::Logout(audience))
             .await?;
         let mut buffer = unverified::buffer_for(&token);
-        let picked =
-            unverified::claims(&token, &mut buffer, self.names(false)).ok_or_else(malformed)?;
+        let picked = self.verified_claims(&token, &mut buffer)?;
         // Present: inspection refused the token otherwise.
         let (Some(token_id), Claim::Valid(issued_at)) = (picked.token_id, picked.issued_at) else {
             return Err(malformed());
@@ -295,51 +262,41 @@ impl Verifier {
         })
     }
 
+    /// The claims of a token whose signature has just verified: those the signature covers
+    /// (the same text that was inspected). Its times are judged again, as nothing else judges
+    /// them after the signature: the wait since inspection (the client's turn, a key fetch) may
+    /// have outlasted the token.
+    fn verified_claims<'p>(
+        &self,
+        token: &str,
+        buffer: &'p mut [u8],
+    ) -> Result<Picked<'p>, AuthError> {
+        let picked = unverified::claims(token, buffer, self.names(false)).ok_or_else(malformed)?;
+        self.rules.check_times(&picked, self.rules.now())?;
+        Ok(picked)
+    }
+
     /// What every token goes through before its signature (all of it only refuses): its size,
     /// header and claims read, the strict rules, the issuer whose keys will check it, and the
-    /// claims that issuer's rules require; then what its kind requires.
+    /// claims that issuer's rules require; then what its kind requires. Its times are judged
+    /// at one instant of the service's clock.
     fn inspect_as(&self, token: &str, kind: Kind) -> Result<(Header, usize), AuthError> {
-        let rejected = |why: &str| AuthError::Rejected(why.into());
         check_size(token)?;
         let header = decode_header(token).map_err(|_| malformed())?;
         let mut buffer = unverified::buffer_for(token);
         let picked =
             unverified::claims(token, &mut buffer, self.names(true)).ok_or_else(malformed)?;
-        self.check_strictly(&header, &picked)?;
+        let now = self.rules.now();
+        self.rules.check_strictly(&header, &picked, now)?;
         let issuer = self.issuer_for(&picked)?;
         let audience = match kind {
             Kind::Login => self.issuers[issuer].audience(),
             Kind::Logout => Some(self.logout_audience(issuer)?),
         };
-        self.check_rules(&self.issuers[issuer], &header, &picked, audience)?;
+        (self.rules).check_rules(&self.issuers[issuer], &header, &picked, audience, now)?;
         match kind {
-            Kind::Login => {
-                self.check_typ(&header)?;
-                // §2.4 of Back-Channel Logout: a logout token must never pass for a login.
-                if picked.logout_event || header.typ.as_deref().is_some_and(is_logout_typ) {
-                    return Err(rejected("a logout token is not a login"));
-                }
-            }
-            Kind::Logout => {
-                if header.typ.as_deref().is_some_and(|typ| !is_logout_typ(typ)) {
-                    return Err(rejected("wrong `typ`"));
-                }
-                if !picked.logout_event {
-                    return Err(rejected("no back-channel logout event in `events`"));
-                }
-                if picked.nonce {
-                    return Err(rejected("a logout token has no `nonce`"));
-                }
-                if !matches!(picked.issued_at, Claim::Valid(_)) {
-                    return Err(rejected("missing `iat`"));
-                }
-                if picked.user_id.is_none() && picked.session_id.is_none() {
-                    return Err(rejected("names neither `sub` nor `sid`"));
-                }
-                if picked.token_id.is_none() {
-                    return Err(rejected("missing `jti`"));
-                }
-            }
+            Kind::Login => self.rules.check_login(&header, &picked)?,
+            Kind::Logout => check_logout(&header, &picked)?,
         }
         Ok((header, issuer))
     }
@@ -349,105 +306,10 @@ impl Verifier {
             .ok_or_else(|| AuthError::Rejected("back-channel logout is off".into()))
     }
 
-    /// The issuer's rules that jsonwebtoken applies after the signature, applied before it
-    /// from the unverified claims, so that a token they refuse costs no signature check: the
-    /// algorithm, `exp` (required) and `nbf` with the leeway, `iss` and `aud` when configured.
-    /// jsonwebtoken applies them again to the verified token.
-    fn check_rules(
-        &self,
-        issuer: &Issuer,
-        header: &Header,
-        claims: &Picked,
-        audience: Option<&str>,
-    ) -> Result<(), AuthError> {
-        let rejected = |why: &str| Err(AuthError::Rejected(why.into()));
-        if !issuer.accepts(header.alg) {
-            return rejected("algorithm not accepted");
-        }
-        let now = jsonwebtoken::get_current_timestamp();
-        match claims.expires_at {
-            Claim::Valid(exp) if exp.saturating_add(self.leeway) < now => {
-                return Err(AuthError::Expired);
-            }
-            Claim::Valid(_) => {}
-            _ => return rejected("missing `exp`"),
-        }
-        if let Claim::Valid(nbf) = claims.not_before
-            && nbf > now.saturating_add(self.leeway)
-        {
-            return Err(AuthError::NotYetValid);
-        }
-        if let Some(name) = issuer.name() {
-            match &claims.issuer {
-                Claim::Valid(iss) if iss == name => {}
-                Claim::Valid(_) => return rejected("wrong issuer"),
-                _ => return rejected("missing `iss`"),
-            }
-        }
-        if let Some(audience) = audience {
-            match &claims.audience {
-                Claim::Valid(auds) if auds.iter().any(|aud| aud == audience) => {}
-                Claim::Valid(_) => return rejected("wrong audience"),
-                Claim::Invalid => return rejected("malformed `aud`"),
-                Claim::Absent => return rejected("missing `aud`"),
-            }
-        }
-        Ok(())
-    }
-
     /// `Ok` once every issuer has keys to verify with (a JWKS may still be loading).
     pub(crate) async fn ready(&self, http: &IdpClient) -> Result<(), NotReady> {
         for issuer in &self.issuers {
             issuer.ready(http).await?;
-        }
-        Ok(())
-    }
-
-    fn check_typ(&self, header: &Header) -> Result<(), AuthError> {
-        match (&self.required_typ, &header.typ) {
-            (None, _) => Ok(()),
-            (Some(wanted), Some(typ)) if typ.eq_ignore_ascii_case(wanted) => Ok(()),
-            _ => Err(AuthError::Rejected("wrong `typ`".into())),
-        }
-    }
-
-    /// The rules jsonwebtoken does not apply, checked before the signature (they only refuse):
-    /// RFC 7515 §4.1.11 (`crit`: no extension is implemented, so any listed one is not
-    /// understood), RFC 7519 §4.1 (`iss` a string, never an array that happens to hold the
-    /// right one; times as whole seconds, where jsonwebtoken would round `1e19`), and the
-    /// lifetime cap, so that no login is good for longer than `auth.max_token_lifetime_secs`.
-    fn check_strictly(&self, header: &Header, claims: &Picked) -> Result<(), AuthError> {
-        if header.crit.is_some() {
-            return Err(AuthError::Rejected(
-                "`crit` names an extension this service does not implement".into(),
-            ));
-        }
-        let times = [
-            ("exp", &claims.expires_at),
-            ("nbf", &claims.not_before),
-            ("iat", &claims.issued_at),
-        ];
-        for (name, claim) in times {
-            if *claim == Claim::Invalid {
-                return Err(AuthError::Rejected(format!("malformed `{name}`")));
-            }
-        }
-        if claims.issuer == Claim::Invalid {
-            return Err(AuthError::Rejected("malformed `iss`".into()));
-        }
-        if let Claim::Valid(exp) = claims.expires_at {
-            let latest = jsonwebtoken::get_current_timestamp()
-                .saturating_add(self.max_lifetime)
-                .saturating_add(self.leeway);
-            let issued_too_long = matches!(
-                claims.issued_at,
-                Claim::Valid(iat) if exp.saturating_sub(iat) > self.max_lifetime
-            );
-            if exp > latest || issued_too_long {
-                return Err(AuthError::Rejected(
-                    "lives longer than auth.max_token_lifetime_secs".into(),
-                ));
-            }
         }
         Ok(())
     }
@@ -472,18 +334,6 @@ impl Verifier {
 
 fn malformed() -> AuthError {
     AuthError::Rejected("malformed token".into())
-}
-
-/// RFC 8725 §3.11's explicit type of logout tokens (Back-Channel Logout §2.4), either form.
-fn is_logout_typ(typ: &str) -> bool {
-    typ.eq_ignore_ascii_case("logout+jwt") || typ.eq_ignore_ascii_case("application/logout+jwt")
-}
-
-fn check_size(token: &str) -> Result<(), AuthError> {
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(AuthError::TooLarge);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

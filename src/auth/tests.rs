@@ -1,10 +1,12 @@
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
+use time::OffsetDateTime;
 
+use super::error::MAX_TOKEN_BYTES;
 use super::*;
 use crate::clock::SystemClock;
 use crate::config::IssuerSettings;
@@ -32,13 +34,39 @@ fn settings(issuer: Option<&str>, audience: Option<&str>) -> AuthSettings {
 }
 
 pub(crate) fn verifier(auth: &AuthSettings) -> Result<Verifier, ConfigError> {
+    verifier_at(auth, Arc::new(SystemClock))
+}
+
+fn verifier_at(auth: &AuthSettings, clock: Arc<dyn Clock>) -> Result<Verifier, ConfigError> {
     Verifier::from_settings(
         auth,
         "sub",
         Some("accounts"),
-        Arc::new(SystemClock),
+        clock,
         Arc::new(Metrics::new("/")),
     )
+}
+
+/// A clock that reads what a test sets, as the API tests' `ManualClock` does.
+struct ManualClock(Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    fn at(unix: i64) -> Arc<Self> {
+        let clock = Arc::new(Self(Mutex::new(OffsetDateTime::UNIX_EPOCH)));
+        clock.set(unix);
+        clock
+    }
+
+    fn set(&self, unix: i64) {
+        *self.0.lock().expect("clock lock") =
+            OffsetDateTime::from_unix_timestamp(unix).expect("a time in range");
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().expect("clock lock")
+    }
 }
 
 fn token_with(secret: &str, claims: Value) -> String {
@@ -55,7 +83,7 @@ fn token(claims: Value) -> String {
 }
 
 fn exp() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp() + 600
+    OffsetDateTime::now_utc().unix_timestamp() + 600
 }
 
 /// What the login extractor does with a token it has not seen: inspect, then verify.
@@ -279,4 +307,89 @@ async fn user_ids_read_the_same_unverified_and_verified() {
             .expect("signs");
     let escaped = format!("{message}.{signature}");
     assert_eq!(user(&verifier, &escaped).await, Ok("u".into()));
+}
+
+/// `exp` and `nbf` (with the leeway) are judged on the clock the service was given: tokens of
+/// 2001 and of 2096, which the system's clock would refuse, pass exactly while that clock is
+/// within their lifetime.
+#[actix_web::test]
+async fn login_times_are_judged_on_the_injected_clock() {
+    for issued in [1_000_000_000, 4_000_000_000] {
+        let mut auth = settings(None, None);
+        auth.leeway_secs = 30;
+        let clock = ManualClock::at(issued);
+        let verifier = verifier_at(&auth, clock.clone()).expect("builds");
+        let (nbf, exp) = (issued + 60, issued + 600);
+        let token = token(json!({"sub": "u", "iat": issued, "nbf": nbf, "exp": exp}));
+        for (now, expected) in [
+            (nbf - 30 - 1, Err(AuthError::NotYetValid)),
+            (nbf - 30, Ok("u".to_owned())),
+            (issued + 300, Ok("u".to_owned())),
+            (exp + 30, Ok("u".to_owned())),
+            (exp + 30 + 1, Err(AuthError::Expired)),
+        ] {
+            clock.set(now);
+            assert_eq!(user(&verifier, &token).await, expected, "at {now}");
+        }
+    }
+}
+
+/// The times are judged again once the signature verified: the wait for it (the client's
+/// turn, a key fetch) may outlast the token.
+#[actix_web::test]
+async fn a_login_that_expires_before_its_signature_is_checked_is_refused() {
+    let issued = 1_000_000_000;
+    let clock = ManualClock::at(issued);
+    let verifier = verifier_at(&settings(None, None), clock.clone()).expect("builds");
+    let token = token(json!({"sub": "u", "iat": issued, "exp": issued + 600}));
+    let inspected = verifier.inspect(token).expect("current when inspected");
+    clock.set(issued + 601);
+    let verified = verifier.verify(inspected, &IdpClient::new()).await;
+    assert_eq!(verified.err(), Some(AuthError::Expired));
+}
+
+/// `auth.max_token_lifetime_secs` counts from the injected clock too.
+#[actix_web::test]
+async fn the_lifetime_cap_counts_from_the_injected_clock() {
+    let mut auth = settings(None, None);
+    auth.max_token_lifetime_secs = 3600;
+    let issued = 1_000_000_000;
+    let clock = ManualClock::at(issued);
+    let verifier = verifier_at(&auth, clock.clone()).expect("builds");
+    let token = token(json!({"sub": "u", "exp": issued + 7200}));
+    assert_eq!(
+        user(&verifier, &token).await,
+        Err(AuthError::Rejected(
+            "lives longer than auth.max_token_lifetime_secs".into()
+        ))
+    );
+    clock.set(issued + 3600);
+    assert_eq!(user(&verifier, &token).await, Ok("u".into()));
+}
+
+/// What the issuers' `Validation` is left to judge (see `issuer`): jsonwebtoken still requires
+/// `exp`, and judges no time itself.
+#[actix_web::test]
+async fn jsonwebtoken_requires_exp_but_judges_no_time() {
+    let verifier = verifier(&settings(None, None)).expect("builds");
+    let check = |claims: Value| {
+        let token = token(claims);
+        let header = decode_header(&token).expect("header");
+        let verifier = &verifier;
+        async move {
+            (verifier.issuers[0])
+                .check(&token, &header, &IdpClient::new(), Purpose::Login)
+                .await
+                .map(drop)
+        }
+    };
+    assert_eq!(
+        check(json!({"sub": "u"})).await,
+        Err(AuthError::Rejected("missing `exp`".into()))
+    );
+    assert_eq!(check(json!({"sub": "u", "exp": 1})).await, Ok(()));
+    assert_eq!(
+        check(json!({"sub": "u", "exp": exp(), "nbf": exp()})).await,
+        Ok(())
+    );
 }

@@ -6,55 +6,17 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use redis::{AsyncCommands, PushKind, Value};
-use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::Cluster;
+use super::{Cluster, Event, Pending, Remote};
 
 /// How often the connection is checked while nothing else uses it.
 const HEARTBEAT: Duration = Duration::from_secs(1);
-
-/// A change that every replica must apply to its own caches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub(crate) enum Event {
-    /// Every login of this user issued until `at` (Unix seconds) is ended, and their cached
-    /// session dropped.
-    UserRevoked { user_key: String, at: u64 },
-    /// Every login of `issuer` carrying this identity-provider session is ended.
-    SessionEnded { issuer: usize, sid: String },
-    /// The cached session of the user with this Seam key is dropped.
-    SessionDropped { user_identifier_key: String },
-    /// Seam said this connected account is gone (a webhook): users holding it look up their
-    /// accounts and session again.
-    AccountGone { connected_account_id: String },
-    /// Seam connected an account for the users with these Seam keys: they look up their
-    /// accounts again.
-    AccountsAdded { user_identifier_keys: Vec<String> },
-    /// Seam deleted this client session: a cached copy is dropped.
-    ClientSessionDeleted { client_session_id: String },
-}
-
-/// What a replica does with the fleet's events.
-pub(crate) trait Remote: 'static {
-    fn apply(&self, event: Event) -> impl Future<Output = ()>;
-    /// The connection was lost and is back: events may have been missed meanwhile.
-    fn missed_events(&self) -> impl Future<Output = ()>;
-}
-
-/// A published event's confirmations: counted as they come, which may be before the number
-/// of replicas that heard it is known.
-pub(super) struct Pending {
-    confirmed: usize,
-    needed: Option<usize>,
-    done: Option<oneshot::Sender<()>>,
-}
 
 impl Cluster {
     /// Publishes `event` to the other replicas and waits (up to `cluster.timeout_ms`) until

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use secrecy::SecretString;
 
-use super::{AuthSettings, ConfigError};
+use super::error::ConfigError;
+use super::settings::AuthSettings;
 
 /// One trusted issuer's settings. `key_path` names its keys in error messages (`auth` or
 /// `auth.issuers[1]`).

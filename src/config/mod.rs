@@ -5,18 +5,26 @@
 //! it is built (see `startup::Components::from_settings`), so that every error names its key,
 //! and every component's errors are reported together. File paths in a config file are read
 //! relative to its folder.
+//!
+//! The sections' shapes are in `settings`, the trusted issuers as one list in `issuers`, the
+//! reading of secrets in `secrets`, `ConfigError` in `error`, and in `redact` what keeps the
+//! config crate's own errors from quoting a value.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
-use secrecy::SecretString;
 
+mod error;
 mod issuers;
+mod redact;
+mod secrets;
 mod settings;
 
+pub use error::ConfigError;
 pub(crate) use issuers::IssuerEntry;
+use redact::without_values;
+pub(crate) use secrets::secret_from;
 pub use settings::*;
 
 /// The committed defaults, embedded so that the binary runs without any file beside it.
@@ -25,54 +33,6 @@ pub const DEFAULTS: &str = include_str!("../../config/default.toml");
 /// Prefix of the environment variables that override settings, e.g. `SEAM_BFF__SERVER__BIND`.
 const ENV_PREFIX: &str = "SEAM_BFF";
 const ENV_SEPARATOR: &str = "__";
-
-/// Settings that cannot be used, each with the key it belongs to and what to do about it: one,
-/// or every one start-up found (`ConfigError::all`).
-#[derive(Debug, thiserror::Error)]
-pub struct ConfigError {
-    problems: Vec<(String, String)>,
-}
-
-impl ConfigError {
-    pub(crate) fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            problems: vec![(key.into(), problem.into())],
-        }
-    }
-
-    /// The problems of several errors as one, in order; `Ok` when there are none.
-    pub(crate) fn all(errors: Vec<ConfigError>) -> Result<(), ConfigError> {
-        let problems: Vec<_> = errors.into_iter().flat_map(|e| e.problems).collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Self { problems })
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let describe = |(key, problem): &(String, String)| {
-            if key.is_empty() {
-                problem.clone()
-            } else {
-                format!("`{key}`: {problem}")
-            }
-        };
-        match self.problems.as_slice() {
-            [one] if one.0.is_empty() => write!(f, "invalid configuration: {}", one.1),
-            [(key, problem)] => write!(f, "invalid configuration `{key}`: {problem}"),
-            many => {
-                write!(f, "invalid configuration ({} problems):", many.len())?;
-                for problem in many {
-                    write!(f, "\n  - {}", describe(problem))?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
 
 impl Settings {
     /// What is in effect, for the start-up log: Seam's endpoint, the issuers and how their keys
@@ -227,135 +187,6 @@ impl Settings {
     }
 }
 
-/// What the config crate says went wrong, naming the file, line and key but never a value: a
-/// TOML parse error quotes the broken line, and a type error the value, either of which may be
-/// a secret (an API key on a line with a missing quote, say).
-fn without_values(error: &config::ConfigError, file: Option<&Path>) -> String {
-    match error {
-        config::ConfigError::FileParse { uri, cause } => {
-            // toml writes "TOML parse error at line L, column C", the line itself behind `|`
-            // gutters, then the reason.
-            let cause = cause.to_string();
-            let told: Vec<&str> = cause
-                .lines()
-                .map(str::trim)
-                .filter(|line| !line.is_empty() && !line.contains('|'))
-                .collect();
-            // The embedded defaults parse, so a file that does not is the operator's.
-            let place = uri
-                .clone()
-                .or_else(|| file.map(|f| f.display().to_string()));
-            let place = place.map(|place| format!(" in {place}"));
-            // toml's "expected `\"`" names a quote mark, not a value.
-            let told = told.join(": ").replace("`\"`", "a closing quote mark");
-            redact_quoted(&format!("{told}{}", place.unwrap_or_default()))
-        }
-        config::ConfigError::Type {
-            origin,
-            unexpected,
-            expected,
-            key,
-        } => {
-            // "string \"…\"", "64-bit integer `5`": the kind, without the value.
-            let found = unexpected.to_string();
-            let kind = found.split(['"', '`']).next().unwrap_or_default().trim();
-            let key = key.as_ref().map(|key| format!(" for key `{key}`"));
-            let origin = origin.as_ref().map(|origin| format!(" in {origin}"));
-            format!(
-                "invalid type: {kind}, expected {expected}{}{}",
-                key.unwrap_or_default(),
-                origin.unwrap_or_default()
-            )
-        }
-        config::ConfigError::At { error, origin, key } => {
-            let key = key.as_ref().map(|key| format!(" for key `{key}`"));
-            let origin = origin.as_ref().map(|origin| format!(" in {origin}"));
-            format!(
-                "{}{}{}",
-                without_values(error, file),
-                key.unwrap_or_default(),
-                origin.unwrap_or_default()
-            )
-        }
-        other => in_config_spelling(&redact_quoted(&other.to_string())),
-    }
-}
-
-/// The values each enum setting takes, as a config file writes them.
-const ENUM_VALUES: [(&str, &str); 3] = [
-    (
-        "AccountSourceKind",
-        "\"seam\", \"seam_metadata\", \"claim\", \"static\"",
-    ),
-    ("LogFormat", "\"text\", \"json\""),
-    ("ForwardedHeader", "\"x-forwarded-for\", \"forwarded\""),
-];
-
-/// The config crate's "enum AccountSourceKind does not have variant constructor …" (a value
-/// from the environment) in the config's own words, with the values that are taken.
-fn in_config_spelling(text: &str) -> String {
-    for (name, values) in ENUM_VALUES {
-        let rust = format!("enum {name} does not have variant constructor");
-        if let Some(at) = text.find(&rust) {
-            return format!(
-                "{}is not a value it takes: use one of {values}",
-                &text[..at]
-            );
-        }
-    }
-    text.to_owned()
-}
-
-/// `text` without the values it quotes: every double-quoted run becomes `"…"` (serde and toml
-/// quote values so), and so does the name of an unknown enum variant, which serde writes in
-/// backticks and the config crate bare.
-fn redact_quoted(text: &str) -> String {
-    let mut text: String = text
-        .split('"')
-        .enumerate()
-        // Odd pieces were inside quotes.
-        .map(|(i, piece)| if i % 2 == 0 { piece } else { "\"…\"" })
-        .collect();
-    for (marker, end) in [
-        ("unknown variant `", '`'),
-        ("does not have variant constructor ", ' '),
-    ] {
-        if let Some(at) = text.find(marker) {
-            let start = at + marker.len();
-            let stop = text[start..].find(end).map_or(text.len(), |n| start + n);
-            text.replace_range(start..stop, "…");
-        }
-    }
-    text
-}
-
-/// Reads a secret from exactly one of an inline value and a file, trimming the file's line end.
-pub(crate) fn secret_from(
-    key: &str,
-    inline: Option<&SecretString>,
-    file: Option<&Path>,
-) -> Result<Option<SecretString>, ConfigError> {
-    match (inline, file) {
-        (Some(_), Some(_)) => Err(ConfigError::new(
-            key,
-            format!("set either `{key}` or `{key}_file`, not both"),
-        )),
-        (Some(secret), None) => Ok(Some(secret.clone())),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::new(
-                    format!("{key}_file"),
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
-            Ok(Some(SecretString::from(
-                text.trim_end_matches(['\r', '\n']),
-            )))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,19 +286,5 @@ mod tests {
         let settings = Settings::load(Some(&path), &HashMap::new()).expect("loads");
         assert_eq!(settings.accounts.static_accounts["auth0|AbC"], ["ca_1"]);
         assert!(settings.accounts.static_accounts["u.2"].is_empty());
-    }
-
-    #[test]
-    fn secret_files_are_read_and_trimmed_and_exclusive_with_inline_values() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("key");
-        std::fs::write(&path, "seam_file_key\n").expect("write");
-        let secret = secret_from("seam.api_key", None, Some(&path))
-            .expect("reads")
-            .expect("present");
-        assert_eq!(secret.expose_secret(), "seam_file_key");
-        let inline = SecretString::from("x");
-        let err = secret_from("seam.api_key", Some(&inline), Some(&path)).expect_err("both");
-        assert!(err.to_string().contains("not both"));
     }
 }

@@ -260,14 +260,16 @@ impl TestApp {
         self.handshake_with(&self.login(user)).await
     }
 
-    /// A freshly signed, valid login for `user`, issued now on this instance's clock, which
-    /// the service judges login times by (see `claims`).
+    /// A freshly signed, valid login for `user`, issued now on this instance's clock: the
+    /// service judges login times (`exp`, and `iat` against a logout) on its own clock, so a
+    /// test that moves it moves the token's times with it.
     pub fn login(&self, user: &str) -> String {
-        let mut claims = claims(user);
-        let now = self.clock.now().unix_timestamp();
-        claims["iat"] = json!(now);
-        claims["exp"] = json!(now + 600);
-        sign(&claims)
+        sign(&claims_at(user, self.clock.now().unix_timestamp()))
+    }
+
+    /// `later_login(user)`, likewise.
+    pub fn later_login(&self, user: &str) -> String {
+        sign(&later_claims(user, self.clock.now().unix_timestamp()))
     }
 
     /// The login handshake with this token; sending one token again is what a browser does
@@ -373,12 +375,17 @@ pub fn now() -> i64 {
 /// its own `jti`, so that no two tokens signed from them are alike (`iat` and `exp` have
 /// whole seconds): a test that means the same token again keeps one and sends it again.
 pub fn claims(user: &str) -> Value {
+    claims_at(user, now())
+}
+
+/// `claims`, issued at `now` (Unix seconds).
+fn claims_at(user: &str, now: i64) -> Value {
     json!({
         "sub": user,
         "iss": ISSUER,
         "aud": AUDIENCE,
-        "iat": now(),
-        "exp": now() + 600,
+        "iat": now,
+        "exp": now + 600,
         "jti": uuid::Uuid::new_v4().to_string(),
     })
 }
@@ -412,9 +419,14 @@ pub fn forged(user: &str) -> String {
 /// counts whole seconds and a logout ends the logins issued in its own second too, so this one
 /// says it was issued a minute from now.
 pub fn later_login(user: &str) -> String {
-    let mut claims = claims(user);
-    claims["iat"] = json!(now() + 60);
-    sign(&claims)
+    sign(&later_claims(user, now()))
+}
+
+/// `claims_at(user, now)`, with an `iat` a minute later.
+fn later_claims(user: &str, now: i64) -> Value {
+    let mut claims = claims_at(user, now);
+    claims["iat"] = json!(now + 60);
+    claims
 }
 
 /// The claims of a valid back-channel logout token (OIDC Back-Channel Logout 1.0 §2.4) for

@@ -11,8 +11,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::helpers::{
-    ADMIN_TOKEN, MIN_REMAINING_SECS, Options, Reply, TTL_SECS, TestApp, admin, later_login, login,
-    series, spawn_app_with,
+    ADMIN_TOKEN, MIN_REMAINING_SECS, Options, Reply, TTL_SECS, TestApp, admin, login, series,
+    spawn_app_with,
 };
 
 /// The account lookups serve for the whole test, so that only the session is due.
@@ -130,7 +130,7 @@ async fn no_stale_session_after_a_logout_a_revoke_an_account_change_or_a_refused
     app.seam.go_down().await;
     assert_eq!(app.logout(Some(&login("alice"))).await.status, 503);
     past_refresh_after(&app);
-    let after_logout = app.handshake_with(&later_login("alice")).await;
+    let after_logout = app.handshake_with(&app.later_login("alice")).await;
     assert_eq!(
         after_logout.code(),
         "seam_unavailable",
@@ -144,9 +144,9 @@ async fn no_stale_session_after_a_logout_a_revoke_an_account_change_or_a_refused
     app.seam.go_down().await;
     let revoke = admin(&app, "POST", "/admin/users/alice/revoke", Some(ADMIN_TOKEN)).await;
     assert_eq!(revoke.status, 503, "{}", revoke.text);
-    past_refresh_after(&app);
     assert_eq!(app.handshake_with(&token).await.code(), "login_revoked");
-    let after_revoke = app.handshake_with(&later_login("alice")).await;
+    past_refresh_after(&app);
+    let after_revoke = app.handshake_with(&app.later_login("alice")).await;
     assert_eq!(
         after_revoke.code(),
         "seam_unavailable",

@@ -66,7 +66,7 @@ async fn the_connected_account_stays(app: TestApp, user: &str, mine: &str) {
     let cached = app.handshake_with(&later_login(user)).await;
     assert_eq!(cached.token(), token, "the token the frontend holds");
     due_for_renewal(&app);
-    let renewed = app.handshake_with(&later_login(user)).await;
+    let renewed = app.handshake_with(&app.later_login(user)).await;
     assert_eq!(renewed.status, 200, "{}", renewed.text);
     assert_eq!(renewed.token(), token, "renewed, not replaced");
     assert_eq!(app.seam.calls(DELETE), 0);

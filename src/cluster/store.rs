@@ -1,0 +1,238 @@
+//! Sealed records: what replicas keep in Redis for each other (`put`, `get`), and the
+//! fleet-wide lock that lets one replica fetch what is missing while the others wait for its
+//! record (`recall`, `lock_and_get`, `put_and_unlock`, `unlock`, `locked`, `put_and_drop`).
+//! Every value is sealed for its key name, and every key name is a keyed hash (`sealed`).
+
+use std::sync::LazyLock;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use redis::{AsyncCommands, Value};
+
+use super::{Cluster, Lock, LockToken};
+
+/// Everything a login seen for the first time needs from the fleet, in one round trip: the
+/// records in KEYS except the last, and, when the record at ARGV[1] (1-based; 0: none) is
+/// absent, the lock in the last KEY taken with token ARGV[2] for ARGV[3] ms. Answers the
+/// records ('' for an absent one: sealed records are never empty), then 0 (lock not asked
+/// for), 1 (taken) or 2 (held by someone else).
+static RECALL: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local found = redis.call('MGET', unpack(KEYS, 1, #KEYS - 1))
+local lock, wanted = 0, tonumber(ARGV[1])
+if wanted > 0 and not found[wanted] then
+  lock = redis.call('SET', KEYS[#KEYS], ARGV[2], 'NX', 'PX', ARGV[3]) and 1 or 2
+end
+for i = 1, #KEYS - 1 do found[i] = found[i] or '' end
+found[#KEYS] = lock
+return found
+",
+    )
+});
+
+/// Releases the lock in KEYS[1] if it is still the one taken with token ARGV[1], first
+/// storing ARGV[2] in KEYS[2] for ARGV[3] ms when they are given. A lock that is no longer
+/// the taker's expired, or was dropped by a revocation: what was fetched under it is then not
+/// stored, as it may be what the revocation ended.
+static UNLOCK: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+return redis.call('DEL', KEYS[1])
+",
+    )
+});
+
+impl Cluster {
+    /// A sealed record of `kind` about `what`, kept for `ttl`.
+    pub(crate) async fn put(&self, kind: &str, what: &str, value: &[u8], ttl: Duration) {
+        let key = self.key(kind, what);
+        let sealed = self.sealer.seal(&key, value);
+        let mut redis = self.redis.clone();
+        self.run("put", async move {
+            redis.pset_ex::<_, _, ()>(&key, sealed, millis(ttl)).await
+        })
+        .await;
+    }
+
+    /// The record of `kind` about `what`, opened; `None` when there is none, it does not open,
+    /// or Redis did not answer in time.
+    pub(crate) async fn get(&self, kind: &str, what: &str) -> Option<Vec<u8>> {
+        let key = self.key(kind, what);
+        let mut redis = self.redis.clone();
+        let name = key.clone();
+        let sealed = self
+            .run("get", async move { redis.get(&name).await })
+            .await
+            .flatten();
+        self.open(&key, sealed)
+    }
+
+    fn open(&self, key: &str, sealed: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        sealed.and_then(|sealed| self.sealer.open(key, &sealed))
+    }
+
+    fn lock_token(&self) -> LockToken {
+        let n = self.next_lock.fetch_add(1, Ordering::Relaxed);
+        LockToken(format!("{}.{n}", self.replica))
+    }
+
+    /// In one round trip, the records of `kind` about each of `whats`, and when `lock` names
+    /// one of them that is absent, the fleet-wide lock on its `what` for `ttl`: what a replica
+    /// needs to know about a user before the one fetch of what is missing. Records that do not
+    /// open, and every record when Redis does not answer in time, are `None`.
+    pub(crate) async fn recall(
+        &self,
+        kinds_and_whats: &[(&str, &str)],
+        lock: Option<(usize, Duration)>,
+    ) -> (Vec<Option<Vec<u8>>>, Lock) {
+        let keys: Vec<String> = kinds_and_whats
+            .iter()
+            .map(|(kind, what)| self.key(kind, what))
+            .collect();
+        let (wanted, ttl) = lock.map_or((0, Duration::ZERO), |(index, ttl)| (index + 1, ttl));
+        let lock_what = kinds_and_whats.get(wanted.wrapping_sub(1)).map(|(_, w)| *w);
+        let token = self.lock_token();
+        let mut invocation = RECALL.prepare_invoke();
+        for key in &keys {
+            invocation.key(key);
+        }
+        invocation
+            .key(self.key("lock", lock_what.unwrap_or_default()))
+            .arg(wanted)
+            .arg(&token.0)
+            .arg(millis(ttl));
+        let mut redis = self.redis.clone();
+        let answer: Option<Vec<Value>> = self
+            .run("recall", async move {
+                invocation.invoke_async(&mut redis).await
+            })
+            .await;
+        match answer {
+            Some(mut values) if values.len() == keys.len() + 1 => {
+                let lock = match values.pop() {
+                    Some(Value::Int(1)) => Lock::Taken(token),
+                    Some(Value::Int(2)) => Lock::HeldElsewhere,
+                    _ => Lock::NotAsked,
+                };
+                let records = keys
+                    .iter()
+                    .zip(values)
+                    .map(|(key, value)| match value {
+                        Value::BulkString(sealed) if !sealed.is_empty() => {
+                            self.open(key, Some(sealed))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                (records, lock)
+            }
+            _ => (vec![None; keys.len()], Lock::NotAsked),
+        }
+    }
+
+    /// In one round trip: `put` (a record of kind, what, value, kept for ttl) if given, and the
+    /// record of `kind` about `what` dropped with the lock on it, so that a fetch under way
+    /// does not store what it fetched.
+    pub(crate) async fn put_and_drop(
+        &self,
+        put: Option<(&str, &str, &[u8], Duration)>,
+        kind: &str,
+        what: &str,
+    ) {
+        let mut pipe = redis::pipe();
+        if let Some((put_kind, put_what, value, ttl)) = put {
+            let key = self.key(put_kind, put_what);
+            let sealed = self.sealer.seal(&key, value);
+            pipe.pset_ex(key, sealed, millis(ttl)).ignore();
+        }
+        pipe.del(&[self.key(kind, what), self.key("lock", what)])
+            .ignore();
+        let mut redis = self.redis.clone();
+        self.run(
+            "delete",
+            async move { pipe.query_async::<()>(&mut redis).await },
+        )
+        .await;
+    }
+
+    /// In one round trip, the fleet-wide lock on `what` for `ttl` (its token if this replica
+    /// got it) and the record of `kind` about it, opened; `None` when Redis is unavailable.
+    pub(crate) async fn lock_and_get(
+        &self,
+        kind: &str,
+        what: &str,
+        ttl: Duration,
+    ) -> Option<(Option<LockToken>, Option<Vec<u8>>)> {
+        let (lock, key) = (self.key("lock", what), self.key(kind, what));
+        let token = self.lock_token();
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&lock)
+            .arg(&token.0)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .cmd("GET")
+            .arg(&key);
+        let mut redis = self.redis.clone();
+        let (set, sealed): (Value, Option<Vec<u8>>) = self
+            .run("lock", async move { pipe.query_async(&mut redis).await })
+            .await?;
+        Some((
+            (set != Value::Nil).then_some(token),
+            self.open(&key, sealed),
+        ))
+    }
+
+    /// In one round trip, a sealed record of `kind` about `what` kept for `ttl`, and the lock
+    /// on `what` released: both only if the lock is still `token`'s (see `UNLOCK`).
+    pub(crate) async fn put_and_unlock(
+        &self,
+        token: &LockToken,
+        kind: &str,
+        what: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) {
+        let key = self.key(kind, what);
+        let sealed = self.sealer.seal(&key, value);
+        let mut invocation = UNLOCK.key(self.key("lock", what));
+        invocation
+            .key(key)
+            .arg(&token.0)
+            .arg(sealed)
+            .arg(millis(ttl));
+        let mut redis = self.redis.clone();
+        self.run("put", async move {
+            invocation.invoke_async::<()>(&mut redis).await
+        })
+        .await;
+    }
+
+    /// Releases the lock on `what` if it is still `token`'s.
+    pub(crate) async fn unlock(&self, token: &LockToken, what: &str) {
+        let mut invocation = UNLOCK.key(self.key("lock", what));
+        invocation.arg(&token.0);
+        let mut redis = self.redis.clone();
+        self.run("lock", async move {
+            invocation.invoke_async::<()>(&mut redis).await
+        })
+        .await;
+    }
+
+    /// Whether another replica holds the lock on `what` (`None`: Redis unavailable).
+    pub(crate) async fn locked(&self, what: &str) -> Option<bool> {
+        let key = self.key("lock", what);
+        let mut redis = self.redis.clone();
+        self.run("lock", async move { redis.exists(&key).await })
+            .await
+    }
+}
+
+/// `ttl` as Redis's milliseconds, at least 1 (0 is an error to Redis).
+fn millis(ttl: Duration) -> u64 {
+    ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64
+}
