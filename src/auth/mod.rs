@@ -158,16 +158,13 @@ impl Verifier {
         room: &'p mut PayloadRoom,
     ) -> Result<Option<Unverified<'p>>, AuthError> {
         check_size(token)?;
-        let buffer = room.for_token(token);
-        Ok(
-            unverified::claims(token, buffer, self.names(false)).and_then(|picked| {
-                Some(Unverified {
-                    issuer: self.issuer_for(&picked).ok()?,
-                    user_id: picked.user_id?,
-                    accounts: picked.accounts,
-                })
-            }),
-        )
+        Ok(room.claims(token, self.names(false)).and_then(|picked| {
+            Some(Unverified {
+                issuer: self.issuer_for(&picked).ok()?,
+                user_id: picked.user_id?,
+                accounts: picked.accounts,
+            })
+        }))
     }
 
     /// Every check of a login that needs no signature work: size, header, the strict rules,

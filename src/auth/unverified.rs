@@ -41,7 +41,7 @@ impl PayloadRoom {
     /// A buffer that holds the payload of `token`. The whole token's length bounds its
     /// payload's, so a token that fits is not split to find out (this runs on every repeat
     /// handshake, and `claims` splits it once anyway).
-    pub(crate) fn for_token(&mut self, token: &str) -> &mut [u8] {
+    fn for_token(&mut self, token: &str) -> &mut [u8] {
         if token.len() * 3 / 4 + 3 <= self.small.len() {
             return &mut self.small;
         }
@@ -52,6 +52,12 @@ impl PayloadRoom {
             self.large.resize(needed, 0);
             &mut self.large
         }
+    }
+
+    /// `claims` of `token`, read into this room.
+    pub(crate) fn claims(&mut self, token: &str, names: ClaimNames) -> Option<Picked<'_>> {
+        let buffer = self.for_token(token);
+        claims(token, buffer, names)
     }
 }
 
