@@ -1,6 +1,7 @@
 //! The login handshake: a login in, a token limited to the user's accounts out.
 
 use futures_util::future::join_all;
+use seam_bff::config::AccountSourceKind;
 use seam_stand_in::AccountSpec;
 
 use crate::helpers::{Options, login, spawn_app, spawn_app_with};
@@ -66,11 +67,10 @@ async fn handshake_returns_a_token_that_sees_only_the_users_devices() {
 
 #[actix_web::test]
 async fn metadata_source_finds_accounts_by_custom_metadata_across_pages() {
-    let app = spawn_app_with(
-        Options::default()
-            .env("SEAM_BFF__ACCOUNTS__SOURCE", "seam_metadata")
-            .env("SEAM_BFF__ACCOUNTS__METADATA_KEY", "app_user"),
-    )
+    let app = spawn_app_with(Options::default().with(|s| {
+        s.accounts.source = AccountSourceKind::SeamMetadata;
+        s.accounts.metadata_key = Some("app_user".into());
+    }))
     .await;
     app.seam.set_page_size(2);
     let mut mine = Vec::new();
@@ -101,11 +101,10 @@ async fn metadata_source_finds_accounts_by_custom_metadata_across_pages() {
 
 #[actix_web::test]
 async fn claim_source_grants_the_accounts_the_identity_provider_lists() {
-    let app = spawn_app_with(
-        Options::default()
-            .env("SEAM_BFF__ACCOUNTS__SOURCE", "claim")
-            .env("SEAM_BFF__ACCOUNTS__CLAIM", "seam_accounts"),
-    )
+    let app = spawn_app_with(Options::default().with(|s| {
+        s.accounts.source = AccountSourceKind::Claim;
+        s.accounts.claim = Some("seam_accounts".into());
+    }))
     .await;
     let granted = app.seam.add_connected_account(AccountSpec::unowned());
     let other = app.seam.add_connected_account(AccountSpec::unowned());
@@ -140,8 +139,9 @@ async fn static_source_reads_accounts_from_the_config_file() {
     seam.add_device(&someone_else, "not frank's");
     let app = crate::helpers::spawn_app_against(
         seam,
+        // The table as a config file writes it: a quoted key keeps its case and its `|`.
         Options::default()
-            .env("SEAM_BFF__ACCOUNTS__SOURCE", "static")
+            .with(|s| s.accounts.source = AccountSourceKind::Static)
             .toml(&format!("[accounts.static]\n\"Frank|1\" = [\"{frank}\"]\n")),
     )
     .await;

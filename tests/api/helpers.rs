@@ -1,6 +1,7 @@
 //! Starting the real service on port 0 against a stand-in Seam on port 0, minting login
 //! tokens, and a clock the tests move instead of waiting.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, Once};
 
@@ -47,11 +48,17 @@ pub struct TestApp {
     _config_dir: tempfile::TempDir,
 }
 
-/// Settings beyond the defaults of `spawn_app`: extra TOML tables and env-style overrides.
+/// A change to the typed settings of a test app (see `Options::with`).
+type Change = Rc<dyn Fn(&mut Settings)>;
+
+/// Settings beyond the defaults of `spawn_app`. Cloned by `replica`, so every change can be
+/// made again.
 #[derive(Clone, Default)]
 pub struct Options {
-    pub extra_toml: String,
-    pub env: Vec<(&'static str, String)>,
+    /// Typed changes, made in order to the settings loaded from the test file (see `with`).
+    changes: Vec<Change>,
+    /// TOML appended to the test file, for tests of what a config file says (see `toml`).
+    extra_toml: String,
     /// `(algorithm, PEM file)` to verify logins with instead of the HS256 test secret.
     pub public_key: Option<(&'static str, String)>,
     /// A JWKS URL to verify logins with instead of the HS256 test secret.
@@ -73,10 +80,17 @@ impl Options {
         self.public_key = Some((algorithm, pem_file));
         self
     }
-    pub fn env(mut self, key: &'static str, value: impl Into<String>) -> Self {
-        self.env.push((key, value.into()));
+    /// Changes the typed settings after they are loaded from the test file, before the app is
+    /// built: `.with(|s| s.sessions.ttl_secs = 5)`. Changes are made in the order given (a
+    /// later one wins), and again for each `replica`. The way to change a setting, unless what
+    /// a test is about is how the service reads its config text: a typed field is checked by
+    /// the compiler, where a misplaced line of TOML can set another table's key, or nothing.
+    pub fn with(mut self, change: impl Fn(&mut Settings) + 'static) -> Self {
+        self.changes.push(Rc::new(change));
         self
     }
+    /// TOML appended to the test file: only for a test of what the service makes of a config
+    /// file's text (its key spelling, its quoting); any other test changes settings `with`.
     pub fn toml(mut self, text: &str) -> Self {
         self.extra_toml.push_str(text);
         self
@@ -188,12 +202,12 @@ async fn spawn_with_seam(seam: Rc<StandIn>, options: Options) -> TestApp {
         auth + &issuer_and_audience()
     };
     std::fs::write(&path, base_toml(&seam, &auth) + &options.extra_toml).expect("write config");
-    let env = options
-        .env
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
-    let settings = Settings::load(Some(&path), &env).expect("test settings load");
+    // No environment: the process's must not reach a test app, and tests change settings
+    // `with` typed changes instead.
+    let mut settings = Settings::load(Some(&path), &HashMap::new()).expect("test settings load");
+    for change in &options.changes {
+        change(&mut settings);
+    }
     let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::now_utc())));
     let app = Application::build_with_clock(&settings, clock.clone()).expect("app builds");
     let address = format!("http://{}", app.address());

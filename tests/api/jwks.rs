@@ -13,7 +13,7 @@ async fn app_with_jwks(idp: &Idp) -> TestApp {
     spawn_app_with(
         Options::default()
             .jwks(idp.jwks_url())
-            .env("SEAM_BFF__AUTH__ALGORITHMS", "RS256,ES256"),
+            .with(|s| s.auth.algorithms = vec!["RS256".into(), "ES256".into()]),
     )
     .await
 }
@@ -275,9 +275,11 @@ async fn the_rfc_7515_example_tokens_are_accepted() {
         Options::default()
             .jwks(idp.jwks_url())
             .any_issuer_and_audience()
-            .env("SEAM_BFF__AUTH__ALGORITHMS", "RS256,ES256")
-            .env("SEAM_BFF__AUTH__LEEWAY_SECS", "1000000000")
-            .env("SEAM_BFF__IDENTITY__CLAIM", "iss"),
+            .with(|s| {
+                s.auth.algorithms = vec!["RS256".into(), "ES256".into()];
+                s.auth.leeway_secs = 1_000_000_000;
+                s.identity.claim = "iss".into();
+            }),
     )
     .await;
     for vector in [rs256, es256] {

@@ -49,9 +49,10 @@ async fn two_replicas_hand_one_user_the_same_session() {
 #[actix_web::test]
 async fn replicas_with_derived_keys_hand_one_user_the_same_session() {
     let secret = "replica-hmac-secret-0123456789abcdef";
-    let a = spawn_app_with(Options::default().toml(&format!(
-        "[identity]\nkey_prefix = \"app:\"\nkey_hmac_secret = \"{secret}\"\n"
-    )))
+    let a = spawn_app_with(Options::default().with(move |s| {
+        s.identity.key_prefix = "app:".into();
+        s.identity.key_hmac_secret = Some(secret.into());
+    }))
     .await;
     let b = a.replica().await;
     let from_a = a.handshake("alice").await;

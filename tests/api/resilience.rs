@@ -14,9 +14,10 @@ use crate::helpers::{
 const GET_OR_CREATE: &str = "/client_sessions/get_or_create";
 
 fn retrying() -> Options {
-    Options::default()
-        .env("SEAM_BFF__SEAM__MAX_ATTEMPTS", "3")
-        .env("SEAM_BFF__SEAM__RETRY_BASE_MS", "1")
+    Options::default().with(|s| {
+        s.seam.max_attempts = 3;
+        s.seam.retry_base_ms = 1;
+    })
 }
 
 #[actix_web::test]
@@ -68,11 +69,10 @@ async fn retries_are_bounded_and_stay_inside_the_deadline() {
     assert_eq!(app.seam.calls(GET_OR_CREATE), 1);
 
     // A backoff that would overrun the deadline is not waited out either.
-    let app = spawn_app_with(
-        retrying()
-            .env("SEAM_BFF__SEAM__RETRY_BASE_MS", "60000")
-            .env("SEAM_BFF__SEAM__DEADLINE_MS", "2000"),
-    )
+    let app = spawn_app_with(retrying().with(|s| {
+        s.seam.retry_base_ms = 60_000;
+        s.seam.deadline_ms = 2000;
+    }))
     .await;
     app.seam.inject(GET_OR_CREATE, Fault::Status(503), 1);
     let reply = app.handshake("alice").await;
@@ -96,12 +96,11 @@ async fn calls_that_are_not_idempotent_are_never_retried() {
 /// again on its own.
 #[actix_web::test]
 async fn an_outage_is_survived_with_bounded_upstream_calls_and_automatic_recovery() {
-    let app = spawn_app_with(
-        retrying()
-            .env("SEAM_BFF__SEAM__MAX_ATTEMPTS", "2")
-            .env("SEAM_BFF__SEAM__BREAKER_FAILURES", "3")
-            .env("SEAM_BFF__SEAM__BREAKER_COOLDOWN_SECS", "10"),
-    )
+    let app = spawn_app_with(retrying().with(|s| {
+        s.seam.max_attempts = 2;
+        s.seam.breaker_failures = 3;
+        s.seam.breaker_cooldown_secs = 10;
+    }))
     .await;
     for user in ["alice", "bob"] {
         app.seam.add_connected_account(AccountSpec::owned_by(user));
@@ -178,8 +177,7 @@ async fn an_outage_is_survived_with_bounded_upstream_calls_and_automatic_recover
 #[actix_web::test]
 async fn a_returning_user_is_renewed_in_the_background_and_never_waits() {
     let app =
-        spawn_app_with(Options::default().env("SEAM_BFF__SESSIONS__REFRESH_AHEAD_SECS", "300"))
-            .await;
+        spawn_app_with(Options::default().with(|s| s.sessions.refresh_ahead_secs = 300)).await;
     let first = app.handshake("alice").await;
 
     // Inside the last 300 s before refresh_after: still served from the cache...
@@ -256,9 +254,7 @@ async fn the_last_account_list_is_used_while_seam_cannot_be_asked() {
 
 #[actix_web::test]
 async fn upstream_concurrency_and_response_size_are_bounded() {
-    let app =
-        spawn_app_with(Options::default().env("SEAM_BFF__SEAM__MAX_CONCURRENT_REQUESTS", "2"))
-            .await;
+    let app = spawn_app_with(Options::default().with(|s| s.seam.max_concurrent_requests = 2)).await;
     app.seam.set_latency(Duration::from_millis(30));
     let replies = join_all((0..12).map(|i| app.handshake_owned(format!("user-{i}")))).await;
     assert!(replies.iter().all(|r| r.status == 200));
@@ -268,8 +264,7 @@ async fn upstream_concurrency_and_response_size_are_bounded() {
         app.seam.max_in_flight()
     );
 
-    let app =
-        spawn_app_with(Options::default().env("SEAM_BFF__SEAM__MAX_RESPONSE_BYTES", "200")).await;
+    let app = spawn_app_with(Options::default().with(|s| s.seam.max_response_bytes = 200)).await;
     for _ in 0..5 {
         app.seam
             .add_connected_account(AccountSpec::owned_by("alice"));
@@ -281,12 +276,11 @@ async fn upstream_concurrency_and_response_size_are_bounded() {
 
 #[actix_web::test]
 async fn requests_are_bounded_in_time_and_body_size() {
-    let app = spawn_app_with(
-        Options::default()
-            .env("SEAM_BFF__SERVER__REQUEST_TIMEOUT_MS", "300")
-            .env("SEAM_BFF__SEAM__DEADLINE_MS", "250")
-            .env("SEAM_BFF__SEAM__TIMEOUT_MS", "250"),
-    )
+    let app = spawn_app_with(Options::default().with(|s| {
+        s.server.request_timeout_ms = 300;
+        s.seam.deadline_ms = 250;
+        s.seam.timeout_ms = 250;
+    }))
     .await;
     // Each call fits its own deadline; together they overrun the request's.
     app.seam.set_latency(Duration::from_millis(200));

@@ -17,7 +17,7 @@ use crate::helpers::{
 
 /// The account lookups serve for the whole test, so that only the session is due.
 fn long_account_window() -> Options {
-    Options::default().env("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "7200")
+    Options::default().with(|s| s.accounts.cache_ttl_secs = 7200)
 }
 
 /// Alice, with one account, signed in once: the app, her login (sent again, as a browser
@@ -111,10 +111,9 @@ async fn nothing_stale_is_handed_out_with_too_little_left_or_to_a_new_user() {
     assert_eq!((late.status, late.code()), (503, "seam_unavailable"));
 
     // Turned off: not even with minutes left.
-    let (off, token, _) = alice_signed_in(
-        long_account_window().env("SEAM_BFF__SESSIONS__STALE_MIN_REMAINING_SECS", "0"),
-    )
-    .await;
+    let (off, token, _) =
+        alice_signed_in(long_account_window().with(|s| s.sessions.stale_min_remaining_secs = 0))
+            .await;
     off.seam.go_down().await;
     past_refresh_after(&off);
     assert_eq!(off.handshake_with(&token).await.status, 503);
@@ -140,7 +139,8 @@ async fn no_stale_session_after_a_logout_a_revoke_an_account_change_or_a_refused
 
     // An operator's revoke during the outage (the admin API): the same.
     let (app, token, _) =
-        alice_signed_in(long_account_window().env("SEAM_BFF__ADMIN__TOKEN", ADMIN_TOKEN)).await;
+        alice_signed_in(long_account_window().with(|s| s.admin.token = Some(ADMIN_TOKEN.into())))
+            .await;
     app.seam.go_down().await;
     let revoke = admin(&app, "POST", "/admin/users/alice/revoke", Some(ADMIN_TOKEN)).await;
     assert_eq!(revoke.status, 503, "{}", revoke.text);
