@@ -9,7 +9,7 @@ use seam_stand_in::{AccountSpec, Fault, StandIn};
 
 use crate::helpers::{
     Options, TestApp, base_toml, forged, hs256_auth, issuer_and_audience, later_login, login,
-    spawn_app_with,
+    patient, spawn_app_with,
 };
 use crate::process::run_refused;
 use crate::redis_server::RedisServer;
@@ -194,12 +194,7 @@ async fn a_session_fetched_during_a_logout_elsewhere_is_not_shared() {
 
 /// Two replicas whose Seam calls may be held for as long as a test needs (a minute).
 async fn patient_pair(redis: &RedisServer) -> (TestApp, TestApp) {
-    let patient = fleet(redis).with(|s| {
-        s.seam.timeout_ms = 60_000;
-        s.seam.deadline_ms = 60_000;
-        s.server.request_timeout_ms = 70_000;
-    });
-    let first = spawn_app_with(patient).await;
+    let first = spawn_app_with(fleet(redis).with(patient)).await;
     let second = first.replica().await;
     for app in [&first, &second] {
         joined(app).await;

@@ -1,12 +1,15 @@
 //! The login handshake: a login in, a token limited to the user's accounts out.
 
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
 use seam_bff::config::AccountSourceKind;
 use seam_stand_in::AccountSpec;
 
-use crate::helpers::{Options, login, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Options, login, logins_admitted, patient, read, series, spawn_app, spawn_app_with,
+};
 
 const GET_OR_CREATE: &str = "/client_sessions/get_or_create";
+const LOOKUPS: &str = "seam_bff_cache_lookups_total";
 
 #[actix_web::test]
 async fn handshake_returns_a_token_that_sees_only_the_users_devices() {
@@ -184,22 +187,53 @@ async fn second_handshake_reuses_the_cached_session_without_calling_seam() {
     );
 }
 
+/// All at once, not merely close together: the first handshake's account lookup is held at
+/// Seam until every one of the 200 has been admitted (its login checked), so that every one is
+/// under way while that call is, and each takes its answer instead of making a call of its own.
 #[actix_web::test]
 async fn concurrent_first_handshakes_for_one_user_make_one_get_or_create() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(Options::default().with(patient)).await;
     app.seam
         .add_connected_account(AccountSpec::owned_by("alice"));
-    app.seam.set_latency(std::time::Duration::from_millis(50));
-    // One login sent 200 times at once (the same token text each time).
+    // One login sent 200 times at once (the same token text each time), each on a connection
+    // of its own.
     let token = login("alice");
+    let http = crate::contract::checked_client_without_connection_cap(&app.address);
+    let url = format!("{}/v1/client-session", app.address);
+    let send = || async {
+        let sent = http.post(&url).bearer_auth(&token).send().await;
+        read(sent.expect("request sent")).await
+    };
+    let lookup = app.seam.hold("/connected_accounts/list");
+    let all_admitted = async {
+        lookup.answered().await;
+        logins_admitted(&app, 200).await;
+        lookup.release();
+    };
 
-    let replies = join_all((0..200).map(|_| app.handshake_with(&token))).await;
+    let (replies, ()) = join(join_all((0..200).map(|_| send())), all_admitted).await;
 
     assert!(replies.iter().all(|r| r.status == 200));
     let first = replies[0].token();
     assert!(replies.iter().all(|r| r.token() == first));
     assert_eq!(app.seam.calls(GET_OR_CREATE), 1);
     assert_eq!(app.seam.calls("/connected_accounts/list"), 1);
+    let text = app.metrics().await;
+    for cache in ["accounts", "session"] {
+        let outcome = |outcome: &str| {
+            series(
+                &text,
+                &format!("{LOOKUPS}{{cache=\"{cache}\",outcome=\"{outcome}\"}}"),
+            )
+        };
+        // Shared or a hit: one admitted just before the answer came may reach the cache just
+        // after it (a worker polls it when it gets to it), and find it there.
+        assert_eq!(
+            (outcome("miss"), outcome("shared") + outcome("hit")),
+            (1.0, 199.0),
+            "{cache}: one handshake asked Seam, the 199 others took its answer"
+        );
+    }
 }
 
 #[actix_web::test]

@@ -480,6 +480,35 @@ pub fn assert_retry_after(value: Option<&str>) {
     assert!((1..=60).contains(&wait), "{wait}");
 }
 
+/// Seam calls may be held at the stand-in (`StandIn::hold`) for as long as a test needs, a
+/// minute, before any timeout ends them: `.with(patient)`.
+pub fn patient(s: &mut Settings) {
+    s.seam.timeout_ms = 60_000;
+    s.seam.deadline_ms = 60_000;
+    s.server.request_timeout_ms = 70_000;
+}
+
+/// Until `app` has admitted `n` logins (each a verified or a remembered token): a request
+/// admitted goes on to the caches without waiting on anything else, so a Seam call held at the
+/// stand-in meanwhile is in flight while every one of them is under way.
+pub async fn logins_admitted(app: &TestApp, n: u32) {
+    for _ in 0..10_000 {
+        let text = app.metrics().await;
+        let admitted = ["hit", "miss"]
+            .map(|outcome| {
+                let name =
+                    format!(r#"seam_bff_cache_lookups_total{{cache="login",outcome="{outcome}"}}"#);
+                series(&text, &name)
+            })
+            .iter()
+            .sum::<f64>();
+        if admitted >= f64::from(n) {
+            return;
+        }
+    }
+    panic!("{n} logins were never admitted");
+}
+
 /// The value of one series in the Prometheus text, 0 when absent.
 pub fn series(text: &str, name_and_labels: &str) -> f64 {
     text.lines()

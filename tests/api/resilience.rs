@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
 use seam_stand_in::{AccountSpec, Fault};
 
 use crate::helpers::{
-    MIN_REMAINING_SECS, Options, TTL_SECS, login, series, spawn_app, spawn_app_with,
+    MIN_REMAINING_SECS, Options, TTL_SECS, login, logins_admitted, patient, series, spawn_app,
+    spawn_app_with,
 };
 
 const GET_OR_CREATE: &str = "/client_sessions/get_or_create";
@@ -254,15 +255,34 @@ async fn the_last_account_list_is_used_while_seam_cannot_be_asked() {
 
 #[actix_web::test]
 async fn upstream_concurrency_and_response_size_are_bounded() {
-    let app = spawn_app_with(Options::default().with(|s| s.seam.max_concurrent_requests = 2)).await;
-    app.seam.set_latency(Duration::from_millis(30));
-    let replies = join_all((0..12).map(|i| app.handshake_owned(format!("user-{i}")))).await;
+    let app = spawn_app_with(
+        Options::default()
+            .with(patient)
+            .with(|s| s.seam.max_concurrent_requests = 2),
+    )
+    .await;
+    // Two account lookups are held at Seam until all twelve handshakes have been admitted:
+    // two calls are in flight together, and the ten others wait for them, not beside them.
+    let held = [(); 2].map(|()| app.seam.hold("/connected_accounts/list"));
+    let all_admitted = async {
+        for hold in &held {
+            hold.answered().await;
+        }
+        logins_admitted(&app, 12).await;
+        for hold in &held {
+            hold.release();
+        }
+    };
+    let handshakes = join_all((0..12).map(|i| app.handshake_owned(format!("user-{i}"))));
+    let (replies, ()) = join(handshakes, all_admitted).await;
     assert!(replies.iter().all(|r| r.status == 200));
-    assert!(
-        app.seam.max_in_flight() <= 2,
-        "{} in flight",
-        app.seam.max_in_flight()
+    assert_eq!(
+        app.seam.max_in_flight(),
+        2,
+        "the two held calls at once, and never a third beside them"
     );
+    assert_eq!(app.seam.calls("/connected_accounts/list"), 12);
+    assert_eq!(app.seam.calls(GET_OR_CREATE), 12);
 
     let app = spawn_app_with(Options::default().with(|s| s.seam.max_response_bytes = 200)).await;
     for _ in 0..5 {
@@ -276,17 +296,29 @@ async fn upstream_concurrency_and_response_size_are_bounded() {
 
 #[actix_web::test]
 async fn requests_are_bounded_in_time_and_body_size() {
+    // A Seam call's deadline ends a millisecond inside the request's. The account lookup takes
+    // half a second and is answered (half a second inside its deadline); the session call then
+    // never answers, and its own deadline would end it only after 1.5 s: only the request's
+    // bound, which counts the lookup's time too, can end the request, at 1.001 s.
     let app = spawn_app_with(Options::default().with(|s| {
-        s.server.request_timeout_ms = 300;
-        s.seam.deadline_ms = 250;
-        s.seam.timeout_ms = 250;
+        s.server.request_timeout_ms = 1001;
+        s.seam.deadline_ms = 1000;
+        s.seam.timeout_ms = 1000;
     }))
     .await;
-    // Each call fits its own deadline; together they overrun the request's.
-    app.seam.set_latency(Duration::from_millis(200));
+    app.seam.set_latency(Duration::from_millis(500));
+    app.seam.inject(GET_OR_CREATE, Fault::Hang, 1);
     let slow = app.handshake("alice").await;
     assert_eq!(slow.status, 504, "{}", slow.text);
     assert_eq!(slow.code(), "request_timeout");
+    assert_eq!(
+        (
+            app.seam.calls("/connected_accounts/list"),
+            app.seam.calls(GET_OR_CREATE)
+        ),
+        (1, 1),
+        "the lookup was answered and the session call under way"
+    );
 
     let big = app
         .http
