@@ -154,11 +154,18 @@ async fn an_outage_is_survived_with_bounded_upstream_calls_and_automatic_recover
     assert_eq!(series(&app.metrics().await, "seam_bff_breaker_state"), 0.0);
     assert_eq!(app.get("/readyz").await.status, 200);
 
-    // Slow: each attempt times out; Seam is not asked more than max_attempts per call.
+    // Slow: the attempt times out, and Seam is not asked again (only connection errors, 429
+    // and 5xx are retried).
     app.seam.set_latency(Duration::from_millis(1500));
+    let lookups = app.seam.calls("/connected_accounts/list");
     let slow = app.handshake("carol").await;
     assert_eq!(slow.status, 504);
     assert_eq!(slow.code(), "seam_timeout");
+    assert_eq!(
+        app.seam.calls("/connected_accounts/list") - lookups,
+        1,
+        "carol's lookup, once"
+    );
     app.seam.set_latency(Duration::ZERO);
     // Throttled beyond the deadline, then garbage: clear statuses, and recovery after.
     app.seam.inject(
