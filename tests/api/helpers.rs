@@ -373,6 +373,14 @@ pub fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// The `expires_at` of a session `app` asks Seam for now: `sessions.ttl_secs` ahead by its
+/// clock, which the stand-in grants as asked, to the microsecond (Seam's precision).
+pub fn asked_expiry(app: &TestApp) -> OffsetDateTime {
+    let at = app.clock.now() + time::Duration::seconds(TTL_SECS);
+    at.replace_microsecond(at.microsecond())
+        .expect("a microsecond of its own second")
+}
+
 /// The standard claims of a valid login for `user`, to modify in negative tests. Each call has
 /// its own `jti`, so that no two tokens signed from them are alike (`iat` and `exp` have
 /// whole seconds): a test that means the same token again keeps one and sends it again.
