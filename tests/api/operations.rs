@@ -164,11 +164,19 @@ async fn sigterm_finishes_in_flight_handshakes_and_refuses_new_connections() {
     let service = Running::start(
         &config,
         &[],
-        &[("SEAM_BFF__SERVER__SHUTDOWN_TIMEOUT_SECS", "10")],
+        &[
+            ("SEAM_BFF__SERVER__SHUTDOWN_TIMEOUT_SECS", "10"),
+            // Seam's answer is held for as long as the test needs, not ended by a timeout.
+            ("SEAM_BFF__SEAM__TIMEOUT_MS", "60000"),
+            ("SEAM_BFF__SEAM__DEADLINE_MS", "60000"),
+            ("SEAM_BFF__SERVER__REQUEST_TIMEOUT_MS", "70000"),
+        ],
     );
     let url = format!("{}/v1/client-session", service.address);
     let address = service.address.trim_start_matches("http://").to_owned();
-    seam.set_latency(Duration::from_millis(800));
+    // The handshake's account lookup is answered only once shutdown has begun: the handshake
+    // is in flight then, however long the signal takes to arrive.
+    let lookup = seam.hold("/connected_accounts/list");
 
     let client = crate::contract::checked_client(&service.address);
     let in_flight = actix_web::rt::spawn(async move {
@@ -181,10 +189,11 @@ async fn sigterm_finishes_in_flight_handshakes_and_refuses_new_connections() {
         let body = response.body().await.map_err(|e| e.to_string())?;
         Ok::<_, String>((response.status().as_u16(), body))
     });
-    seam.calls_reach("/connected_accounts/list", 1).await;
+    lookup.answered().await;
 
     service.send_sigterm();
     service.wait_for_log("graceful shutdown: finishing in-flight requests");
+    lookup.release();
     // Once shutdown has begun, a new request is not served (its connection is refused, or
     // closed unanswered when the process exits).
     let late = awc::Client::builder()
