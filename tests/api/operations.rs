@@ -101,7 +101,8 @@ async fn metrics_are_served_on_the_management_listener_only() {
 }
 
 /// The base settings for this stand-in, as a file for the binary; tests change them with
-/// typed `SEAM_BFF__…` overrides, which the service refuses when it does not know the key.
+/// `SEAM_BFF__…` environment variables, which the service refuses when it does not know the
+/// key.
 fn config_for(seam: &StandIn, dir: &tempfile::TempDir) -> std::path::PathBuf {
     let path = dir.path().join("c.toml");
     let toml = base_toml(seam, &(hs256_auth() + &issuer_and_audience()));

@@ -138,8 +138,8 @@ async fn no_endpoint_or_error_path_leaks_a_secret() {
         );
     std::fs::write(&config, toml).expect("write");
     let webhook_secret = new_webhook_secret();
-    // Typed overrides of the base settings: the service refuses to start on a key it does not
-    // know, and the exchanges below show that each one took effect.
+    // Environment overrides of the base settings: the service refuses to start on a key it does
+    // not know, and the exchanges below show that each one took effect.
     let service = Running::start(
         &config,
         &[],
