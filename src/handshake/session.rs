@@ -22,6 +22,9 @@ const STALE_RETRY: Duration = Duration::seconds(15);
 const STALE_RETRY_BOUNDS: (Duration, Duration) = (Duration::seconds(1), Duration::seconds(60));
 
 impl Handshake {
+    /// The user's session granting exactly `accounts`: the cached one while it serves (a due
+    /// renewal then starts in the background), else a fresh one through the user's flight, or
+    /// a stale one while Seam fails.
     pub(super) async fn session_for(
         self: &Arc<Self>,
         user: &Arc<User>,

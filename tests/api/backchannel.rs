@@ -13,7 +13,7 @@ use crate::helpers::{
 };
 
 async fn backchannel_app() -> TestApp {
-    spawn_app_with(Options::default().env("SEAM_BFF__AUTH__BACKCHANNEL_LOGOUT", "true")).await
+    spawn_app_with(Options::default().with(|s| s.auth.backchannel_logout = true)).await
 }
 
 /// A login of `user` carrying the identity provider's session `sid`.

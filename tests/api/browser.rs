@@ -8,14 +8,10 @@ const EVIL_ORIGIN: &str = "http://evil.test";
 const COOKIE: &str = "app_session";
 
 async fn browser_app() -> TestApp {
-    spawn_app_with(
-        Options::default()
-            .env("SEAM_BFF__AUTH__COOKIE_NAME", COOKIE)
-            .env(
-                "SEAM_BFF__CORS__ALLOWED_ORIGINS",
-                format!("{APP_ORIGIN},http://other.test"),
-            ),
-    )
+    spawn_app_with(Options::default().with(|s| {
+        s.auth.cookie_name = Some(COOKIE.into());
+        s.cors.allowed_origins = vec![APP_ORIGIN.into(), "http://other.test".into()];
+    }))
     .await
 }
 

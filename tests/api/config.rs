@@ -447,3 +447,44 @@ fn an_hmac_secret_is_as_long_as_its_longest_algorithm_needs() {
         &["auth.hs256_secret", "shorter than 64 bytes"],
     );
 }
+
+/// What the environment says, in the forms an operator writes it: lists comma-separated,
+/// choices in the config's spelling, switches and numbers as text, secrets verbatim. The other
+/// tests change settings as typed values, so this is where those forms are read (in process:
+/// the binary shows no settings back).
+#[test]
+fn the_environment_sets_lists_choices_switches_numbers_and_secrets() {
+    use seam_bff::config::{AccountSourceKind, ForwardedHeader, Settings};
+    use secrecy::ExposeSecret;
+
+    let env: std::collections::HashMap<String, String> = [
+        (
+            "SEAM_BFF__CORS__ALLOWED_ORIGINS",
+            "http://app.test,http://other.test",
+        ),
+        ("SEAM_BFF__SERVER__TRUSTED_PROXIES", "127.0.0.0/8"),
+        ("SEAM_BFF__SERVER__FORWARDED_HEADER", "forwarded"),
+        ("SEAM_BFF__ACCOUNTS__SOURCE", "seam_metadata"),
+        ("SEAM_BFF__AUTH__BACKCHANNEL_LOGOUT", "true"),
+        ("SEAM_BFF__SEAM__MAX_CONCURRENT_REQUESTS", "2"),
+        ("SEAM_BFF__ADMIN__TOKEN", "0012345 admin token"),
+        ("SEAM_BFF__CLUSTER__REDIS_URL", "redis://:pw@127.0.0.1:6379"),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+    .collect();
+    let settings = Settings::load(None, &env).expect("loads");
+    assert_eq!(
+        settings.cors.allowed_origins,
+        ["http://app.test", "http://other.test"]
+    );
+    assert_eq!(settings.server.trusted_proxies, ["127.0.0.0/8"]);
+    assert_eq!(settings.server.forwarded_header, ForwardedHeader::Forwarded);
+    assert_eq!(settings.accounts.source, AccountSourceKind::SeamMetadata);
+    assert!(settings.auth.backchannel_logout);
+    assert_eq!(settings.seam.max_concurrent_requests, 2);
+    let admin_token = settings.admin.token.as_ref().expect("admin token");
+    assert_eq!(admin_token.expose_secret(), "0012345 admin token");
+    let redis_url = settings.cluster.redis_url.as_ref().expect("redis url");
+    assert_eq!(redis_url.expose_secret(), "redis://:pw@127.0.0.1:6379");
+}

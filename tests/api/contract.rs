@@ -58,6 +58,17 @@ pub fn checked_client(public: &str) -> awc::Client {
         .finish()
 }
 
+/// As `checked_client`, without awc's cap of 100 connections open at once: every request of
+/// a larger burst is in flight together, none waits for another's connection.
+pub fn checked_client_without_connection_cap(public: &str) -> awc::Client {
+    let authority = public.trim_start_matches("http://").to_owned();
+    awc::Client::builder()
+        .connector(awc::Connector::new().limit(0))
+        .timeout(Duration::from_secs(30))
+        .wrap(Checked { authority })
+        .finish()
+}
+
 /// Every (method, path, status) the description lists.
 pub fn documented() -> BTreeSet<(String, String, u16)> {
     let paths = CONTRACT.document["paths"]

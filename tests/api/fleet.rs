@@ -9,7 +9,7 @@ use seam_stand_in::{AccountSpec, Fault, StandIn};
 
 use crate::helpers::{
     Options, TestApp, base_toml, forged, hs256_auth, issuer_and_audience, later_login, login,
-    spawn_app_with,
+    patient, spawn_app_with,
 };
 use crate::process::run_refused;
 use crate::redis_server::RedisServer;
@@ -20,10 +20,16 @@ const GET_OR_CREATE: &str = "/client_sessions/get_or_create";
 /// Replicas of one deployment on `redis`; a roomy timeout, as debug builds on a busy machine
 /// can be slow (the slow-Redis test sets its own).
 fn fleet(redis: &RedisServer) -> Options {
-    Options::default()
-        .env("SEAM_BFF__CLUSTER__REDIS_URL", redis.url())
-        .env("SEAM_BFF__CLUSTER__ENCRYPTION_KEY", ENCRYPTION_KEY)
-        .env("SEAM_BFF__CLUSTER__TIMEOUT_MS", "1000")
+    fleet_at(redis.url())
+}
+
+/// As `fleet`, with Redis at `url` (as another user, with another password).
+fn fleet_at(url: String) -> Options {
+    Options::default().with(move |s| {
+        s.cluster.redis_url = Some(url.as_str().into());
+        s.cluster.encryption_key = Some(ENCRYPTION_KEY.into());
+        s.cluster.timeout_ms = 1000;
+    })
 }
 
 /// Until `/readyz` says the replica hears the fleet (Redis answers and it is subscribed).
@@ -48,6 +54,16 @@ async fn redis_calls(app: &TestApp) -> HashMap<String, u64> {
             Some((op.to_owned(), count.parse().ok()?))
         })
         .collect()
+}
+
+/// Until `app` has made more Redis `put`s than `before`.
+async fn stored(app: &TestApp, before: u64) {
+    for _ in 0..2000 {
+        if redis_calls(app).await.get("put").copied().unwrap_or(0) > before {
+            return;
+        }
+    }
+    panic!("the replica never tried to store the session");
 }
 
 /// Until Redis holds no fetch lock (whose name, like every key's, is a keyed hash).
@@ -109,9 +125,10 @@ async fn every_replica_hands_out_the_users_one_session_fetched_once() {
 #[actix_web::test]
 async fn a_handshake_that_fails_gives_the_fetch_lock_back() {
     let redis = RedisServer::start();
-    let slow_to_expire = fleet(&redis)
-        .env("SEAM_BFF__SEAM__DEADLINE_MS", "60000")
-        .env("SEAM_BFF__SERVER__REQUEST_TIMEOUT_MS", "70000");
+    let slow_to_expire = fleet(&redis).with(|s| {
+        s.seam.deadline_ms = 60_000;
+        s.server.request_timeout_ms = 70_000;
+    });
     let first = spawn_app_with(slow_to_expire).await;
     let second = first.replica().await;
     for app in [&first, &second] {
@@ -172,12 +189,9 @@ async fn a_session_fetched_during_a_logout_elsewhere_is_not_shared() {
         401,
         "the logout ended it"
     );
-    // Until the first replica's attempt to store it has been made.
-    for _ in 0..500 {
-        if redis_calls(&first).await.get("put").copied().unwrap_or(0) > puts {
-            break;
-        }
-    }
+    // Until the first replica's attempt to store it has been made (or the test fails: without
+    // that attempt, what follows would not test anything).
+    stored(&first, puts).await;
 
     let fresh = second.handshake_with(&later_login("pat")).await;
     assert_eq!(fresh.status, 200, "{}", fresh.text);
@@ -187,11 +201,7 @@ async fn a_session_fetched_during_a_logout_elsewhere_is_not_shared() {
 
 /// Two replicas whose Seam calls may be held for as long as a test needs (a minute).
 async fn patient_pair(redis: &RedisServer) -> (TestApp, TestApp) {
-    let patient = fleet(redis)
-        .env("SEAM_BFF__SEAM__TIMEOUT_MS", "60000")
-        .env("SEAM_BFF__SEAM__DEADLINE_MS", "60000")
-        .env("SEAM_BFF__SERVER__REQUEST_TIMEOUT_MS", "70000");
-    let first = spawn_app_with(patient).await;
+    let first = spawn_app_with(fleet(redis).with(patient)).await;
     let second = first.replica().await;
     for app in [&first, &second] {
         joined(app).await;
@@ -338,23 +348,18 @@ async fn the_fleet_rides_out_redis_going_away_and_coming_back_empty() {
     );
 }
 
-/// A handshake never waits on a Redis that does not answer: with Redis paused, this one is done
-/// while a PING sent before it still waits.
+/// A handshake never waits on a Redis that does not answer: Redis stays frozen until the
+/// handshake is done, so it is done without Redis (after cluster.timeout_ms), or it fails (504
+/// at server.request_timeout_ms).
 #[actix_web::test]
 async fn a_slow_redis_costs_a_handshake_at_most_its_timeout() {
     let redis = RedisServer::start();
-    let app = spawn_app_with(fleet(&redis).env("SEAM_BFF__CLUSTER__TIMEOUT_MS", "100")).await;
+    let app = spawn_app_with(fleet(&redis).with(|s| s.cluster.timeout_ms = 100)).await;
     joined(&app).await;
-    let paused = redis.cli(&["CLIENT", "PAUSE", "3000", "ALL"]);
-    assert!(paused.stdout.starts_with(b"OK"), "{paused:?}");
-    let mut waiting = redis.cli_in_background(&["PING"]);
+    redis.freeze();
     let reply = app.handshake("grace").await;
+    redis.thaw();
     assert_eq!(reply.status, 200, "{}", reply.text);
-    assert!(
-        waiting.try_wait().expect("redis-cli").is_none(),
-        "answered while Redis was still paused"
-    );
-    let _ = waiting.wait();
 }
 
 #[actix_web::test]
@@ -395,14 +400,15 @@ async fn nothing_readable_is_left_in_redis() {
 #[actix_web::test]
 async fn the_limits_hold_for_the_fleet_not_per_replica() {
     let redis = RedisServer::start();
-    let limited = fleet(&redis)
-        .env("SEAM_BFF__RATE_LIMIT__ENABLED", "true")
-        .env("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1")
-        .env("SEAM_BFF__RATE_LIMIT__USER_BURST", "2")
-        .env("SEAM_BFF__RATE_LIMIT__CLIENT_PER_MINUTE", "1")
-        .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "3")
+    let limited = fleet(&redis).with(|s| {
+        s.rate_limit.enabled = true;
+        s.rate_limit.user_per_minute = 1;
+        s.rate_limit.user_burst = 2;
+        s.rate_limit.client_per_minute = 1;
+        s.rate_limit.client_burst = 3;
         // Every handshake asks Seam for the accounts, so every one counts.
-        .env("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "0");
+        s.accounts.cache_ttl_secs = 0;
+    });
     let first = spawn_app_with(limited).await;
     let second = first.replica().await;
     for app in [&first, &second] {
@@ -425,11 +431,7 @@ async fn the_limits_hold_for_the_fleet_not_per_replica() {
 #[actix_web::test]
 async fn a_refused_password_degrades_the_cluster_and_nothing_else() {
     let redis = RedisServer::start_with(&["--requirepass", "right-password-0123"]);
-    let refused = spawn_app_with(fleet(&redis).env(
-        "SEAM_BFF__CLUSTER__REDIS_URL",
-        redis.url_with_password("wrong"),
-    ))
-    .await;
+    let refused = spawn_app_with(fleet_at(redis.url_with_password("wrong"))).await;
     assert_eq!(refused.handshake("liam").await.status, 200);
     let ready = refused.get("/readyz").await;
     assert_eq!(
@@ -437,11 +439,7 @@ async fn a_refused_password_degrades_the_cluster_and_nothing_else() {
         (200, &serde_json::json!("degraded"))
     );
 
-    let accepted = spawn_app_with(fleet(&redis).env(
-        "SEAM_BFF__CLUSTER__REDIS_URL",
-        redis.url_with_password("right-password-0123"),
-    ))
-    .await;
+    let accepted = spawn_app_with(fleet_at(redis.url_with_password("right-password-0123"))).await;
     joined(&accepted).await;
     assert_eq!(accepted.handshake("liam").await.status, 200);
 }
@@ -466,7 +464,7 @@ async fn an_acl_user_with_the_documented_commands_is_enough() {
     let url = redis
         .url()
         .replace("redis://", "redis://seam-bff:acl-password-0123@");
-    let first = spawn_app_with(fleet(&redis).env("SEAM_BFF__CLUSTER__REDIS_URL", url)).await;
+    let first = spawn_app_with(fleet_at(url)).await;
     let second = first.replica().await;
     for app in [&first, &second] {
         joined(app).await;
@@ -489,7 +487,9 @@ async fn an_acl_user_with_the_documented_commands_is_enough() {
 #[actix_web::test]
 async fn the_fleet_talks_to_redis_over_tls_with_a_private_ca() {
     let redis = RedisServer::start_tls();
-    let trusting = fleet(&redis).env("SEAM_BFF__CLUSTER__TLS_CA_FILE", redis.ca_file());
+    let ca_file = redis.ca_file();
+    let trusting =
+        fleet(&redis).with(move |s| s.cluster.tls_ca_file = Some(ca_file.as_str().into()));
     let first = spawn_app_with(trusting).await;
     let second = first.replica().await;
     for app in [&first, &second] {
@@ -511,9 +511,13 @@ async fn the_fleet_talks_to_redis_over_tls_with_a_private_ca() {
 async fn a_seam_event_on_one_replica_reaches_every_replica() {
     let redis = RedisServer::start();
     let secret = seam_stand_in::new_webhook_secret();
-    let options = fleet(&redis)
-        .env("SEAM_BFF__SEAM__WEBHOOK_SECRET", secret.clone())
-        .env("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "600");
+    let options = fleet(&redis).with({
+        let secret = secret.clone();
+        move |s| {
+            s.seam.webhook_secret = Some(secret.as_str().into());
+            s.accounts.cache_ttl_secs = 600;
+        }
+    });
     let first = spawn_app_with(options).await;
     let second = first.replica().await;
     joined(&first).await;

@@ -1,11 +1,15 @@
 //! The login handshake: a login in, a token limited to the user's accounts out.
 
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
+use seam_bff::config::AccountSourceKind;
 use seam_stand_in::AccountSpec;
 
-use crate::helpers::{Options, login, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Options, login, logins_admitted, patient, read, series, spawn_app, spawn_app_with,
+};
 
 const GET_OR_CREATE: &str = "/client_sessions/get_or_create";
+const LOOKUPS: &str = "seam_bff_cache_lookups_total";
 
 #[actix_web::test]
 async fn handshake_returns_a_token_that_sees_only_the_users_devices() {
@@ -66,11 +70,10 @@ async fn handshake_returns_a_token_that_sees_only_the_users_devices() {
 
 #[actix_web::test]
 async fn metadata_source_finds_accounts_by_custom_metadata_across_pages() {
-    let app = spawn_app_with(
-        Options::default()
-            .env("SEAM_BFF__ACCOUNTS__SOURCE", "seam_metadata")
-            .env("SEAM_BFF__ACCOUNTS__METADATA_KEY", "app_user"),
-    )
+    let app = spawn_app_with(Options::default().with(|s| {
+        s.accounts.source = AccountSourceKind::SeamMetadata;
+        s.accounts.metadata_key = Some("app_user".into());
+    }))
     .await;
     app.seam.set_page_size(2);
     let mut mine = Vec::new();
@@ -95,17 +98,17 @@ async fn metadata_source_finds_accounts_by_custom_metadata_across_pages() {
         app.devices_seen_with(reply.token()).await,
         ["carol 0", "carol 1", "carol 2", "carol 3", "carol 4"]
     );
-    // 10 accounts at 2 a page, filtered to 5: Seam was asked page after page.
-    assert!(app.seam.calls("/connected_accounts/list") >= 3);
+    // Seam filters the 10 accounts by the metadata to carol's 5, 2 a page: three pages, each
+    // asked for once.
+    assert_eq!(app.seam.calls("/connected_accounts/list"), 3);
 }
 
 #[actix_web::test]
 async fn claim_source_grants_the_accounts_the_identity_provider_lists() {
-    let app = spawn_app_with(
-        Options::default()
-            .env("SEAM_BFF__ACCOUNTS__SOURCE", "claim")
-            .env("SEAM_BFF__ACCOUNTS__CLAIM", "seam_accounts"),
-    )
+    let app = spawn_app_with(Options::default().with(|s| {
+        s.accounts.source = AccountSourceKind::Claim;
+        s.accounts.claim = Some("seam_accounts".into());
+    }))
     .await;
     let granted = app.seam.add_connected_account(AccountSpec::unowned());
     let other = app.seam.add_connected_account(AccountSpec::unowned());
@@ -140,8 +143,9 @@ async fn static_source_reads_accounts_from_the_config_file() {
     seam.add_device(&someone_else, "not frank's");
     let app = crate::helpers::spawn_app_against(
         seam,
+        // The table as a config file writes it: a quoted key keeps its case and its `|`.
         Options::default()
-            .env("SEAM_BFF__ACCOUNTS__SOURCE", "static")
+            .with(|s| s.accounts.source = AccountSourceKind::Static)
             .toml(&format!("[accounts.static]\n\"Frank|1\" = [\"{frank}\"]\n")),
     )
     .await;
@@ -184,22 +188,53 @@ async fn second_handshake_reuses_the_cached_session_without_calling_seam() {
     );
 }
 
+/// All at once, not merely close together: the first handshake's account lookup is held at
+/// Seam until every one of the 200 has been admitted (its login checked), so that every one is
+/// under way while that call is, and each takes its answer instead of making a call of its own.
 #[actix_web::test]
 async fn concurrent_first_handshakes_for_one_user_make_one_get_or_create() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(Options::default().with(patient)).await;
     app.seam
         .add_connected_account(AccountSpec::owned_by("alice"));
-    app.seam.set_latency(std::time::Duration::from_millis(50));
-    // One login sent 200 times at once (the same token text each time).
+    // One login sent 200 times at once (the same token text each time), each on a connection
+    // of its own.
     let token = login("alice");
+    let http = crate::contract::checked_client_without_connection_cap(&app.address);
+    let url = format!("{}/v1/client-session", app.address);
+    let send = || async {
+        let sent = http.post(&url).bearer_auth(&token).send().await;
+        read(sent.expect("request sent")).await
+    };
+    let lookup = app.seam.hold("/connected_accounts/list");
+    let all_admitted = async {
+        lookup.answered().await;
+        logins_admitted(&app, 200).await;
+        lookup.release();
+    };
 
-    let replies = join_all((0..200).map(|_| app.handshake_with(&token))).await;
+    let (replies, ()) = join(join_all((0..200).map(|_| send())), all_admitted).await;
 
     assert!(replies.iter().all(|r| r.status == 200));
     let first = replies[0].token();
     assert!(replies.iter().all(|r| r.token() == first));
     assert_eq!(app.seam.calls(GET_OR_CREATE), 1);
     assert_eq!(app.seam.calls("/connected_accounts/list"), 1);
+    let text = app.metrics().await;
+    for cache in ["accounts", "session"] {
+        let outcome = |outcome: &str| {
+            series(
+                &text,
+                &format!("{LOOKUPS}{{cache=\"{cache}\",outcome=\"{outcome}\"}}"),
+            )
+        };
+        // Shared or a hit: one admitted just before the answer came may reach the cache just
+        // after it (a worker polls it when it gets to it), and find it there.
+        assert_eq!(
+            (outcome("miss"), outcome("shared") + outcome("hit")),
+            (1.0, 199.0),
+            "{cache}: one handshake asked Seam, the 199 others took its answer"
+        );
+    }
 }
 
 #[actix_web::test]

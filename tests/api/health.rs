@@ -101,10 +101,9 @@ async fn readyz_knows_the_seam_workspace() {
         serde_json::json!(["publishable_keys_without_key_hmac"])
     );
 
-    let derived = crate::helpers::spawn_app_with(crate::helpers::Options::default().env(
-        "SEAM_BFF__IDENTITY__KEY_HMAC_SECRET",
-        "key-hmac-secret-0123456789abcdef-0123456789",
-    ))
+    let derived = crate::helpers::spawn_app_with(crate::helpers::Options::default().with(|s| {
+        s.identity.key_hmac_secret = Some("key-hmac-secret-0123456789abcdef-0123456789".into());
+    }))
     .await;
     derived.seam.set_workspace(publishable);
     let quiet = derived.get("/readyz").await;

@@ -1,6 +1,7 @@
 //! Starting the real service on port 0 against a stand-in Seam on port 0, minting login
 //! tokens, and a clock the tests move instead of waiting.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, Once};
 
@@ -47,11 +48,17 @@ pub struct TestApp {
     _config_dir: tempfile::TempDir,
 }
 
-/// Settings beyond the defaults of `spawn_app`: extra TOML tables and env-style overrides.
+/// A change to the typed settings of a test app (see `Options::with`).
+type Change = Rc<dyn Fn(&mut Settings)>;
+
+/// Settings beyond the defaults of `spawn_app`. Cloned by `replica`, so every change can be
+/// made again.
 #[derive(Clone, Default)]
 pub struct Options {
-    pub extra_toml: String,
-    pub env: Vec<(&'static str, String)>,
+    /// Typed changes, made in order to the settings loaded from the test file (see `with`).
+    changes: Vec<Change>,
+    /// TOML appended to the test file, for tests of what a config file says (see `toml`).
+    extra_toml: String,
     /// `(algorithm, PEM file)` to verify logins with instead of the HS256 test secret.
     pub public_key: Option<(&'static str, String)>,
     /// A JWKS URL to verify logins with instead of the HS256 test secret.
@@ -73,10 +80,17 @@ impl Options {
         self.public_key = Some((algorithm, pem_file));
         self
     }
-    pub fn env(mut self, key: &'static str, value: impl Into<String>) -> Self {
-        self.env.push((key, value.into()));
+    /// Changes the typed settings after they are loaded from the test file, before the app is
+    /// built: `.with(|s| s.sessions.ttl_secs = 5)`. Changes are made in the order given (a
+    /// later one wins), and again for each `replica`. The way to change a setting, unless what
+    /// a test is about is how the service reads its config text: a typed field is checked by
+    /// the compiler, where a misplaced line of TOML can set another table's key, or nothing.
+    pub fn with(mut self, change: impl Fn(&mut Settings) + 'static) -> Self {
+        self.changes.push(Rc::new(change));
         self
     }
+    /// TOML appended to the test file: only for a test of what the service makes of a config
+    /// file's text (its key spelling, its quoting); any other test changes settings `with`.
     pub fn toml(mut self, text: &str) -> Self {
         self.extra_toml.push_str(text);
         self
@@ -188,12 +202,12 @@ async fn spawn_with_seam(seam: Rc<StandIn>, options: Options) -> TestApp {
         auth + &issuer_and_audience()
     };
     std::fs::write(&path, base_toml(&seam, &auth) + &options.extra_toml).expect("write config");
-    let env = options
-        .env
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
-    let settings = Settings::load(Some(&path), &env).expect("test settings load");
+    // No environment: the process's must not reach a test app, and tests change settings
+    // `with` typed changes instead.
+    let mut settings = Settings::load(Some(&path), &HashMap::new()).expect("test settings load");
+    for change in &options.changes {
+        change(&mut settings);
+    }
     let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::now_utc())));
     let app = Application::build_with_clock(&settings, clock.clone()).expect("app builds");
     let address = format!("http://{}", app.address());
@@ -371,6 +385,14 @@ pub fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// The `expires_at` of a session `app` asks Seam for now: `sessions.ttl_secs` ahead by its
+/// clock, which the stand-in grants as asked, to the microsecond (Seam's precision).
+pub fn asked_expiry(app: &TestApp) -> OffsetDateTime {
+    let at = app.clock.now() + time::Duration::seconds(TTL_SECS);
+    at.replace_microsecond(at.microsecond())
+        .expect("a microsecond of its own second")
+}
+
 /// The standard claims of a valid login for `user`, to modify in negative tests. Each call has
 /// its own `jti`, so that no two tokens signed from them are alike (`iat` and `exp` have
 /// whole seconds): a test that means the same token again keeps one and sends it again.
@@ -486,6 +508,35 @@ pub fn assert_retry_after(value: Option<&str>) {
         .and_then(|v| v.parse().ok())
         .expect("Retry-After in seconds");
     assert!((1..=60).contains(&wait), "{wait}");
+}
+
+/// Seam calls may be held at the stand-in (`StandIn::hold`) for as long as a test needs, a
+/// minute, before any timeout ends them: `.with(patient)`.
+pub fn patient(s: &mut Settings) {
+    s.seam.timeout_ms = 60_000;
+    s.seam.deadline_ms = 60_000;
+    s.server.request_timeout_ms = 70_000;
+}
+
+/// Until `app` has admitted `n` logins (each a verified or a remembered token): a request
+/// admitted goes on to the caches without waiting on anything else, so a Seam call held at the
+/// stand-in meanwhile is in flight while every one of them is under way.
+pub async fn logins_admitted(app: &TestApp, n: u32) {
+    for _ in 0..10_000 {
+        let text = app.metrics().await;
+        let admitted = ["hit", "miss"]
+            .map(|outcome| {
+                let name =
+                    format!(r#"seam_bff_cache_lookups_total{{cache="login",outcome="{outcome}"}}"#);
+                series(&text, &name)
+            })
+            .iter()
+            .sum::<f64>();
+        if admitted >= f64::from(n) {
+            return;
+        }
+    }
+    panic!("{n} logins were never admitted");
 }
 
 /// The value of one series in the Prometheus text, 0 when absent.

@@ -2,7 +2,10 @@
 //! each is two users, with their own Seam sessions, devices, logouts, rate limits and admin
 //! revokes.
 
+use std::collections::HashMap;
+
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use seam_bff::config::{AccountSourceKind, IssuerSettings};
 use seam_stand_in::AccountSpec;
 use serde_json::json;
 
@@ -16,10 +19,26 @@ const OTHER_SECRET: &str = "other-secret-0123456789abcdef-0123456789";
 
 /// The test issuer (key prefix "", as `identity.key_prefix`) and a second one ("other:").
 fn two_issuers() -> Options {
-    Options::default().toml(&format!(
-        "[[auth.issuers]]\nissuer = \"{OTHER_ISSUER}\"\naudience = \"{AUDIENCE}\"\n\
-         algorithms = [\"HS256\"]\nhs256_secret = \"{OTHER_SECRET}\"\nkey_prefix = \"other:\"\n"
-    ))
+    Options::default().with(|s| {
+        s.auth.issuers.push(IssuerSettings {
+            issuer: OTHER_ISSUER.into(),
+            audience: Some(AUDIENCE.into()),
+            algorithms: vec!["HS256".into()],
+            hs256_secret: Some(OTHER_SECRET.into()),
+            hs256_secret_file: None,
+            public_key_file: None,
+            jwks_url: None,
+            logout_audience: None,
+            key_prefix: Some("other:".into()),
+            accounts_metadata_key: None,
+            accounts_static: None,
+        });
+    })
+}
+
+/// The second issuer's entry, added by `two_issuers`.
+fn other_issuer(settings: &mut seam_bff::config::Settings) -> &mut IssuerSettings {
+    settings.auth.issuers.last_mut().expect("two_issuers")
 }
 
 /// A fresh login of `user` at the second issuer.
@@ -84,15 +103,14 @@ async fn a_logout_at_one_issuer_leaves_the_other_issuers_user_signed_in() {
 
 #[actix_web::test]
 async fn one_issuers_user_over_the_limit_does_not_limit_the_other() {
-    let app = spawn_app_with(
-        two_issuers()
-            .env("SEAM_BFF__RATE_LIMIT__ENABLED", "true")
-            .env("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1")
-            .env("SEAM_BFF__RATE_LIMIT__USER_BURST", "2")
-            .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "100")
-            // Every handshake asks Seam for the accounts, so every one counts.
-            .env("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "0"),
-    )
+    let app = spawn_app_with(two_issuers().with(|s| {
+        s.rate_limit.enabled = true;
+        s.rate_limit.user_per_minute = 1;
+        s.rate_limit.user_burst = 2;
+        s.rate_limit.client_burst = 100;
+        // Every handshake asks Seam for the accounts, so every one counts.
+        s.accounts.cache_ttl_secs = 0;
+    }))
     .await;
     for _ in 0..2 {
         assert_eq!(app.handshake_with(&other_login("alice")).await.status, 200);
@@ -120,7 +138,8 @@ async fn a_user_id_that_spells_another_issuers_user_is_refused() {
 
 #[actix_web::test]
 async fn the_admin_api_revokes_the_user_of_the_issuer_it_names() {
-    let app = spawn_app_with(two_issuers().env("SEAM_BFF__ADMIN__TOKEN", ADMIN_TOKEN)).await;
+    let app =
+        spawn_app_with(two_issuers().with(|s| s.admin.token = Some(ADMIN_TOKEN.into()))).await;
     two_alices(&app);
     let first = app.handshake_with(&login("alice")).await;
     let other = app.handshake_with(&other_login("alice")).await;
@@ -153,10 +172,11 @@ async fn each_issuers_users_have_the_accounts_their_issuer_lists() {
         seam.add_connected_account(AccountSpec::unowned().with_metadata("other_uid", "alice"));
     let app = crate::helpers::spawn_app_against(
         seam,
-        two_issuers()
-            .toml("accounts_metadata_key = \"other_uid\"\n")
-            .env("SEAM_BFF__ACCOUNTS__SOURCE", "seam_metadata")
-            .env("SEAM_BFF__ACCOUNTS__METADATA_KEY", "uid"),
+        two_issuers().with(|s| {
+            other_issuer(s).accounts_metadata_key = Some("other_uid".into());
+            s.accounts.source = AccountSourceKind::SeamMetadata;
+            s.accounts.metadata_key = Some("uid".into());
+        }),
     )
     .await;
     let first = app.handshake_with(&login("alice")).await;
@@ -168,14 +188,15 @@ async fn each_issuers_users_have_the_accounts_their_issuer_lists() {
     let seam = seam_stand_in::StandIn::start().await;
     let listed = seam.add_connected_account(AccountSpec::unowned());
     let listed_by_other = seam.add_connected_account(AccountSpec::unowned());
+    let alices = |account: &str| HashMap::from([("alice".to_owned(), vec![account.to_owned()])]);
+    let (first_table, other_table) = (alices(&listed), alices(&listed_by_other));
     let app = crate::helpers::spawn_app_against(
         seam,
-        two_issuers()
-            .toml(&format!(
-                "[auth.issuers.accounts_static]\nalice = [\"{listed_by_other}\"]\n"
-            ))
-            .toml(&format!("[accounts.static]\nalice = [\"{listed}\"]\n"))
-            .env("SEAM_BFF__ACCOUNTS__SOURCE", "static"),
+        two_issuers().with(move |s| {
+            other_issuer(s).accounts_static = Some(other_table.clone());
+            s.accounts.static_accounts = first_table.clone();
+            s.accounts.source = AccountSourceKind::Static;
+        }),
     )
     .await;
     let first = app.handshake_with(&login("alice")).await;

@@ -225,8 +225,7 @@ async fn bad_logins_get_401_and_cause_no_upstream_call() {
 #[actix_web::test]
 async fn the_lifetime_cap_is_the_configured_one() {
     let app =
-        spawn_app_with(Options::default().env("SEAM_BFF__AUTH__MAX_TOKEN_LIFETIME_SECS", "1000"))
-            .await;
+        spawn_app_with(Options::default().with(|s| s.auth.max_token_lifetime_secs = 1000)).await;
     let lifetime = |seconds: i64| {
         let mut c = claims("alice");
         let iat = c["iat"].as_i64().expect("iat");
@@ -243,11 +242,10 @@ async fn the_lifetime_cap_is_the_configured_one() {
 /// parent domain must not choose whose session a page gets.
 #[actix_web::test]
 async fn two_logins_in_one_request_are_refused() {
-    let app = spawn_app_with(
-        Options::default()
-            .env("SEAM_BFF__AUTH__COOKIE_NAME", "app_session")
-            .env("SEAM_BFF__CORS__ALLOWED_ORIGINS", "http://app.test"),
-    )
+    let app = spawn_app_with(Options::default().with(|s| {
+        s.auth.cookie_name = Some("app_session".into());
+        s.cors.allowed_origins = vec!["http://app.test".into()];
+    }))
     .await;
     let url = format!("{}/v1/client-session", app.address);
     let two_headers = app

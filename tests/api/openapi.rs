@@ -91,16 +91,16 @@ fn preflight(app: &TestApp, origin: &str) -> ClientRequest {
 async fn every_documented_response_is_one_the_service_gives() {
     let mut seen = Seen::default();
     let secret = new_webhook_secret();
-    let app = spawn_app_with(
-        Options::default()
-            .env("SEAM_BFF__SEAM__WEBHOOK_SECRET", secret.clone())
-            .env("SEAM_BFF__AUTH__COOKIE_NAME", COOKIE)
-            .env("SEAM_BFF__AUTH__BACKCHANNEL_LOGOUT", "true")
-            .env("SEAM_BFF__CORS__ALLOWED_ORIGINS", ORIGIN)
-            .env("SEAM_BFF__SEAM__TIMEOUT_MS", "500")
-            // Each injected fault must be answered as itself, not as an open circuit.
-            .env("SEAM_BFF__SEAM__BREAKER_FAILURES", "100"),
-    )
+    let webhook_secret = secret.clone();
+    let app = spawn_app_with(Options::default().with(move |s| {
+        s.seam.webhook_secret = Some(webhook_secret.as_str().into());
+        s.auth.cookie_name = Some(COOKIE.into());
+        s.auth.backchannel_logout = true;
+        s.cors.allowed_origins = vec![ORIGIN.into()];
+        s.seam.timeout_ms = 500;
+        // Each injected fault must be answered as itself, not as an open circuit.
+        s.seam.breaker_failures = 100;
+    }))
     .await;
     let none: &[u8] = &[];
 
@@ -176,16 +176,15 @@ async fn every_documented_response_is_one_the_service_gives() {
 
     // One Seam-costing request per user and one failed signature check per address; account
     // lookups are not kept, so every handshake costs.
-    let limited = spawn_app_with(
-        Options::default()
-            .env("SEAM_BFF__RATE_LIMIT__ENABLED", "true")
-            .env("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1")
-            .env("SEAM_BFF__RATE_LIMIT__USER_BURST", "1")
-            .env("SEAM_BFF__RATE_LIMIT__CLIENT_PER_MINUTE", "1")
-            .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "1")
-            .env("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "0")
-            .env("SEAM_BFF__AUTH__BACKCHANNEL_LOGOUT", "true"),
-    )
+    let limited = spawn_app_with(Options::default().with(|s| {
+        s.rate_limit.enabled = true;
+        s.rate_limit.user_per_minute = 1;
+        s.rate_limit.user_burst = 1;
+        s.rate_limit.client_per_minute = 1;
+        s.rate_limit.client_burst = 1;
+        s.accounts.cache_ttl_secs = 0;
+        s.auth.backchannel_logout = true;
+    }))
     .await;
     seen.expect(200, with_login(&limited, Method::POST, "alice"), none)
         .await;

@@ -49,9 +49,10 @@ async fn two_replicas_hand_one_user_the_same_session() {
 #[actix_web::test]
 async fn replicas_with_derived_keys_hand_one_user_the_same_session() {
     let secret = "replica-hmac-secret-0123456789abcdef";
-    let a = spawn_app_with(Options::default().toml(&format!(
-        "[identity]\nkey_prefix = \"app:\"\nkey_hmac_secret = \"{secret}\"\n"
-    )))
+    let a = spawn_app_with(Options::default().with(move |s| {
+        s.identity.key_prefix = "app:".into();
+        s.identity.key_hmac_secret = Some(secret.into());
+    }))
     .await;
     let b = a.replica().await;
     let from_a = a.handshake("alice").await;
@@ -100,7 +101,8 @@ async fn metrics_are_served_on_the_management_listener_only() {
 }
 
 /// The base settings for this stand-in, as a file for the binary; tests change them with
-/// typed `SEAM_BFF__…` overrides, which the service refuses when it does not know the key.
+/// `SEAM_BFF__…` environment variables, which the service refuses when it does not know the
+/// key.
 fn config_for(seam: &StandIn, dir: &tempfile::TempDir) -> std::path::PathBuf {
     let path = dir.path().join("c.toml");
     let toml = base_toml(seam, &(hs256_auth() + &issuer_and_audience()));
@@ -163,11 +165,19 @@ async fn sigterm_finishes_in_flight_handshakes_and_refuses_new_connections() {
     let service = Running::start(
         &config,
         &[],
-        &[("SEAM_BFF__SERVER__SHUTDOWN_TIMEOUT_SECS", "10")],
+        &[
+            ("SEAM_BFF__SERVER__SHUTDOWN_TIMEOUT_SECS", "10"),
+            // Seam's answer is held for as long as the test needs, not ended by a timeout.
+            ("SEAM_BFF__SEAM__TIMEOUT_MS", "60000"),
+            ("SEAM_BFF__SEAM__DEADLINE_MS", "60000"),
+            ("SEAM_BFF__SERVER__REQUEST_TIMEOUT_MS", "70000"),
+        ],
     );
     let url = format!("{}/v1/client-session", service.address);
     let address = service.address.trim_start_matches("http://").to_owned();
-    seam.set_latency(Duration::from_millis(800));
+    // The handshake's account lookup is answered only once shutdown has begun: the handshake
+    // is in flight then, however long the signal takes to arrive.
+    let lookup = seam.hold("/connected_accounts/list");
 
     let client = crate::contract::checked_client(&service.address);
     let in_flight = actix_web::rt::spawn(async move {
@@ -180,10 +190,11 @@ async fn sigterm_finishes_in_flight_handshakes_and_refuses_new_connections() {
         let body = response.body().await.map_err(|e| e.to_string())?;
         Ok::<_, String>((response.status().as_u16(), body))
     });
-    seam.calls_reach("/connected_accounts/list", 1).await;
+    lookup.answered().await;
 
     service.send_sigterm();
     service.wait_for_log("graceful shutdown: finishing in-flight requests");
+    lookup.release();
     // Once shutdown has begun, a new request is not served (its connection is refused, or
     // closed unanswered when the process exits).
     let late = awc::Client::builder()

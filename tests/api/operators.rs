@@ -10,7 +10,7 @@ use crate::helpers::{
 };
 
 async fn admin_app() -> TestApp {
-    spawn_app_with(Options::default().env("SEAM_BFF__ADMIN__TOKEN", ADMIN_TOKEN)).await
+    spawn_app_with(Options::default().with(|s| s.admin.token = Some(ADMIN_TOKEN.into()))).await
 }
 
 #[actix_web::test]
@@ -233,15 +233,11 @@ async fn revoking_a_user_ends_every_session_and_the_cached_one() {
 
 #[actix_web::test]
 async fn hmac_derived_keys_hide_user_ids_from_seam() {
-    let app = spawn_app_with(
-        Options::default()
-            .env(
-                "SEAM_BFF__IDENTITY__KEY_HMAC_SECRET",
-                "hmac-secret-0123456789abcdef-0123",
-            )
-            .env("SEAM_BFF__IDENTITY__KEY_PREFIX", "app:")
-            .env("SEAM_BFF__ADMIN__TOKEN", ADMIN_TOKEN),
-    )
+    let app = spawn_app_with(Options::default().with(|s| {
+        s.identity.key_hmac_secret = Some("hmac-secret-0123456789abcdef-0123".into());
+        s.identity.key_prefix = "app:".into();
+        s.admin.token = Some(ADMIN_TOKEN.into());
+    }))
     .await;
     let reply = app.handshake("dave").await;
     assert_eq!(reply.status, 200, "{}", reply.text);

@@ -3,23 +3,28 @@
 //! headers; the client address as the trusted proxy wrote it, in `X-Forwarded-For` or
 //! `Forwarded`; an off switch.
 
+use seam_bff::config::{ForwardedHeader, Settings};
 use serde_json::json;
 
 use crate::helpers::{
     Options, TestApp, assert_retry_after, claims, forged, later_login, login, spawn_app_with,
 };
 
-async fn limited_app(extra: &[(&'static str, &str)]) -> TestApp {
-    let mut options = Options::default()
-        .env("SEAM_BFF__RATE_LIMIT__ENABLED", "true")
-        .env("SEAM_BFF__RATE_LIMIT__USER_PER_MINUTE", "1")
-        .env("SEAM_BFF__RATE_LIMIT__USER_BURST", "2")
-        .env("SEAM_BFF__RATE_LIMIT__CLIENT_PER_MINUTE", "1")
-        .env("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "3");
-    for (key, value) in extra {
-        options = options.env(key, *value);
-    }
-    spawn_app_with(options).await
+/// Limits a test reaches: two Seam-costing requests per user and three failed signature checks
+/// per address, each refilled once a minute; a test's own changes come after, and win.
+fn limited() -> Options {
+    Options::default().with(|s| {
+        s.rate_limit.enabled = true;
+        s.rate_limit.user_per_minute = 1;
+        s.rate_limit.user_burst = 2;
+        s.rate_limit.client_per_minute = 1;
+        s.rate_limit.client_burst = 3;
+    })
+}
+
+/// Proxies on loopback, where the tests' requests come from, are trusted.
+fn behind_a_trusted_proxy(s: &mut Settings) {
+    s.server.trusted_proxies = vec!["127.0.0.0/8".into()];
 }
 
 async fn handshake_from(app: &TestApp, token: &str, forwarded: Option<(&str, &str)>) -> u16 {
@@ -36,7 +41,7 @@ async fn handshake_from(app: &TestApp, token: &str, forwarded: Option<(&str, &st
 /// Each handshake of alice's needs Seam (account lookups are not kept), so each counts.
 #[actix_web::test]
 async fn a_user_over_the_limit_gets_429_with_retry_after_and_the_policy() {
-    let app = limited_app(&[("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "0")]).await;
+    let app = spawn_app_with(limited().with(|s| s.accounts.cache_ttl_secs = 0)).await;
     assert_eq!(app.handshake("alice").await.status, 200);
     assert_eq!(app.handshake("alice").await.status, 200);
     let limited = app.handshake("alice").await;
@@ -62,7 +67,7 @@ async fn a_user_over_the_limit_gets_429_with_retry_after_and_the_policy() {
 /// signs in again while her session is cached, she gets it.
 #[actix_web::test]
 async fn cached_handshakes_never_count_against_the_user() {
-    let app = limited_app(&[]).await;
+    let app = spawn_app_with(limited()).await;
     let token = login("alice");
     for _ in 0..20 {
         assert_eq!(app.handshake_with(&token).await.status, 200);
@@ -79,7 +84,7 @@ async fn cached_handshakes_never_count_against_the_user() {
 /// make the Seam calls of the two the burst allows.
 #[actix_web::test]
 async fn logouts_count_against_the_user_limit() {
-    let app = limited_app(&[]).await;
+    let app = spawn_app_with(limited()).await;
     let mut statuses = Vec::new();
     for _ in 0..40 {
         // A new login each time: a logout ends the login it was sent with.
@@ -100,7 +105,7 @@ async fn logouts_count_against_the_user_limit() {
 /// unaffected. Refusals that need no signature work never count.
 #[actix_web::test]
 async fn forged_logins_are_cut_off_without_touching_anyone_else() {
-    let app = limited_app(&[("SEAM_BFF__SERVER__TRUSTED_PROXIES", "127.0.0.0/8")]).await;
+    let app = spawn_app_with(limited().with(behind_a_trusted_proxy)).await;
     let office = ("x-forwarded-for", "198.51.100.1");
     let remembered = login("alice");
     assert_eq!(handshake_from(&app, &remembered, Some(office)).await, 200);
@@ -162,7 +167,7 @@ async fn forged_logins_are_cut_off_without_touching_anyone_else() {
 /// and reloads twice, and nobody sees a 429.
 #[actix_web::test]
 async fn an_office_behind_one_address_signs_in_with_the_defaults() {
-    let app = spawn_app_with(Options::default().env("SEAM_BFF__RATE_LIMIT__ENABLED", "true")).await;
+    let app = spawn_app_with(Options::default().with(|s| s.rate_limit.enabled = true)).await;
     for n in 0..1000 {
         let token = login(&format!("employee-{n}"));
         for _ in 0..3 {
@@ -184,8 +189,7 @@ async fn assert_one_bucket(app: &TestApp, header: &str, spellings: &[&str]) {
 
 #[actix_web::test]
 async fn the_client_address_is_the_one_the_trusted_proxy_wrote() {
-    let trusted = ("SEAM_BFF__SERVER__TRUSTED_PROXIES", "127.0.0.0/8");
-    let xff = limited_app(&[trusted]).await;
+    let xff = spawn_app_with(limited().with(behind_a_trusted_proxy)).await;
     let header = "x-forwarded-for";
     assert_one_bucket(
         &xff,
@@ -217,8 +221,11 @@ async fn the_client_address_is_the_one_the_trusted_proxy_wrote() {
     )
     .await;
 
-    let forwarded =
-        limited_app(&[trusted, ("SEAM_BFF__SERVER__FORWARDED_HEADER", "forwarded")]).await;
+    let forwarded = spawn_app_with(limited().with(|s| {
+        behind_a_trusted_proxy(s);
+        s.server.forwarded_header = ForwardedHeader::Forwarded;
+    }))
+    .await;
     assert_one_bucket(
         &forwarded,
         "forwarded",
@@ -237,7 +244,7 @@ async fn the_client_address_is_the_one_the_trusted_proxy_wrote() {
 
 #[actix_web::test]
 async fn a_spoofed_forwarded_for_counts_only_from_a_trusted_proxy() {
-    let direct = limited_app(&[]).await;
+    let direct = spawn_app_with(limited()).await;
     let spoofed = [
         "198.51.100.1",
         "198.51.100.2",
@@ -249,10 +256,10 @@ async fn a_spoofed_forwarded_for_counts_only_from_a_trusted_proxy() {
 
 #[actix_web::test]
 async fn the_off_switch_turns_limits_off() {
-    let app = limited_app(&[
-        ("SEAM_BFF__RATE_LIMIT__ENABLED", "false"),
-        ("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "0"),
-    ])
+    let app = spawn_app_with(limited().with(|s| {
+        s.rate_limit.enabled = false;
+        s.accounts.cache_ttl_secs = 0;
+    }))
     .await;
     for _ in 0..6 {
         assert_eq!(app.handshake("alice").await.status, 200);
@@ -263,10 +270,10 @@ async fn the_off_switch_turns_limits_off() {
 #[actix_web::test]
 async fn a_page_can_read_a_client_refusal_and_it_is_logged_and_counted() {
     const ORIGIN: &str = "https://app.example.com";
-    let app = limited_app(&[
-        ("SEAM_BFF__RATE_LIMIT__CLIENT_BURST", "1"),
-        ("SEAM_BFF__CORS__ALLOWED_ORIGINS", ORIGIN),
-    ])
+    let app = spawn_app_with(limited().with(|s| {
+        s.rate_limit.client_burst = 1;
+        s.cors.allowed_origins = vec![ORIGIN.into()];
+    }))
     .await;
     assert_eq!(handshake_from(&app, &forged("mallory"), None).await, 401);
     let refused = app

@@ -4,19 +4,21 @@
 
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
 use seam_stand_in::{AccountSpec, Fault};
 
 use crate::helpers::{
-    MIN_REMAINING_SECS, Options, TTL_SECS, login, series, spawn_app, spawn_app_with,
+    MIN_REMAINING_SECS, Options, TTL_SECS, login, logins_admitted, patient, series, spawn_app,
+    spawn_app_with,
 };
 
 const GET_OR_CREATE: &str = "/client_sessions/get_or_create";
 
 fn retrying() -> Options {
-    Options::default()
-        .env("SEAM_BFF__SEAM__MAX_ATTEMPTS", "3")
-        .env("SEAM_BFF__SEAM__RETRY_BASE_MS", "1")
+    Options::default().with(|s| {
+        s.seam.max_attempts = 3;
+        s.seam.retry_base_ms = 1;
+    })
 }
 
 #[actix_web::test]
@@ -68,11 +70,10 @@ async fn retries_are_bounded_and_stay_inside_the_deadline() {
     assert_eq!(app.seam.calls(GET_OR_CREATE), 1);
 
     // A backoff that would overrun the deadline is not waited out either.
-    let app = spawn_app_with(
-        retrying()
-            .env("SEAM_BFF__SEAM__RETRY_BASE_MS", "60000")
-            .env("SEAM_BFF__SEAM__DEADLINE_MS", "2000"),
-    )
+    let app = spawn_app_with(retrying().with(|s| {
+        s.seam.retry_base_ms = 60_000;
+        s.seam.deadline_ms = 2000;
+    }))
     .await;
     app.seam.inject(GET_OR_CREATE, Fault::Status(503), 1);
     let reply = app.handshake("alice").await;
@@ -96,12 +97,11 @@ async fn calls_that_are_not_idempotent_are_never_retried() {
 /// again on its own.
 #[actix_web::test]
 async fn an_outage_is_survived_with_bounded_upstream_calls_and_automatic_recovery() {
-    let app = spawn_app_with(
-        retrying()
-            .env("SEAM_BFF__SEAM__MAX_ATTEMPTS", "2")
-            .env("SEAM_BFF__SEAM__BREAKER_FAILURES", "3")
-            .env("SEAM_BFF__SEAM__BREAKER_COOLDOWN_SECS", "10"),
-    )
+    let app = spawn_app_with(retrying().with(|s| {
+        s.seam.max_attempts = 2;
+        s.seam.breaker_failures = 3;
+        s.seam.breaker_cooldown_secs = 10;
+    }))
     .await;
     for user in ["alice", "bob"] {
         app.seam.add_connected_account(AccountSpec::owned_by(user));
@@ -154,11 +154,18 @@ async fn an_outage_is_survived_with_bounded_upstream_calls_and_automatic_recover
     assert_eq!(series(&app.metrics().await, "seam_bff_breaker_state"), 0.0);
     assert_eq!(app.get("/readyz").await.status, 200);
 
-    // Slow: each attempt times out; Seam is not asked more than max_attempts per call.
+    // Slow: the attempt times out, and Seam is not asked again (only connection errors, 429
+    // and 5xx are retried).
     app.seam.set_latency(Duration::from_millis(1500));
+    let lookups = app.seam.calls("/connected_accounts/list");
     let slow = app.handshake("carol").await;
     assert_eq!(slow.status, 504);
     assert_eq!(slow.code(), "seam_timeout");
+    assert_eq!(
+        app.seam.calls("/connected_accounts/list") - lookups,
+        1,
+        "carol's lookup, once"
+    );
     app.seam.set_latency(Duration::ZERO);
     // Throttled beyond the deadline, then garbage: clear statuses, and recovery after.
     app.seam.inject(
@@ -178,8 +185,7 @@ async fn an_outage_is_survived_with_bounded_upstream_calls_and_automatic_recover
 #[actix_web::test]
 async fn a_returning_user_is_renewed_in_the_background_and_never_waits() {
     let app =
-        spawn_app_with(Options::default().env("SEAM_BFF__SESSIONS__REFRESH_AHEAD_SECS", "300"))
-            .await;
+        spawn_app_with(Options::default().with(|s| s.sessions.refresh_ahead_secs = 300)).await;
     let first = app.handshake("alice").await;
 
     // Inside the last 300 s before refresh_after: still served from the cache...
@@ -256,20 +262,36 @@ async fn the_last_account_list_is_used_while_seam_cannot_be_asked() {
 
 #[actix_web::test]
 async fn upstream_concurrency_and_response_size_are_bounded() {
-    let app =
-        spawn_app_with(Options::default().env("SEAM_BFF__SEAM__MAX_CONCURRENT_REQUESTS", "2"))
-            .await;
-    app.seam.set_latency(Duration::from_millis(30));
-    let replies = join_all((0..12).map(|i| app.handshake_owned(format!("user-{i}")))).await;
+    let app = spawn_app_with(
+        Options::default()
+            .with(patient)
+            .with(|s| s.seam.max_concurrent_requests = 2),
+    )
+    .await;
+    // Two account lookups are held at Seam until all twelve handshakes have been admitted:
+    // two calls are in flight together, and the ten others wait for them, not beside them.
+    let held = [(); 2].map(|()| app.seam.hold("/connected_accounts/list"));
+    let all_admitted = async {
+        for hold in &held {
+            hold.answered().await;
+        }
+        logins_admitted(&app, 12).await;
+        for hold in &held {
+            hold.release();
+        }
+    };
+    let handshakes = join_all((0..12).map(|i| app.handshake_owned(format!("user-{i}"))));
+    let (replies, ()) = join(handshakes, all_admitted).await;
     assert!(replies.iter().all(|r| r.status == 200));
-    assert!(
-        app.seam.max_in_flight() <= 2,
-        "{} in flight",
-        app.seam.max_in_flight()
+    assert_eq!(
+        app.seam.max_in_flight(),
+        2,
+        "the two held calls at once, and never a third beside them"
     );
+    assert_eq!(app.seam.calls("/connected_accounts/list"), 12);
+    assert_eq!(app.seam.calls(GET_OR_CREATE), 12);
 
-    let app =
-        spawn_app_with(Options::default().env("SEAM_BFF__SEAM__MAX_RESPONSE_BYTES", "200")).await;
+    let app = spawn_app_with(Options::default().with(|s| s.seam.max_response_bytes = 200)).await;
     for _ in 0..5 {
         app.seam
             .add_connected_account(AccountSpec::owned_by("alice"));
@@ -281,18 +303,29 @@ async fn upstream_concurrency_and_response_size_are_bounded() {
 
 #[actix_web::test]
 async fn requests_are_bounded_in_time_and_body_size() {
-    let app = spawn_app_with(
-        Options::default()
-            .env("SEAM_BFF__SERVER__REQUEST_TIMEOUT_MS", "300")
-            .env("SEAM_BFF__SEAM__DEADLINE_MS", "250")
-            .env("SEAM_BFF__SEAM__TIMEOUT_MS", "250"),
-    )
+    // A Seam call's deadline ends a millisecond inside the request's. The account lookup takes
+    // half a second and is answered (half a second inside its deadline); the session call then
+    // never answers, and its own deadline would end it only after 1.5 s: only the request's
+    // bound, which counts the lookup's time too, can end the request, at 1.001 s.
+    let app = spawn_app_with(Options::default().with(|s| {
+        s.server.request_timeout_ms = 1001;
+        s.seam.deadline_ms = 1000;
+        s.seam.timeout_ms = 1000;
+    }))
     .await;
-    // Each call fits its own deadline; together they overrun the request's.
-    app.seam.set_latency(Duration::from_millis(200));
+    app.seam.set_latency(Duration::from_millis(500));
+    app.seam.inject(GET_OR_CREATE, Fault::Hang, 1);
     let slow = app.handshake("alice").await;
     assert_eq!(slow.status, 504, "{}", slow.text);
     assert_eq!(slow.code(), "request_timeout");
+    assert_eq!(
+        (
+            app.seam.calls("/connected_accounts/list"),
+            app.seam.calls(GET_OR_CREATE)
+        ),
+        (1, 1),
+        "the lookup was answered and the session call under way"
+    );
 
     let big = app
         .http

@@ -1,12 +1,11 @@
 //! Session lifetimes: renewed once inside `min_remaining` of `expires_at`, never handed out
 //! with less left than that.
 
-use seam_bff::clock::Clock;
 use seam_stand_in::AccountSpec;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::helpers::{MIN_REMAINING_SECS, Reply, TTL_SECS, spawn_app};
+use crate::helpers::{MIN_REMAINING_SECS, Reply, TTL_SECS, asked_expiry, spawn_app};
 
 const GET_OR_CREATE: &str = "/client_sessions/get_or_create";
 
@@ -24,11 +23,7 @@ async fn refresh_after_comes_min_remaining_before_expiry() {
         expires_at - refresh_after,
         Duration::seconds(MIN_REMAINING_SECS)
     );
-    let asked = app.clock.now() + Duration::seconds(TTL_SECS);
-    assert!(
-        (expires_at - asked).abs() < Duration::seconds(2),
-        "{expires_at} vs {asked}"
-    );
+    assert_eq!(expires_at, asked_expiry(&app), "ttl_secs from now");
 }
 
 #[actix_web::test]
@@ -51,8 +46,21 @@ async fn a_session_is_renewed_once_inside_min_remaining() {
     let renewed = app.handshake("alice").await;
     assert_eq!(renewed.status, 200, "{}", renewed.text);
     assert_eq!(app.seam.calls(GET_OR_CREATE), 2);
-    assert!(instant(&renewed, "expires_at") > first_expiry);
-    assert!(instant(&renewed, "refresh_after") > app.clock.now());
+    let expiry = asked_expiry(&app);
+    assert_eq!(
+        instant(&renewed, "expires_at"),
+        expiry,
+        "ttl_secs from the renewal"
+    );
+    assert_eq!(
+        expiry - first_expiry,
+        Duration::seconds(TTL_SECS - MIN_REMAINING_SECS + 5),
+        "later by the time that passed"
+    );
+    assert_eq!(
+        instant(&renewed, "refresh_after"),
+        expiry - Duration::seconds(MIN_REMAINING_SECS)
+    );
     let at_seam = app.seam.session_for("alice").expect("session");
     assert_eq!(renewed.token(), at_seam.token);
 }
@@ -79,8 +87,11 @@ async fn a_token_with_less_than_min_remaining_left_is_never_returned() {
     app.seam.set_max_session_lifetime(None);
     let recovered = app.handshake("alice").await;
     assert_eq!(recovered.status, 200, "{}", recovered.text);
-    let left = instant(&recovered, "expires_at") - app.clock.now();
-    assert!(left > Duration::seconds(MIN_REMAINING_SECS));
+    assert_eq!(
+        instant(&recovered, "expires_at"),
+        asked_expiry(&app),
+        "the whole ttl_secs, more than min_remaining"
+    );
 }
 
 /// A login as large as real identity providers' (roles and permissions make 4 KiB) is

@@ -71,7 +71,7 @@ async fn seam_rate_limits_become_503_with_its_retry_after() {
 
 #[actix_web::test]
 async fn a_seam_that_does_not_answer_in_time_gives_504() {
-    let app = spawn_app_with(Options::default().env("SEAM_BFF__SEAM__TIMEOUT_MS", "200")).await;
+    let app = spawn_app_with(Options::default().with(|s| s.seam.timeout_ms = 200)).await;
     app.seam.inject(GET_OR_CREATE, Fault::Hang, 1);
     let reply = app.handshake("alice").await;
     assert_eq!(reply.status, 504, "{}", reply.text);
@@ -99,7 +99,7 @@ async fn an_unreachable_seam_gives_503() {
         .local_addr()
         .expect("addr");
     let app = spawn_app_with(
-        Options::default().env("SEAM_BFF__SEAM__ENDPOINT", format!("http://{closed}")),
+        Options::default().with(move |s| s.seam.endpoint = format!("http://{closed}")),
     )
     .await;
     let reply = app.handshake("alice").await;

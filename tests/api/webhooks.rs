@@ -3,6 +3,7 @@
 //! cache window long enough that nothing else would; deliveries that do not verify change
 //! nothing.
 
+use seam_bff::config::AccountSourceKind;
 use seam_stand_in::{AccountSpec, new_webhook_secret, sign_webhook};
 use serde_json::json;
 
@@ -15,11 +16,13 @@ const LIST_ACCOUNTS: &str = "/connected_accounts/list";
 /// The service with Seam's webhook registered and an account cache window of ten minutes.
 async fn app_with_webhook(options: Options) -> (TestApp, String) {
     let secret = new_webhook_secret();
-    let app = spawn_app_with(
-        options
-            .env("SEAM_BFF__SEAM__WEBHOOK_SECRET", secret.clone())
-            .env("SEAM_BFF__ACCOUNTS__CACHE_TTL_SECS", "600"),
-    )
+    let app = spawn_app_with(options.with({
+        let secret = secret.clone();
+        move |s| {
+            s.seam.webhook_secret = Some(secret.as_str().into());
+            s.accounts.cache_ttl_secs = 600;
+        }
+    }))
     .await;
     app.seam
         .set_webhook(&format!("{}{ROUTE}", app.address), &secret);
@@ -121,11 +124,10 @@ async fn a_disconnected_account_leaves_its_users_session_on_their_next_handshake
 #[actix_web::test]
 async fn a_connected_account_joins_its_owners_next_handshake() {
     // By custom metadata (`seam_metadata`): the event carries the owner's id.
-    let (app, _) = app_with_webhook(
-        Options::default()
-            .env("SEAM_BFF__ACCOUNTS__SOURCE", "seam_metadata")
-            .env("SEAM_BFF__ACCOUNTS__METADATA_KEY", "app_user_id"),
-    )
+    let (app, _) = app_with_webhook(Options::default().with(|s| {
+        s.accounts.source = AccountSourceKind::SeamMetadata;
+        s.accounts.metadata_key = Some("app_user_id".into());
+    }))
     .await;
     let first = (app.seam)
         .add_connected_account(AccountSpec::unowned().with_metadata("app_user_id", "bob"));

@@ -4,6 +4,9 @@
 //! `get_or_create` treats an existing session's lists. An account that reached the session any
 //! other way is still never handed out to a user who does not own it.
 
+use std::collections::HashMap;
+
+use seam_bff::config::AccountSourceKind;
 use seam_stand_in::{AccountSpec, AccountsOnExisting, RevokedSessions};
 use serde_json::json;
 use time::Duration;
@@ -100,9 +103,13 @@ async fn an_account_connected_through_the_users_token_stays_with_the_static_sour
         seam.add_device(&mine, "mine");
         let app = spawn_app_against(
             seam,
-            Options::default()
-                .env("SEAM_BFF__ACCOUNTS__SOURCE", "static")
-                .toml(&format!("[accounts.static]\nfrank = [\"{mine}\"]\n")),
+            Options::default().with({
+                let frank = HashMap::from([("frank".to_owned(), vec![mine.clone()])]);
+                move |s| {
+                    s.accounts.source = AccountSourceKind::Static;
+                    s.accounts.static_accounts = frank.clone();
+                }
+            }),
         )
         .await;
         the_connected_account_stays(app, "frank", &mine).await;

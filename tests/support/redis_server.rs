@@ -249,14 +249,24 @@ impl RedisServer {
             .expect("redis-cli runs")
     }
 
-    /// `redis-cli` started in the background (e.g. `DEBUG SLEEP`), to be waited for.
-    pub fn cli_in_background(&self, args: &[&str]) -> Child {
-        Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-cli runs")
+    /// Freezes the server (SIGSTOP): its connections stay open and nothing on them is
+    /// answered until `thaw`, however long that takes.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT), answering what waited.
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("a running server");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} redis-server");
     }
 
     /// Every key and its value, as a dump of the server would show them.
