@@ -6,13 +6,15 @@
 //! refused the API key.
 
 use futures_util::future::join_all;
+use seam_bff::clock::Clock;
 use seam_stand_in::{AccountSpec, Fault};
+use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::helpers::{
-    ADMIN_TOKEN, MIN_REMAINING_SECS, Options, Reply, TTL_SECS, TestApp, admin, asked_expiry, login,
-    series, spawn_app_with,
+    ADMIN_TOKEN, MIN_REMAINING_SECS, Options, Reply, TTL_SECS, TestApp, admin, asked_expiry,
+    claims, login, series, sign, spawn_app_with,
 };
 
 /// The account lookups serve for the whole test, so that only the session is due.
@@ -26,10 +28,21 @@ async fn alice_signed_in(options: Options) -> (TestApp, String, Reply) {
     let app = spawn_app_with(options).await;
     app.seam
         .add_connected_account(AccountSpec::owned_by("alice"));
-    let token = login("alice");
+    let token = lasting_login(&app, "alice");
     let first = app.handshake_with(&token).await;
     assert_eq!(first.status, 200, "{}", first.text);
     (app, token, first)
+}
+
+/// A login issued on the app's clock and good for two hours: longer than any move of the clock
+/// here (the service judges its `exp` by that clock), so that the same token can be sent again
+/// after the session is due, as a browser whose login lasts does.
+fn lasting_login(app: &TestApp, user: &str) -> String {
+    let now = app.clock.now().unix_timestamp();
+    let mut claims = claims(user);
+    claims["iat"] = json!(now);
+    claims["exp"] = json!(now + 7200);
+    sign(&claims)
 }
 
 /// A minute past the session's `refresh_after` (it has 540 s left at Seam).
@@ -121,7 +134,7 @@ async fn nothing_stale_is_handed_out_with_too_little_left_or_to_a_new_user() {
     for user in ["alice", "bob"] {
         app.seam.add_connected_account(AccountSpec::owned_by(user));
     }
-    let token = login("alice");
+    let token = lasting_login(&app, "alice");
     assert_eq!(app.handshake_with(&token).await.status, 200);
     app.seam.go_down().await;
     assert_eq!(app.handshake("bob").await.code(), "seam_unavailable");
