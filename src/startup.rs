@@ -131,10 +131,11 @@ impl Components {
             )
         });
         let handshake = match (&identity, &fleet) {
-            (Some((_, sources)), Some(fleet)) => {
+            (Some((identity, sources)), Some(fleet)) => {
                 let shared = handshake::Shared {
                     users: users.clone(),
                     sources: sources.clone(),
+                    user_ids_at: (0..sources.len()).map(|n| identity.user_id_at(n)).collect(),
                     fleet: fleet.clone(),
                     holders: holders.clone(),
                 };

@@ -60,6 +60,8 @@ pub(crate) struct Handshake {
     users: Arc<Users>,
     /// Where each identity namespace's users have their accounts (`login::Identity`).
     sources: Arc<[AccountSource]>,
+    /// Where the user id starts in a user key of each namespace (after its key prefix).
+    user_ids_at: Box<[usize]>,
     /// `None`: a single instance.
     fleet: Option<Arc<Fleet>>,
     /// With Seam's webhooks on, which users hold the ids their events name.
@@ -86,6 +88,7 @@ pub(crate) struct Handshake {
 pub(crate) struct Shared {
     pub(crate) users: Arc<Users>,
     pub(crate) sources: Arc<[AccountSource]>,
+    pub(crate) user_ids_at: Box<[usize]>,
     pub(crate) fleet: Option<Arc<Fleet>>,
     pub(crate) holders: Option<Arc<Holders>>,
 }
@@ -138,6 +141,7 @@ impl Handshake {
         Ok(Self {
             users: shared.users,
             sources: shared.sources,
+            user_ids_at: shared.user_ids_at,
             fleet: shared.fleet,
             holders: shared.holders,
             account_ttl,
@@ -207,7 +211,7 @@ impl Handshake {
         user: &'u User,
         claim: Option<&Value>,
     ) -> Result<Owned<'u>, BadAccountsClaim> {
-        let user_id = &user.user_key[user.user_id_at..];
+        let user_id = &user.user_key[self.user_ids_at[user.namespace]..];
         (self.sources[user.namespace]).owned(user_id, &user.user_identifier_key, claim)
     }
 

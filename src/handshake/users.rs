@@ -28,9 +28,6 @@ pub(crate) struct User {
     pub(crate) user_key: Arc<str>,
     /// The identity namespace of the user's issuer.
     pub(crate) namespace: usize,
-    /// Where the user id their issuer gave them starts in `user_key` (after the issuer's key
-    /// prefix).
-    pub(crate) user_id_at: usize,
     /// The user's Seam key, derived once (an HMAC when `identity.key_hmac_secret` is set).
     /// Without HMAC it is the user key, and shares the cache key's allocation.
     pub(crate) user_identifier_key: Arc<str>,
@@ -78,7 +75,6 @@ impl Users {
         &self,
         user_key: &str,
         namespace: usize,
-        user_id_at: usize,
         seam_key: impl FnOnce() -> Option<String>,
     ) -> Arc<User> {
         if let Some(user) = self.get(user_key) {
@@ -95,7 +91,6 @@ impl Users {
                 Arc::new(User {
                     user_key: key,
                     namespace,
-                    user_id_at,
                     user_identifier_key,
                     tokens: VerifiedTokens::new(),
                     flight: Flight::new(()),

@@ -196,11 +196,9 @@ impl Admission {
             issued_at = claims.issued_at,
             "login verified"
         );
-        let user =
-            self.users
-                .get_or_insert(&key, namespace, self.identity.user_id_at(namespace), || {
-                    self.identity.derived_key(namespace, &key)
-                });
+        let user = (self.users).get_or_insert(&key, namespace, || {
+            self.identity.derived_key(namespace, &key)
+        });
         if let Some((issuer, sid)) = session {
             self.revocations.note_session(issuer, sid, &user.user_key);
         }
