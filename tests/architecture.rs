@@ -691,16 +691,19 @@ fn no_source_file_is_over_450_lines() {
     );
 }
 
+/// Writes one file of a made-up source tree.
+fn write_source(src: &Path, file: &str, text: &str) {
+    let path = src.join(file);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+    std::fs::write(path, text).expect("write");
+}
+
 /// The graph reader itself: a use tree, re-exports and an inline `mod tests` are read right.
 #[test]
 fn the_reader_follows_use_trees_reexports_and_inline_modules() {
     let dir = tempfile::tempdir().expect("temp dir");
     let src = dir.path();
-    let write = |file: &str, text: &str| {
-        let path = src.join(file);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
-        std::fs::write(path, text).expect("write");
-    };
+    let write = |file: &str, text: &str| write_source(src, file, text);
     write("lib.rs", "mod a;\nmod b;\nmod c;\n");
     write("a/mod.rs", "mod inner;\npub(crate) use inner::Thing;\n");
     write(
@@ -731,11 +734,7 @@ fn the_layer_check_finds_an_arrow_up() {
     assert_eq!(layer("nowhere.rs"), None);
     let dir = tempfile::tempdir().expect("temp dir");
     let src = dir.path();
-    let write = |file: &str, text: &str| {
-        let path = src.join(file);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
-        std::fs::write(path, text).expect("write");
-    };
+    let write = |file: &str, text: &str| write_source(src, file, text);
     write("lib.rs", "mod routes;\nmod seam;\n");
     write("routes/mod.rs", "use crate::seam::Client;\n");
     write(

@@ -141,12 +141,13 @@ fn unmapped(address: IpAddr) -> IpAddr {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use actix_web::test::TestRequest;
 
-    fn addresses_with(trusted: &[&str], header: ForwardedHeader) -> ClientAddresses {
-        let server = ServerSettings {
+    /// Server settings that trust these proxies to write this header.
+    pub(in crate::limits) fn server(trusted: &[&str], header: ForwardedHeader) -> ServerSettings {
+        ServerSettings {
             bind: String::new(),
             workers: 1,
             shutdown_timeout_secs: 1,
@@ -154,8 +155,11 @@ mod tests {
             max_body_bytes: 1024,
             trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(),
             forwarded_header: header,
-        };
-        ClientAddresses::from_settings(&server, 64).expect("valid")
+        }
+    }
+
+    fn addresses_with(trusted: &[&str], header: ForwardedHeader) -> ClientAddresses {
+        ClientAddresses::from_settings(&server(trusted, header), 64).expect("valid")
     }
 
     fn request(peer: &str, header: &str, values: &[&str]) -> HttpRequest {

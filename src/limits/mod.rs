@@ -189,7 +189,9 @@ mod tests {
     use crate::config::ForwardedHeader;
     use actix_web::test::TestRequest;
 
-    fn limits_with(trusted: &[&str], header: ForwardedHeader) -> RateLimits {
+    /// Limits of one failed check per client and two Seam calls per user, with no trusted
+    /// proxy.
+    fn limits() -> RateLimits {
         RateLimits::from_settings(
             &RateLimitSettings {
                 enabled: true,
@@ -199,15 +201,7 @@ mod tests {
                 client_burst: 1,
                 ipv6_prefix_len: 64,
             },
-            &ServerSettings {
-                bind: String::new(),
-                workers: 1,
-                shutdown_timeout_secs: 1,
-                request_timeout_ms: 1000,
-                max_body_bytes: 1024,
-                trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(),
-                forwarded_header: header,
-            },
+            &client_address::tests::server(&[], ForwardedHeader::XForwardedFor),
             &Metrics::new("/"),
             None,
         )
@@ -224,7 +218,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_user_gets_the_burst_then_waits() {
-        let limits = limits_with(&[], ForwardedHeader::XForwardedFor);
+        let limits = limits();
         let handshake = |user| limits.check_user(user, UserCost::Handshake);
         assert!(handshake("alice").await.is_ok());
         assert!(handshake("alice").await.is_ok());
@@ -247,7 +241,7 @@ mod tests {
     /// Looking at a bucket takes nothing from it; only failures do.
     #[actix_web::test]
     async fn a_client_spends_only_failed_signature_checks() {
-        let limits = Arc::new(limits_with(&[], ForwardedHeader::XForwardedFor));
+        let limits = Arc::new(limits());
         let req = request("203.0.113.9:1", "x-forwarded-for", &[]);
         let turn = || limits.signature_turn(&req);
         for _ in 0..5 {
