@@ -1,5 +1,5 @@
 //! Login verification: the app's JWT in, its verified claims out. A pure verifier: it keeps
-//! nothing about users (the verified-token memo and the user cache are `sessions`').
+//! nothing about users (the verified-token memo is `login`'s, the user cache the handshake's).
 //!
 //! RFC 8725 throughout: algorithms are pinned per issuer (a token's `alg` never widens them),
 //! a token's own key material (`jwk`, `jku`, `x5u`, `x5c` headers) is never used or fetched,

@@ -47,9 +47,9 @@ impl Rules {
         })
     }
 
-    /// Now in Unix seconds, as the claims count time (a clock before 1970 reads as 1970).
+    /// Now in Unix seconds, as the claims count time.
     pub(super) fn now(&self) -> u64 {
-        u64::try_from(self.clock.now().unix_timestamp()).unwrap_or(0)
+        self.clock.unix_now()
     }
 
     /// The issuer's rules, applied before the signature from the unverified claims, so that a

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Cluster;
 
-/// GCRA on one bucket, as `middleware::ratelimit` keeps it locally, on Redis's clock so that
+/// GCRA on one bucket, as `limits` keeps it locally, on Redis's clock so that
 /// replicas' clocks need not agree. KEYS[1]: the bucket (its theoretical arrival time, in ms);
 /// ARGV: interval and tolerance in ms, and 1 to take from it or 0 to look. Answers -1 when the
 /// bucket had room, else the milliseconds until it will.

@@ -6,7 +6,7 @@
 //!   caches and confirms it; the publishing request waits for those confirmations (up to
 //!   `cluster.timeout_ms`), so the revocation holds on every replica when it returns.
 //! - **Records**: the revocations themselves, for a replica that was not listening, and the
-//!   Seam sessions, so that one fetch serves the fleet (`sessions` decides what to store).
+//!   Seam sessions, so that one fetch serves the fleet (`fleet` decides what to store).
 //!
 //! Redis is never in the way: every call is bounded by `cluster.timeout_ms`, and a failed or
 //! late one is answered from local state (the caller gets `None`). The connection is RESP3, so

@@ -1,6 +1,7 @@
 //! The trusted issuers as one list, whichever form they were written in (the simple `auth.*`
-//! keys, `[[auth.issuers]]` entries, or both): `auth` verifies with it and `sessions` gives each
-//! issuer's users their own namespace from it, so both count the issuers the same way.
+//! keys, `[[auth.issuers]]` entries, or both): `auth` verifies with it and `login::identity`
+//! gives each issuer's users their own namespace from it, so both count the issuers the same
+//! way.
 
 use std::collections::HashMap;
 use std::path::Path;
