@@ -8,8 +8,7 @@ use seam_stand_in::{AccountSpec, Fault};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Options, TestApp, claims, later_login, login, logout_claims, logout_token, now, sign,
-    spawn_app, spawn_app_with,
+    Options, TestApp, claims, logout_claims, logout_token, now, sign, spawn_app, spawn_app_with,
 };
 
 async fn backchannel_app() -> TestApp {
@@ -28,7 +27,7 @@ async fn a_logout_token_with_sub_ends_the_users_logins_and_seam_session() {
     let app = backchannel_app().await;
     app.seam
         .add_connected_account(AccountSpec::owned_by("alice"));
-    let old = login("alice");
+    let old = app.login("alice");
     let before = app.handshake_with(&old).await;
     assert_eq!(before.status, 200, "{}", before.text);
 
@@ -48,7 +47,7 @@ async fn a_logout_token_with_sub_ends_the_users_logins_and_seam_session() {
         401,
         "Seam token revoked"
     );
-    let fresh = app.handshake_with(&later_login("alice")).await;
+    let fresh = app.handshake_with(&app.later_login("alice")).await;
     assert_eq!(fresh.status, 200, "{}", fresh.text);
     assert_ne!(fresh.token(), before.token());
     assert_eq!(app.devices_status(fresh.token()).await, 200);
@@ -100,7 +99,7 @@ async fn a_logout_token_with_only_sid_ends_the_logins_of_that_session() {
 #[actix_web::test]
 async fn bad_logout_tokens_are_refused_and_change_nothing() {
     let app = backchannel_app().await;
-    let alice = login("alice");
+    let alice = app.login("alice");
     let before = app.handshake_with(&alice).await;
     let replayed = logout_token(&logout_claims(Some("bob"), None));
     assert_eq!(app.backchannel_logout(&replayed).await.status, 200);
@@ -149,7 +148,7 @@ async fn bad_logout_tokens_are_refused_and_change_nothing() {
             signed("logout+jwt", b"another-secret-0123456789abcdef-0123456789"),
         ),
         ("typ JWT", signed("JWT", crate::helpers::SECRET.as_bytes())),
-        ("a login", login("alice")),
+        ("a login", app.login("alice")),
     ];
     for (case, token) in cases {
         let reply = app.backchannel_logout(&token).await;
@@ -184,7 +183,7 @@ async fn bad_logout_tokens_are_refused_and_change_nothing() {
 #[actix_web::test]
 async fn an_untyped_logout_token_is_accepted() {
     let app = backchannel_app().await;
-    let carol = login("carol");
+    let carol = app.login("carol");
     assert_eq!(app.handshake_with(&carol).await.status, 200);
     let mut untyped = Header::new(Algorithm::HS256);
     untyped.typ = None;
@@ -217,7 +216,7 @@ async fn a_logout_token_is_never_a_login() {
 #[actix_web::test]
 async fn a_logout_seam_could_not_complete_can_be_sent_again() {
     let app = backchannel_app().await;
-    let dave = login("dave");
+    let dave = app.login("dave");
     let before = app.handshake_with(&dave).await;
     let token = logout_token(&logout_claims(Some("dave"), None));
     app.seam

@@ -8,8 +8,8 @@ use futures_util::future::{join, join_all};
 use seam_stand_in::{AccountSpec, Fault, StandIn};
 
 use crate::helpers::{
-    Options, TestApp, base_toml, forged, hs256_auth, issuer_and_audience, later_login, login,
-    patient, spawn_app_with,
+    Options, TestApp, base_toml, forged, hs256_auth, issuer_and_audience, login, patient,
+    spawn_app_with,
 };
 use crate::process::run_refused;
 use crate::redis_server::RedisServer;
@@ -171,7 +171,7 @@ async fn a_session_fetched_during_a_logout_elsewhere_is_not_shared() {
     first
         .seam
         .add_connected_account(AccountSpec::owned_by("pat"));
-    let old = login("pat");
+    let old = second.login("pat");
     let puts = redis_calls(&first).await.get("put").copied().unwrap_or(0);
     // Seam has made the session; the answer is on its way to the first replica.
     let held = first.seam.hold(GET_OR_CREATE);
@@ -193,7 +193,7 @@ async fn a_session_fetched_during_a_logout_elsewhere_is_not_shared() {
     // that attempt, what follows would not test anything).
     stored(&first, puts).await;
 
-    let fresh = second.handshake_with(&later_login("pat")).await;
+    let fresh = second.handshake_with(&second.later_login("pat")).await;
     assert_eq!(fresh.status, 200, "{}", fresh.text);
     assert_ne!(fresh.token(), fetched.token(), "not the ended session");
     assert_eq!(second.devices_status(fresh.token()).await, 200);
@@ -215,7 +215,7 @@ async fn patient_pair(redis: &RedisServer) -> (TestApp, TestApp) {
 async fn a_fetch_in_flight_holds_up_no_other_users_revocation() {
     let redis = RedisServer::start();
     let (first, second) = patient_pair(&redis).await;
-    let (quinn, rosa) = (login("quinn"), login("rosa"));
+    let (quinn, rosa) = (second.login("quinn"), second.login("rosa"));
     assert_eq!(first.handshake_with(&rosa).await.status, 200);
     let held = first.seam.hold(GET_OR_CREATE);
     let revocations = async {
@@ -286,7 +286,7 @@ async fn a_logout_on_one_replica_holds_on_every_replica_before_it_returns() {
     apps[0]
         .seam
         .add_connected_account(AccountSpec::owned_by("carol"));
-    let old = login("carol");
+    let old = apps[1].login("carol");
     let before: Vec<String> = join_all(apps.iter().map(|a| a.handshake_with(&old)))
         .await
         .iter()
@@ -298,7 +298,7 @@ async fn a_logout_on_one_replica_holds_on_every_replica_before_it_returns() {
     for app in [&apps[0], &apps[2]] {
         let ended = app.handshake_with(&old).await;
         assert_eq!((ended.status, ended.code()), (401, "login_revoked"));
-        let fresh = app.handshake_with(&later_login("carol")).await;
+        let fresh = app.handshake_with(&app.later_login("carol")).await;
         assert_eq!(fresh.status, 200, "{}", fresh.text);
         assert_ne!(fresh.token(), before[0], "not the dead token");
         assert_eq!(app.devices_status(fresh.token()).await, 200);
@@ -374,7 +374,7 @@ async fn nothing_readable_is_left_in_redis() {
         secrets.push(token);
         secrets.push(user.to_owned());
     }
-    let judy = login("judy");
+    let judy = apps[1].login("judy");
     assert_eq!(apps[1].handshake_with(&judy).await.status, 200);
     assert_eq!(apps[1].logout(Some(&judy)).await.status, 204);
     secrets.extend([judy, "judy".to_owned(), apps[0].seam.api_key()]);
@@ -469,7 +469,7 @@ async fn an_acl_user_with_the_documented_commands_is_enough() {
     for app in [&first, &second] {
         joined(app).await;
     }
-    let mia = login("mia");
+    let mia = first.login("mia");
     let token = first.handshake_with(&mia).await.token().to_owned();
     assert_eq!(second.handshake_with(&mia).await.token(), token, "shared");
     assert_eq!(first.seam.calls(GET_OR_CREATE), 1);

@@ -86,7 +86,7 @@ async fn the_same_sub_at_two_issuers_is_two_users() {
 async fn a_logout_at_one_issuer_leaves_the_other_issuers_user_signed_in() {
     let app = spawn_app_with(two_issuers()).await;
     two_alices(&app);
-    let (first_login, other_login) = (login("alice"), other_login("alice"));
+    let (first_login, other_login) = (app.login("alice"), other_login("alice"));
     let first = app.handshake_with(&first_login).await;
     let other = app.handshake_with(&other_login).await;
 
@@ -141,7 +141,7 @@ async fn the_admin_api_revokes_the_user_of_the_issuer_it_names() {
     let app =
         spawn_app_with(two_issuers().with(|s| s.admin.token = Some(ADMIN_TOKEN.into()))).await;
     two_alices(&app);
-    let first = app.handshake_with(&login("alice")).await;
+    let first = app.handshake_with(&app.login("alice")).await;
     let other = app.handshake_with(&other_login("alice")).await;
     let revoke = |query: &str| format!("/admin/users/alice/revoke{query}");
 

@@ -57,7 +57,8 @@ fn with_login(app: &TestApp, method: Method, user: &str) -> ClientRequest {
 }
 
 fn with_cookie_only(app: &TestApp, method: Method) -> ClientRequest {
-    request(app, method, SESSION).insert_header(("cookie", format!("{COOKIE}={}", login("eve"))))
+    request(app, method, SESSION)
+        .insert_header(("cookie", format!("{COOKIE}={}", app.login("eve"))))
 }
 
 /// An identity provider's back-channel logout post; send it with `logout_form`'s body.

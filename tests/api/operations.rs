@@ -7,8 +7,8 @@ use std::time::Duration;
 use seam_stand_in::{AccountSpec, StandIn};
 
 use crate::helpers::{
-    MIN_REMAINING_SECS, Options, TTL_SECS, base_toml, hs256_auth, issuer_and_audience, later_login,
-    login, spawn_app, spawn_app_with,
+    MIN_REMAINING_SECS, Options, TTL_SECS, base_toml, hs256_auth, issuer_and_audience, login,
+    spawn_app, spawn_app_with,
 };
 use crate::process::{Running, run_async};
 
@@ -30,9 +30,9 @@ async fn two_replicas_hand_one_user_the_same_session() {
 
     // Logout on A revokes the session at Seam, so the token is dead everywhere; B's cache
     // still holds it until its refresh_after (see README: Several replicas).
-    let logout = a.logout(Some(&login("alice"))).await;
+    let logout = a.logout(Some(&a.login("alice"))).await;
     assert_eq!(logout.status, 204);
-    let fresh = a.handshake_with(&later_login("alice")).await;
+    let fresh = a.handshake_with(&a.later_login("alice")).await;
     assert_ne!(fresh.token(), from_a.token());
     assert_eq!(b.handshake("alice").await.token(), from_a.token());
     b.clock

@@ -5,8 +5,7 @@ use seam_stand_in::AccountSpec;
 use serde_json::Value;
 
 use crate::helpers::{
-    ADMIN_TOKEN, Options, TestApp, admin, claims, later_login, login, sign, spawn_app,
-    spawn_app_with,
+    ADMIN_TOKEN, Options, TestApp, admin, claims, sign, spawn_app, spawn_app_with,
 };
 
 async fn admin_app() -> TestApp {
@@ -21,7 +20,7 @@ async fn logout_revokes_the_users_session_everywhere_and_evicts_it() {
     let before = app.handshake("alice").await;
     assert_eq!(app.devices_status(before.token()).await, 200);
 
-    let logout = app.logout(Some(&login("alice"))).await;
+    let logout = app.logout(Some(&app.login("alice"))).await;
 
     assert_eq!(logout.status, 204);
     assert_eq!(app.seam.calls("/client_sessions/delete"), 1);
@@ -30,7 +29,7 @@ async fn logout_revokes_the_users_session_everywhere_and_evicts_it() {
         401,
         "old token dead"
     );
-    let after = app.handshake_with(&later_login("alice")).await;
+    let after = app.handshake_with(&app.later_login("alice")).await;
     assert_eq!(after.status, 200);
     assert_ne!(
         after.token(),
@@ -51,8 +50,8 @@ async fn a_logout_ends_the_users_logins_not_just_their_session() {
     let app = spawn_app().await;
     app.seam
         .add_connected_account(AccountSpec::owned_by("alice"));
-    let phone = login("alice");
-    let laptop = login("alice");
+    let phone = app.login("alice");
+    let laptop = app.login("alice");
     let mut no_iat = claims("alice");
     no_iat.as_object_mut().expect("object").remove("iat");
     let no_iat = sign(&no_iat);
@@ -83,7 +82,7 @@ async fn a_logout_ends_the_users_logins_not_just_their_session() {
         "the old token is dead"
     );
 
-    let fresh = app.handshake_with(&later_login("alice")).await;
+    let fresh = app.handshake_with(&app.later_login("alice")).await;
     assert_eq!(fresh.status, 200);
     assert_ne!(fresh.token(), old.token());
     assert_eq!(app.devices_status(fresh.token()).await, 200);
@@ -98,9 +97,9 @@ async fn a_logout_ends_the_users_logins_not_just_their_session() {
 #[actix_web::test]
 async fn an_admin_revoke_ends_the_users_logins() {
     let app = admin_app().await;
-    let carol = login("carol");
+    let carol = app.login("carol");
     assert_eq!(app.handshake_with(&carol).await.status, 200);
-    let dave = login("dave");
+    let dave = app.login("dave");
     let reply = admin(&app, "POST", "/admin/users/dave/revoke", Some(ADMIN_TOKEN)).await;
     assert_eq!(reply.status, 200, "dave was never seen here");
     let reply = admin(&app, "POST", "/admin/users/carol/revoke", Some(ADMIN_TOKEN)).await;
@@ -109,7 +108,10 @@ async fn an_admin_revoke_ends_the_users_logins() {
         let ended = app.handshake_with(token).await;
         assert_eq!((ended.status, ended.code()), (401, "login_revoked"));
     }
-    assert_eq!(app.handshake_with(&later_login("carol")).await.status, 200);
+    assert_eq!(
+        app.handshake_with(&app.later_login("carol")).await.status,
+        200
+    );
 }
 
 #[actix_web::test]
@@ -227,7 +229,7 @@ async fn revoking_a_user_ends_every_session_and_the_cached_one() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["revoked"], 1);
     assert_eq!(app.devices_status(before.token()).await, 401);
-    let after = app.handshake_with(&later_login("carol")).await;
+    let after = app.handshake_with(&app.later_login("carol")).await;
     assert_ne!(after.token(), before.token());
 }
 
@@ -267,19 +269,22 @@ async fn a_logout_costs_the_same_whatever_the_users_history() {
         )
     };
     for _ in 0..8 {
-        let login = later_login("alice");
+        let login = app.later_login("alice");
         assert_eq!(app.handshake_with(&login).await.status, 200);
         assert_eq!(app.logout(Some(&login)).await.status, 204);
     }
     assert!(app.seam.sessions().is_empty(), "nothing left at Seam");
-    let login = later_login("alice");
+    let login = app.later_login("alice");
     assert_eq!(app.handshake_with(&login).await.status, 200);
     let before = calls(&app);
     assert_eq!(app.logout(Some(&login)).await.status, 204);
     assert_eq!(calls(&app), (before.0 + 1, before.1 + 1));
 
     let before = calls(&app);
-    assert_eq!(app.logout(Some(&later_login("alice"))).await.status, 204);
+    assert_eq!(
+        app.logout(Some(&app.later_login("alice"))).await.status,
+        204
+    );
     assert_eq!(
         calls(&app),
         (before.0 + 1, before.1),

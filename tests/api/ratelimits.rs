@@ -6,9 +6,7 @@
 use seam_bff::config::{ForwardedHeader, Settings};
 use serde_json::json;
 
-use crate::helpers::{
-    Options, TestApp, assert_retry_after, claims, forged, later_login, login, spawn_app_with,
-};
+use crate::helpers::{Options, TestApp, assert_retry_after, claims, forged, login, spawn_app_with};
 
 /// Limits a test reaches: two Seam-costing requests per user and three failed signature checks
 /// per address, each refilled once a minute; a test's own changes come after, and win.
@@ -68,7 +66,7 @@ async fn a_user_over_the_limit_gets_429_with_retry_after_and_the_policy() {
 #[actix_web::test]
 async fn cached_handshakes_never_count_against_the_user() {
     let app = spawn_app_with(limited()).await;
-    let token = login("alice");
+    let token = app.login("alice");
     for _ in 0..20 {
         assert_eq!(app.handshake_with(&token).await.status, 200);
         assert_eq!(
@@ -88,12 +86,12 @@ async fn logouts_count_against_the_user_limit() {
     let mut statuses = Vec::new();
     for _ in 0..40 {
         // A new login each time: a logout ends the login it was sent with.
-        statuses.push(app.logout(Some(&later_login("alice"))).await.status);
+        statuses.push(app.logout(Some(&app.later_login("alice"))).await.status);
     }
     assert_eq!(&statuses[..2], [204, 204]);
     assert!(statuses[2..].iter().all(|s| *s == 429), "{statuses:?}");
     assert_eq!(app.seam.calls("/client_sessions/list"), 2);
-    let handshake = app.handshake_with(&later_login("alice")).await;
+    let handshake = app.handshake_with(&app.later_login("alice")).await;
     assert_eq!(
         handshake.status, 429,
         "one budget for both, once Seam is needed"

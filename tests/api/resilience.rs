@@ -87,7 +87,7 @@ async fn calls_that_are_not_idempotent_are_never_retried() {
     assert_eq!(app.handshake("alice").await.status, 200);
     app.seam
         .inject("/client_sessions/delete", Fault::Status(503), 5);
-    let logout = app.logout(Some(&login("alice"))).await;
+    let logout = app.logout(Some(&app.login("alice"))).await;
     assert_eq!(logout.status, 503);
     assert_eq!(app.seam.calls("/client_sessions/delete"), 1);
 }

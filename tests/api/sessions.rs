@@ -124,7 +124,7 @@ async fn a_repeated_token_is_answered_from_memory_until_its_session_is_retired()
     app.seam
         .add_connected_account(AccountSpec::owned_by("alice"));
     // One login, sent again and again (the same token text each time), as a browser does.
-    let token = crate::helpers::login("alice");
+    let token = app.login("alice");
     let first = app.handshake_with(&token).await;
     let calls = app.seam.total_calls();
     let again = app.handshake_with(&token).await;
@@ -145,7 +145,7 @@ async fn a_repeated_token_is_answered_from_memory_until_its_session_is_retired()
     let ended = app.handshake_with(&token).await;
     assert_eq!((ended.status, ended.code()), (401, "login_revoked"));
     assert_eq!(app.seam.total_calls(), calls);
-    let token = crate::helpers::later_login("alice");
+    let token = app.later_login("alice");
     let after = app.handshake_with(&token).await;
     assert_eq!(after.status, 200);
     assert_ne!(after.token(), first.token());

@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::helpers::{
     ADMIN_TOKEN, MIN_REMAINING_SECS, Options, Reply, TTL_SECS, TestApp, admin, asked_expiry,
-    claims, login, series, sign, spawn_app_with,
+    claims, series, sign, spawn_app_with,
 };
 
 /// The account lookups serve for the whole test, so that only the session is due.
@@ -160,7 +160,7 @@ async fn no_stale_session_after_a_logout_a_revoke_an_account_change_or_a_refused
         .add_connected_account(AccountSpec::owned_by("alice"));
     assert_eq!(app.handshake("alice").await.status, 200);
     app.seam.go_down().await;
-    assert_eq!(app.logout(Some(&login("alice"))).await.status, 503);
+    assert_eq!(app.logout(Some(&app.login("alice"))).await.status, 503);
     past_refresh_after(&app);
     let after_logout = app.handshake_with(&app.later_login("alice")).await;
     assert_eq!(

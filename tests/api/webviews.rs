@@ -153,10 +153,10 @@ async fn after_a_logout_the_next_sign_in_never_gets_the_old_token() {
             .seam
             .add_connected_account(AccountSpec::owned_by("carol"));
         app.seam.add_device(&mine, "carol's lock");
-        let old = login("carol");
+        let old = app.login("carol");
         let before = app.handshake_with(&old).await;
         assert_eq!(app.logout(Some(&old)).await.status, 204);
-        let after = app.handshake_with(&later_login("carol")).await;
+        let after = app.handshake_with(&app.later_login("carol")).await;
         assert_eq!(after.status, 200, "{mode:?}: {}", after.text);
         assert_ne!(after.token(), before.token(), "{mode:?}");
         assert_eq!(app.devices_seen_with(after.token()).await, ["carol's lock"]);
