@@ -192,7 +192,7 @@ impl Components {
             fleet,
             admin: admin.ok_or_else(built)?,
             clock,
-            seam: seam.ok_or_else(built)?,
+            seam_config: seam.ok_or_else(built)?,
             metrics,
         };
         Ok(Self {
@@ -367,7 +367,7 @@ impl Application {
     pub fn check_seam(&self) {
         let services = self.services.clone();
         actix_web::rt::spawn(async move {
-            let seam = SeamClient::new(services.seam.clone());
+            let seam = SeamClient::new(services.seam_config.clone());
             let _ = services.key_check.check(&seam).await;
         });
     }

@@ -40,7 +40,8 @@ pub(crate) struct Services {
     pub(crate) fleet: Option<Arc<Fleet>>,
     pub(crate) admin: Option<AdminToken>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) seam: SeamConfig,
+    /// What each worker builds its Seam client from.
+    pub(crate) seam_config: SeamConfig,
 }
 
 /// The application state of one worker: the shared services, and the outbound clients, one
@@ -58,7 +59,7 @@ impl State {
     pub(crate) fn new(services: &Arc<Services>) -> Data<Self> {
         Data::new(Self {
             services: services.clone(),
-            seam: Rc::new(SeamClient::new(services.seam.clone())),
+            seam: Rc::new(SeamClient::new(services.seam_config.clone())),
             idp: Rc::new(IdpClient::new()),
         })
     }
