@@ -110,11 +110,9 @@ impl Components {
             .then(|| Arc::new(Holders::default()));
         let fleet = cluster.as_ref().map(|cluster| {
             cluster.as_ref().map(|cluster| {
-                let auth = &settings.auth;
-                let longest_login = (auth.max_token_lifetime_secs).saturating_add(auth.leeway_secs);
                 Arc::new(Fleet::new(
                     cluster.clone(),
-                    Duration::from_secs(longest_login),
+                    settings.auth.longest_login(),
                     Duration::from_millis(settings.seam.deadline_ms),
                 ))
             })

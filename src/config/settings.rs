@@ -131,6 +131,17 @@ pub struct AuthSettings {
     pub issuers: Vec<IssuerSettings>,
 }
 
+impl AuthSettings {
+    /// The longest a login may stay valid: `max_token_lifetime_secs` plus the leeway. What
+    /// remembers a logout (a revocation here or in the fleet) keeps it this long.
+    pub fn longest_login(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.max_token_lifetime_secs
+                .saturating_add(self.leeway_secs),
+        )
+    }
+}
+
 /// One more trusted issuer, chosen when a token's `iss` equals `issuer`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -108,15 +108,9 @@ impl Admission {
         metrics: &Metrics,
     ) -> Self {
         let auth = &settings.auth;
-        let longest_login = auth
-            .max_token_lifetime_secs
-            .saturating_add(auth.leeway_secs);
         Self {
             users,
-            revocations: Revocations::new(
-                settings.sessions.max_entries,
-                std::time::Duration::from_secs(longest_login),
-            ),
+            revocations: Revocations::new(settings.sessions.max_entries, auth.longest_login()),
             identity,
             remember: auth.verified_tokens_per_user,
             leeway: auth.leeway_secs,
