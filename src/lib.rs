@@ -10,7 +10,8 @@
 //! 3. The jobs the routes call, each owning its own state: `limits` (abuse budgets),
 //!    `login` (admission: remembered tokens, revocations, identity; the logouts), `events`
 //!    (Seam's webhook events applied to the caches) and `handshake` (the user cache, account
-//!    sources, the session policy and asking Seam for sessions). `login` and `events` find
+//!    sources and whose webviews connected the accounts, the session policy and asking Seam
+//!    for sessions). `login` and `events` find
 //!    users in the handshake's user cache; the handshake imports neither.
 //! 4. `auth` (verifies logins: claims out), `fleet` (fleet sync over Redis; absent on a
 //!    single instance, whose owners hold `None` and never call it), `cluster` (Redis itself)

@@ -43,6 +43,7 @@ pub(crate) struct Metrics {
     pub(crate) upstream_seconds: HistogramVec,
     pub(crate) upstream_retries: IntCounterVec,
     pub(crate) stale_sessions: IntCounterVec,
+    pub(crate) refused_grants: IntCounterVec,
     pub(crate) breaker_state: IntGauge,
     pub(crate) breaker_opened: IntCounter,
     pub(crate) key_set_refreshes: IntCounterVec,
@@ -93,6 +94,13 @@ impl Metrics {
             "stale_sessions_served_total",
             "Handshakes answered with a session past its renewal because Seam failed, by reason \
              (unreachable, timeout, status_5xx, rate_limited, bad_response, circuit_open).",
+            &["reason"],
+        );
+        let refused_grants = counter(
+            "refused_grants_total",
+            "What Seam offered a user beyond their own, kept from them, by reason \
+             (planted_account: connected through another user's Connect Webview; \
+             customer_session, user_identity: a Seam session that reaches further, replaced).",
             &["reason"],
         );
         let key_set_refreshes = counter(
@@ -183,6 +191,7 @@ impl Metrics {
             upstream_seconds,
             upstream_retries,
             stale_sessions,
+            refused_grants,
             breaker_state,
             breaker_opened,
             key_set_refreshes,

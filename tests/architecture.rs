@@ -72,6 +72,11 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
         "an account source knows no user cache",
     ),
     (
+        "handshake/provenance.rs",
+        "handshake/users.rs",
+        "whose webview connected an account is judged without the user cache",
+    ),
+    (
         "handshake/accounts.rs",
         "auth/",
         "an account source does not read logins",

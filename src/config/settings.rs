@@ -191,6 +191,8 @@ pub struct IdentitySettings {
 pub struct AccountsSettings {
     pub source: AccountSourceKind,
     pub metadata_key: Option<String>,
+    /// For `source = "seam_metadata"`: what the metadata value is matched against.
+    pub metadata_value: MetadataValue,
     pub claim: Option<String>,
     pub cache_ttl_secs: u64,
     pub serve_stale_secs: u64,
@@ -218,6 +220,18 @@ impl AccountSourceKind {
             AccountSourceKind::Static => "static",
         }
     }
+}
+
+/// What `accounts.metadata_key`'s value holds for the account's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetadataValue {
+    /// The app's user id (the login's `identity.claim`).
+    UserId,
+    /// The user's Seam `user_identifier_key` (what Seam Components writes as
+    /// `custom_metadata.user_identifier_key`); with `identity.key_hmac_secret` no browser can
+    /// guess another user's.
+    UserKey,
 }
 
 #[derive(Debug, Deserialize)]

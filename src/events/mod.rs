@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use crate::cluster::Event;
+use crate::config::MetadataValue;
 use crate::fleet::Fleet;
 use crate::handshake::{AccountSource, Holders, User, Users};
 use crate::login::Identity;
@@ -91,7 +92,8 @@ impl SeamEvents {
     }
 
     /// The Seam keys of the users whose accounts source lists a newly connected account: by
-    /// its custom metadata (`seam_metadata`), or by the sessions its Connect Webview was made
+    /// its custom metadata (`seam_metadata`; whether the account is theirs is the handshake's
+    /// next lookup to judge, `handshake::provenance`), or by the sessions its Connect Webview was made
     /// with (`seam`, one Seam call). Sources that do not ask Seam (`claim`, `static`) have no
     /// owner to tell.
     async fn owners(
@@ -104,15 +106,21 @@ impl SeamEvents {
         let mut by_webview = false;
         for (namespace, source) in self.sources.iter().enumerate() {
             match source {
-                AccountSource::SeamMetadata { key } => {
-                    let user_id = custom_metadata.get(key).and_then(|v| v.as_str());
-                    if let Some(Ok(user_key)) =
-                        user_id.map(|id| self.identity.user_key(namespace, id))
-                    {
-                        owners.push(
-                            (self.identity.derived_key(namespace, &user_key))
-                                .unwrap_or_else(|| user_key.into_owned()),
-                        );
+                AccountSource::SeamMetadata { key, value } => {
+                    let Some(tagged) = custom_metadata.get(key).and_then(|v| v.as_str()) else {
+                        continue;
+                    };
+                    match value {
+                        // The tag is the owner's Seam key itself.
+                        MetadataValue::UserKey => owners.push(tagged.to_owned()),
+                        MetadataValue::UserId => {
+                            if let Ok(user_key) = self.identity.user_key(namespace, tagged) {
+                                owners.push(
+                                    (self.identity.derived_key(namespace, &user_key))
+                                        .unwrap_or_else(|| user_key.into_owned()),
+                                );
+                            }
+                        }
                     }
                 }
                 AccountSource::Seam => by_webview = true,
@@ -120,7 +128,12 @@ impl SeamEvents {
             }
         }
         if let (true, Some(webview)) = (by_webview, connect_webview_id) {
-            owners.extend(seam.keys_with_webview(webview).await?);
+            owners.extend(
+                seam.webview_session_keys(webview)
+                    .await?
+                    .into_iter()
+                    .flatten(),
+            );
         }
         owners.sort_unstable();
         owners.dedup();

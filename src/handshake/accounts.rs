@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::{AccountSourceKind, AccountsSettings, ConfigError, IssuerEntry};
-use crate::seam::{AccountFilter, SeamClient, SeamError};
+use crate::config::{AccountSourceKind, AccountsSettings, ConfigError, IssuerEntry, MetadataValue};
+use crate::seam::AccountFilter;
 
 /// A user's connected account ids, sorted and without duplicates, so that two sets compare
 /// equal exactly when they grant the same accounts.
@@ -28,7 +28,7 @@ pub(crate) struct BadAccountsClaim(pub(crate) String);
 
 pub(crate) enum AccountSource {
     Seam,
-    SeamMetadata { key: String },
+    SeamMetadata { key: String, value: MetadataValue },
     Claim { claim: String },
     Static(HashMap<String, AccountSet>),
 }
@@ -75,9 +75,14 @@ impl AccountSource {
             AccountSourceKind::Seam => Self::Seam,
             AccountSourceKind::SeamMetadata => Self::SeamMetadata {
                 key: match entry.accounts_metadata_key {
-                    Some(own) => own.to_owned(),
-                    None => required("metadata_key", &settings.metadata_key)?,
+                    Some(own) => metadata_key(entry.key("accounts_metadata_key"), own)?.to_owned(),
+                    None => metadata_key(
+                        "accounts.metadata_key".into(),
+                        &required("metadata_key", &settings.metadata_key)?,
+                    )?
+                    .to_owned(),
                 },
+                value: settings.metadata_value,
             },
             AccountSourceKind::Claim => Self::Claim {
                 claim: required("claim", &settings.claim)?,
@@ -98,7 +103,12 @@ impl AccountSource {
     /// and the issuer's key that would give it its own.
     pub(crate) fn shared_match(&self, entry: &IssuerEntry) -> Option<(String, &'static str)> {
         match self {
-            Self::SeamMetadata { key } => Some((key.clone(), "accounts_metadata_key")),
+            // Users' Seam keys differ between namespaces (each has its own key prefix).
+            Self::SeamMetadata {
+                key,
+                value: MetadataValue::UserId,
+            } => Some((key.clone(), "accounts_metadata_key")),
+            Self::SeamMetadata { .. } => None,
             Self::Static(table) if entry.accounts_static.is_none() && !table.is_empty() => {
                 Some(("accounts.static".into(), "accounts_static"))
             }
@@ -114,25 +124,45 @@ impl AccountSource {
         user_identifier_key: &'a str,
         claim: Option<&Value>,
     ) -> Result<Owned<'a>, BadAccountsClaim> {
-        Ok(match self {
+        let filter = match self {
             Self::Static(map) => {
-                Owned::Known(map.get(user_id).cloned().unwrap_or_else(|| account_set([])))
+                return Ok(Owned::Known(
+                    map.get(user_id).cloned().unwrap_or_else(|| account_set([])),
+                ));
             }
-            Self::Claim { claim: name } => Owned::Known(from_claim(claim, name)?),
-            Self::Seam => Owned::AtSeam(AccountFilter::UserIdentifierKey(user_identifier_key)),
-            Self::SeamMetadata { key } => {
-                Owned::AtSeam(AccountFilter::CustomMetadataHas(key, user_id))
-            }
+            Self::Claim { claim: name } => return Ok(Owned::Known(from_claim(claim, name)?)),
+            Self::Seam => AccountFilter::UserIdentifierKey(user_identifier_key),
+            Self::SeamMetadata { key, value } => AccountFilter::CustomMetadataHas(
+                key,
+                match value {
+                    MetadataValue::UserId => user_id,
+                    MetadataValue::UserKey => user_identifier_key,
+                },
+            ),
+        };
+        // Seam reads an empty filter value as no filter at all: every account in the
+        // workspace. An empty id owns nothing.
+        Ok(if filter.value().is_empty() {
+            Owned::Known(account_set([]))
+        } else {
+            Owned::AtSeam(filter)
         })
     }
 }
 
-/// Every account Seam lists for `filter`.
-pub(crate) async fn fetch(
-    filter: AccountFilter<'_>,
-    seam: &SeamClient,
-) -> Result<AccountSet, SeamError> {
-    seam.connected_account_ids(filter).await.map(account_set)
+/// Seam's rules for custom metadata key names (`custom_metadata_has` refuses others).
+fn metadata_key(config_key: String, key: &str) -> Result<&str, ConfigError> {
+    const MOST_CHARS: usize = 40;
+    if key.is_empty() || key.chars().count() > MOST_CHARS || key.contains('.') {
+        return Err(ConfigError::new(
+            config_key,
+            format!(
+                "must be 1 to {MOST_CHARS} characters without \".\" (Seam's rule for custom \
+                 metadata keys)"
+            ),
+        ));
+    }
+    Ok(key)
 }
 
 /// The identity provider vouches for the list: an absent claim means no accounts yet, anything
@@ -150,5 +180,44 @@ fn from_claim(value: Option<&Value>, claim: &str) -> Result<AccountSet, BadAccou
             .collect::<Result<Vec<_>, _>>()
             .map(account_set),
         Some(_) => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(value: MetadataValue) -> AccountSource {
+        AccountSource::SeamMetadata {
+            key: "app_user_id".into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn an_empty_filter_value_is_never_sent_to_seam() {
+        // Seam reads `custom_metadata_has: {"app_user_id": ""}` as no filter: every account.
+        for source in [
+            metadata(MetadataValue::UserId),
+            metadata(MetadataValue::UserKey),
+            AccountSource::Seam,
+        ] {
+            match source.owned("", "", None) {
+                Ok(Owned::Known(accounts)) => assert!(accounts.is_empty()),
+                _ => panic!("an empty id must own nothing, without asking Seam"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_metadata_value_is_the_user_id_or_the_users_seam_key() {
+        let value = |source: &AccountSource| match source.owned("alice", "k-alice", None) {
+            Ok(Owned::AtSeam(AccountFilter::CustomMetadataHas("app_user_id", value))) => {
+                value.to_owned()
+            }
+            _ => panic!("a metadata filter"),
+        };
+        assert_eq!(value(&metadata(MetadataValue::UserId)), "alice");
+        assert_eq!(value(&metadata(MetadataValue::UserKey)), "k-alice");
     }
 }

@@ -107,13 +107,13 @@ impl IssuedSession {
         serde_json::to_vec(&stored).unwrap_or_default()
     }
 
-    /// A session another replica stored; `refresh_after` follows this replica's own terms.
-    pub(super) fn from_stored(bytes: &[u8], terms: &Terms) -> Option<Self> {
+    /// A session another replica stored; `refresh_after` follows this replica's own policy.
+    pub(super) fn from_stored(bytes: &[u8], policy: &Policy) -> Option<Self> {
         let stored: Stored<'_> = serde_json::from_slice(bytes).ok()?;
         let mut session = Self::new(
             account_set(stored.accounts),
             stored.expires_at,
-            stored.expires_at - terms.min_remaining,
+            stored.expires_at - policy.min_remaining,
             SecretString::from(stored.token.into_owned()),
             stored.client_session_id.into_owned(),
         );
@@ -139,10 +139,13 @@ struct Stored<'a> {
     client_session_id: Cow<'a, str>,
 }
 
-/// How long sessions are asked for and how long before their end they stop being handed out.
-pub(super) struct Terms {
+/// How sessions are asked for: how long, how long before their end they stop being handed
+/// out, and where refusals are counted.
+pub(super) struct Policy {
     pub(super) ttl: Duration,
     pub(super) min_remaining: Duration,
+    /// `refused_grants_total`: Seam sessions replaced because they reach beyond the user's own.
+    pub(super) refused: prometheus::IntCounterVec,
 }
 
 /// The most Connect Webviews of one session looked up to explain its accounts: more is no
@@ -152,17 +155,18 @@ const MOST_WEBVIEWS_LOOKED_UP: usize = 20;
 /// A session for the user with `wanted` accounts; `previous` is the one handed out so far,
 /// whose webviews and extra accounts are kept.
 pub(super) async fn issue(
-    terms: &Terms,
+    policy: &Policy,
     clock: &dyn Clock,
     user_identifier_key: &str,
     wanted: &AccountSet,
     previous: Option<&IssuedSession>,
     seam: &SeamClient,
 ) -> Result<IssuedSession, SeamError> {
-    let expires_at = clock.now() + terms.ttl;
+    let expires_at = clock.now() + policy.ttl;
     let (mut extra, mut webviews) = (Vec::new(), Vec::new());
     if let Some(previous) = previous
         && let Some(now) = seam.get_session(&previous.client_session_id).await?
+        && now.foreign().is_none()
         && let Some(own) = explained(&now, wanted, previous.extra.as_deref(), seam).await?
     {
         (extra, webviews) = (own, now.connect_webview_ids);
@@ -172,34 +176,29 @@ pub(super) async fn issue(
         .get_or_create_session(user_identifier_key, &ask, &webviews, expires_at)
         .await?;
     let mut own = explained(&session, wanted, Some(&extra), seam).await?;
-    let problem = match &own {
-        None => Some("it holds accounts the user does not own"),
-        Some(_) if expires_soon(terms, clock, &session) => {
-            Some("it expires within sessions.min_remaining_secs")
-        }
-        Some(_) => None,
-    };
-    if let Some(problem) = problem {
+    if let Some(problem) = unusable(policy, clock, &session, own.is_some()) {
         // Also covers a revoked or expired session coming back, which Seam does not rule out.
-        tracing::info!(
-            request_id = %crate::telemetry::CurrentRequest, client_session_id = %session.client_session_id,
-            problem,
-            "replacing the user's Seam session"
-        );
+        if let Some(foreign) = session.foreign() {
+            policy.refused.with_label_values(&[foreign.label()]).inc();
+            tracing::warn!(
+                request_id = %crate::telemetry::CurrentRequest,
+                client_session_id = %session.client_session_id, problem,
+                "replacing the user's Seam session: it reaches beyond the user's own"
+            );
+        } else {
+            tracing::info!(
+                request_id = %crate::telemetry::CurrentRequest,
+                client_session_id = %session.client_session_id, problem,
+                "replacing the user's Seam session"
+            );
+        }
         seam.delete_session(&session.client_session_id).await?;
         session = seam
             .get_or_create_session(user_identifier_key, wanted, &[], expires_at)
             .await?;
         own = explained(&session, wanted, None, seam).await?;
-        if own.is_none() {
-            return Err(SeamError::UnusableSession(
-                "it holds accounts the user does not own",
-            ));
-        }
-        if expires_soon(terms, clock, &session) {
-            return Err(SeamError::UnusableSession(
-                "it expires within sessions.min_remaining_secs",
-            ));
+        if let Some(problem) = unusable(policy, clock, &session, own.is_some()) {
+            return Err(SeamError::UnusableSession(problem));
         }
     }
     let missing: Vec<String> = wanted
@@ -214,7 +213,7 @@ pub(super) async fn issue(
     let mut issued = IssuedSession::new(
         wanted.clone(),
         session.expires_at,
-        session.expires_at - terms.min_remaining,
+        session.expires_at - policy.min_remaining,
         session.token,
         session.client_session_id,
     );
@@ -223,8 +222,28 @@ pub(super) async fn issue(
     Ok(issued)
 }
 
-fn expires_soon(terms: &Terms, clock: &dyn Clock, session: &ClientSession) -> bool {
-    session.expires_at - terms.min_remaining <= clock.now()
+/// Why Seam's session must not be handed out, when it must not: it is a customer session
+/// (an admin credential) or tied to a user identity, it holds accounts the user does not own
+/// (`explained` is false), or it ends too soon.
+fn unusable(
+    policy: &Policy,
+    clock: &dyn Clock,
+    session: &ClientSession,
+    explained: bool,
+) -> Option<&'static str> {
+    if let Some(foreign) = session.foreign() {
+        Some(foreign.problem())
+    } else if !explained {
+        Some("it holds accounts the user does not own")
+    } else if expires_soon(policy, clock, session) {
+        Some("it expires within sessions.min_remaining_secs")
+    } else {
+        None
+    }
+}
+
+fn expires_soon(policy: &Policy, clock: &dyn Clock, session: &ClientSession) -> bool {
+    session.expires_at - policy.min_remaining <= clock.now()
 }
 
 /// The session's accounts beyond `wanted`, when each is one the user connected through a

@@ -28,6 +28,7 @@
 mod accounts;
 mod holders;
 mod issue;
+mod provenance;
 mod session;
 mod users;
 
@@ -49,7 +50,8 @@ pub(crate) use accounts::account_set;
 pub(crate) use accounts::{AccountSet, AccountSource, BadAccountsClaim};
 pub(crate) use holders::Holders;
 pub(crate) use issue::IssuedSession;
-use issue::Terms;
+use issue::Policy;
+use provenance::Provenance;
 use users::Lookup;
 pub(crate) use users::{User, Users};
 
@@ -66,13 +68,15 @@ pub(crate) struct Handshake {
     fleet: Option<Arc<Fleet>>,
     /// With Seam's webhooks on, which users hold the ids their events name.
     holders: Option<Arc<Holders>>,
+    /// Whose Connect Webviews connected the accounts Seam lists.
+    provenance: Provenance,
     /// Account lookups serve for `account_ttl`, are refreshed in the background once older than
     /// `account_refresh_after`, and are served stale up to `account_serve_stale` while Seam
     /// cannot answer.
     account_ttl: Duration,
     account_refresh_after: Duration,
     account_serve_stale: Duration,
-    terms: Terms,
+    policy: Policy,
     /// A session handed out this close to its `refresh_after` is renewed in the background.
     session_refresh_ahead: Duration,
     /// While Seam fails, a session due for renewal is still handed out with this long left
@@ -144,12 +148,14 @@ impl Handshake {
             user_ids_at: shared.user_ids_at,
             fleet: shared.fleet,
             holders: shared.holders,
+            provenance: Provenance::new(sessions.max_entries, metrics),
             account_ttl,
             account_refresh_after: account_ttl * 3 / 4,
             account_serve_stale: seconds(settings.accounts.serve_stale_secs),
-            terms: Terms {
+            policy: Policy {
                 ttl: seconds(sessions.ttl_secs),
                 min_remaining: seconds(sessions.min_remaining_secs),
+                refused: metrics.refused_grants.clone(),
             },
             session_refresh_ahead: seconds(sessions.refresh_ahead_secs),
             stale_min_remaining: seconds(sessions.stale_min_remaining_secs),
@@ -347,7 +353,11 @@ impl Handshake {
                         .then(|| lookup.clone())
                 },
                 || async {
-                    let accounts = accounts::fetch(filter, seam).await?;
+                    let listed = seam.connected_account_ids(filter).await?;
+                    let own = (self.provenance)
+                        .own(filter, &user.user_identifier_key, listed, seam)
+                        .await?;
+                    let accounts = accounts::account_set(own);
                     self.note_held(user, accounts.iter().map(String::as_str));
                     Ok(Lookup {
                         accounts,

@@ -169,14 +169,22 @@ impl Handshake {
             let previous = user.session.current();
             let key = &user.user_identifier_key;
             let clock = &*self.clock;
-            issue::issue(&self.terms, clock, key, accounts, previous.as_deref(), seam).await
+            issue::issue(
+                &self.policy,
+                clock,
+                key,
+                accounts,
+                previous.as_deref(),
+                seam,
+            )
+            .await
         };
         let Some(fleet) = &self.fleet else {
             return issue().await;
         };
         let codec = Stored {
             usable: |bytes: &[u8]| {
-                IssuedSession::from_stored(bytes, &self.terms).filter(|s| qualifies(s))
+                IssuedSession::from_stored(bytes, &self.policy).filter(|s| qualifies(s))
             },
             stored: |session: &IssuedSession| {
                 let left = session.expires_at - self.clock.now();

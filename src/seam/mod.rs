@@ -11,7 +11,6 @@ mod transport;
 mod types;
 mod webhook;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,15 +30,16 @@ use transport::Retry;
 pub(crate) use types::{AccountFilter, ClientSession};
 use types::{
     ClientSessionListResponse, ClientSessionResponse, Empty, GetOrCreateRequest,
-    GrantAccessRequest, ListAccountsRequest, ListAccountsResponse, ListSessionsRequest,
-    SessionIdRequest, WebviewIdRequest, WebviewResponse, Workspace, WorkspaceResponse,
+    GrantAccessRequest, ListAccountsResponse, ListRequest, ListSessionsRequest,
+    ListWebviewsResponse, Page, SessionIdRequest, WebviewIdRequest, WebviewResponse, Workspace,
+    WorkspaceResponse,
 };
 pub(crate) use webhook::{Delivery, SeamEvent, WebhookRefused, WebhookVerifier};
-/// Connected accounts asked for per page.
-const ACCOUNTS_PAGE_LIMIT: u32 = 500;
+/// Connected accounts (or webviews) asked for per page.
+const PAGE_LIMIT: u32 = 500;
 /// A listing that has not ended after this many pages is treated as a bad response rather
 /// than followed forever.
-const MAX_ACCOUNT_PAGES: usize = 100;
+const MAX_PAGES: usize = 100;
 
 /// What every worker's client is built from, validated once at start-up. The breaker and the
 /// concurrency bound are shared by all workers.
@@ -168,46 +168,55 @@ impl SeamClient {
         &self,
         filter: AccountFilter<'_>,
     ) -> Result<Vec<String>, SeamError> {
-        const ENDPOINT: &str = "/connected_accounts/list";
-        let (user_identifier_key, custom_metadata_has) = match filter {
-            AccountFilter::UserIdentifierKey(key) => (Some(key), None),
-            AccountFilter::CustomMetadataHas(key, value) => {
-                (None, Some(BTreeMap::from([(key, value)])))
-            }
-        };
-        let mut ids = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_ACCOUNT_PAGES {
-            let page: ListAccountsResponse = self
-                .call(
-                    ENDPOINT,
-                    &ListAccountsRequest {
-                        user_identifier_key,
-                        custom_metadata_has: custom_metadata_has.clone(),
-                        limit: ACCOUNTS_PAGE_LIMIT,
-                        page_cursor: cursor.as_deref(),
-                    },
-                    Retry::Idempotent,
-                )
-                .await?;
-            ids.extend(
-                page.connected_accounts
-                    .into_iter()
-                    .map(|a| a.connected_account_id),
-            );
-            match page.pagination {
+        let accounts = self
+            .every_page::<ListAccountsResponse>("/connected_accounts/list", filter)
+            .await?;
+        Ok(accounts
+            .into_iter()
+            .map(|a| a.connected_account_id)
+            .collect())
+    }
+
+    /// The Connect Webviews matching `filter` that have connected an account: `(webview id,
+    /// account id)`, following pagination.
+    pub(crate) async fn webviews_connected(
+        &self,
+        filter: AccountFilter<'_>,
+    ) -> Result<Vec<(String, String)>, SeamError> {
+        let webviews = self
+            .every_page::<ListWebviewsResponse>("/connect_webviews/list", filter)
+            .await?;
+        Ok((webviews.into_iter())
+            .filter_map(|w| Some((w.connect_webview_id, w.connected_account_id?)))
+            .collect())
+    }
+
+    /// Every item a listing endpoint has for `filter`, page after page.
+    async fn every_page<P: Page>(
+        &self,
+        endpoint: &'static str,
+        filter: AccountFilter<'_>,
+    ) -> Result<Vec<P::Item>, SeamError> {
+        let mut items = Vec::new();
+        let mut request = ListRequest::new(filter, PAGE_LIMIT);
+        for _ in 0..MAX_PAGES {
+            let page: P = self.call(endpoint, &request, Retry::Idempotent).await?;
+            let (page_items, pagination) = page.into_parts();
+            items.extend(page_items);
+            match pagination {
                 Some(p) if p.has_next_page => {
-                    cursor = Some(p.next_page_cursor.ok_or(SeamError::BadResponse {
-                        endpoint: ENDPOINT,
-                        reason: "has_next_page without next_page_cursor".into(),
-                    })?);
+                    request.page_cursor =
+                        Some(p.next_page_cursor.ok_or(SeamError::BadResponse {
+                            endpoint,
+                            reason: "has_next_page without next_page_cursor".into(),
+                        })?);
                 }
-                _ => return Ok(ids),
+                _ => return Ok(items),
             }
         }
         Err(SeamError::BadResponse {
-            endpoint: ENDPOINT,
-            reason: format!("more than {MAX_ACCOUNT_PAGES} pages"),
+            endpoint,
+            reason: format!("more than {MAX_PAGES} pages"),
         })
     }
 
@@ -325,12 +334,12 @@ impl SeamClient {
         .map(|response| response.client_sessions)
     }
 
-    /// The Seam keys of the sessions a Connect Webview was made with (or granted to): whose
-    /// account it connected, for the `seam` accounts source.
-    pub(crate) async fn keys_with_webview(
+    /// The Seam keys of the sessions a Connect Webview was made with (or granted to), `None`
+    /// for a session without one: none at all when the API key made it.
+    pub(crate) async fn webview_session_keys(
         &self,
         connect_webview_id: &str,
-    ) -> Result<Vec<String>, SeamError> {
+    ) -> Result<Vec<Option<String>>, SeamError> {
         self.call::<_, ClientSessionListResponse>(
             "/client_sessions/list",
             &ListSessionsRequest {
@@ -342,7 +351,7 @@ impl SeamClient {
         .await
         .map(|response| {
             (response.client_sessions.into_iter())
-                .filter_map(|session| session.user_identifier_key)
+                .map(|session| session.user_identifier_key)
                 .collect()
         })
     }

@@ -199,6 +199,20 @@ fn weak_or_inconsistent_settings_are_refused() {
         &[("SEAM_API_KEY", SEAM_KEY)],
         &["accounts.metadata_key"],
     );
+    // Seam refuses such key names in `custom_metadata_has`.
+    for (name, key) in [("long", "k".repeat(41)), ("dotted", "app.user".to_owned())] {
+        let file = case.file(
+            &format!("metadata-{name}.toml"),
+            &hs256_config(&format!(
+                "[accounts]\nsource = \"seam_metadata\"\nmetadata_key = \"{key}\""
+            )),
+        );
+        assert_refused(
+            &file,
+            &[("SEAM_API_KEY", SEAM_KEY)],
+            &["accounts.metadata_key", "1 to 40 characters"],
+        );
+    }
     let one_prefix = case.file(
         "one-prefix.toml",
         &hs256_config(&format!(

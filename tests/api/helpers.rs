@@ -268,6 +268,18 @@ impl TestApp {
         .await
     }
 
+    /// A call to the stand-in Seam, as a browser with a client session token (or a backend
+    /// with the API key) makes.
+    pub async fn seam_call(&self, path: &str, bearer: &str, body: Value) -> Reply {
+        let response = (self.http)
+            .post(format!("{}{path}", self.seam.url()))
+            .bearer_auth(bearer)
+            .send_json(&body)
+            .await
+            .expect("the stand-in answers");
+        read(response).await
+    }
+
     /// The login handshake for `user`, with a fresh valid token: a different token on every
     /// call (see `claims`), as after a new sign-in, so it is verified afresh.
     pub async fn handshake(&self, user: &str) -> Reply {

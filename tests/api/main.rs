@@ -21,6 +21,7 @@ mod openapi;
 mod operations;
 mod operators;
 mod process;
+mod provenance;
 mod ratelimits;
 #[path = "../support/redis_server.rs"]
 mod redis_server;

@@ -12,39 +12,22 @@ use serde_json::json;
 use time::Duration;
 
 use crate::helpers::{
-    MIN_REMAINING_SECS, Options, TTL_SECS, TestApp, later_login, login, read, spawn_app_against,
+    MIN_REMAINING_SECS, Options, TTL_SECS, TestApp, later_login, login, spawn_app_against,
     spawn_app_with,
 };
 
 const DELETE: &str = "/client_sessions/delete";
 
-/// A call to the stand-in, as a browser with the token (or a backend with the API key) makes.
-async fn seam_call(
-    app: &TestApp,
-    path: &str,
-    bearer: &str,
-    body: serde_json::Value,
-) -> crate::helpers::Reply {
-    let response = app
-        .http
-        .post(format!("{}{path}", app.seam.url()))
-        .bearer_auth(bearer)
-        .send_json(&body)
-        .await
-        .expect("the stand-in answers");
-    read(response).await
-}
-
 /// The frontend opens a Connect Webview with its token and the user completes it: returns the
 /// new account's id.
 async fn connect_an_account(app: &TestApp, token: &str, device: &str) -> String {
-    let created = seam_call(
-        app,
-        "/connect_webviews/create",
-        token,
-        json!({"custom_metadata": {}}),
-    )
-    .await;
+    let created = app
+        .seam_call(
+            "/connect_webviews/create",
+            token,
+            json!({"custom_metadata": {}}),
+        )
+        .await;
     assert_eq!(created.status, 200, "{}", created.text);
     let id = created.body["connect_webview"]["connect_webview_id"]
         .as_str()
@@ -124,8 +107,7 @@ async fn an_account_that_reached_the_session_otherwise_is_never_handed_out() {
     let theirs = app.seam.add_connected_account(AccountSpec::owned_by("bob"));
     app.seam.add_device(&theirs, "bob's lock");
     let first = app.handshake("alice").await;
-    let granted = seam_call(
-        &app,
+    let granted = app.seam_call(
         "/client_sessions/grant_access",
         &app.seam.api_key(),
         json!({"client_session_id": first.body["client_session_id"], "connected_account_ids": [theirs]}),
