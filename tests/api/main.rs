@@ -31,3 +31,4 @@ mod stale;
 mod upstream;
 mod webhooks;
 mod webviews;
+mod workspace;
