@@ -200,6 +200,14 @@ impl<V: Clone> Slot<V> {
         !self.background.swap(true, Ordering::Relaxed)
     }
 
+    /// Puts `value` in the slot, after any refresh in flight, which would otherwise overwrite
+    /// it; the value it replaces, if any.
+    pub(crate) async fn replace(&self, flight: &Flight, value: V) -> Option<V> {
+        let _flight = flight.lock().await;
+        self.background.store(false, Ordering::Relaxed);
+        self.lock().replace(value)
+    }
+
     /// Drops the value, after any refresh in flight, which would otherwise put one back.
     pub(crate) async fn clear(&self, flight: &Flight) -> Option<V> {
         let _flight = flight.lock().await;
@@ -327,6 +335,9 @@ mod tests {
         );
         assert_eq!(slot.clear(&flight).await, Some(3));
         assert_eq!(slot.current(), None);
+        assert_eq!(slot.replace(&flight, 4).await, None);
+        assert_eq!(slot.replace(&flight, 5).await, Some(4));
+        assert_eq!(slot.current(), Some(5));
     }
 
     #[actix_web::test]

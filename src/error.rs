@@ -167,6 +167,12 @@ impl ApiError {
                 "webhook_event_invalid",
                 "the event is not JSON with an event_type, or lacks the id its type needs",
             ),
+            ApiError::Webhook(WebhookRefused::WrongWorkspace { .. }) => (
+                S::BAD_REQUEST,
+                "webhook_wrong_workspace",
+                "the event is for another Seam workspace than this service's: is this endpoint \
+                 registered in the right workspace?",
+            ),
             ApiError::RateLimited(Limited {
                 scope: Scope::Client,
                 ..
@@ -226,6 +232,12 @@ impl ApiError {
                 S::SERVICE_UNAVAILABLE,
                 "seam_credentials_rejected",
                 "the service's Seam credentials were refused; the operator has been told",
+            ),
+            ApiError::Seam(SeamError::WorkspaceMismatch { .. }) => (
+                S::SERVICE_UNAVAILABLE,
+                "seam_workspace_mismatch",
+                "the service's Seam credentials are for another workspace than configured; the \
+                 operator has been told",
             ),
             ApiError::Seam(_) => (
                 S::BAD_GATEWAY,

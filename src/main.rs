@@ -59,7 +59,10 @@ async fn main() -> ExitCode {
                 eprintln!("seam-bff: warning: {}", misspelt_warning(name));
             }
             return match check_settings(&settings) {
-                Ok(()) => {
+                Ok(warnings) => {
+                    for warning in &warnings {
+                        eprintln!("seam-bff: warning: {warning}");
+                    }
                     println!("configuration is valid");
                     ExitCode::SUCCESS
                 }

@@ -237,9 +237,12 @@ fn admin_token(settings: &Settings) -> Result<Option<AdminToken>, ConfigError> {
     }
 }
 
-/// Checks every setting as start-up would, without binding or calling anything.
-pub fn check_settings(settings: &Settings) -> Result<(), ConfigError> {
-    Components::from_settings(settings, Arc::new(SystemClock)).map(drop)
+/// Checks every setting as start-up would, without binding or calling anything: what is
+/// valid but probably not meant, as warnings (which never quote a secret).
+pub fn check_settings(settings: &Settings) -> Result<Vec<String>, ConfigError> {
+    let components = Components::from_settings(settings, Arc::new(SystemClock))?;
+    let seam = &components.services.seam_config;
+    Ok(seam.warnings().iter().map(|w| (*w).to_owned()).collect())
 }
 
 pub struct Application {

@@ -91,6 +91,10 @@ pub struct SeamSettings {
     /// `POST /v1/seam-webhook`; the route is served only when one is set.
     pub webhook_secret: Option<SecretString>,
     pub webhook_secret_file: Option<PathBuf>,
+    /// The workspace the API key must belong to (as `/workspaces/get` names it); unset: any.
+    pub workspace_id: Option<String>,
+    /// Whether that workspace must be a sandbox (`true`) or not (`false`); unset: either.
+    pub sandbox: Option<bool>,
 }
 
 impl SeamSettings {

@@ -1,7 +1,9 @@
 //! `POST /v1/seam-webhook` (with `seam.webhook_secret`): Seam's events, delivered through Svix.
 //! A delivery whose signature, timestamp or id does not pass (`seam::WebhookVerifier`) is
-//! `400` with the JSON error envelope and changes nothing. A verified event is applied to the
-//! caches (`events`) and answered `200`, event types the service ignores too,
+//! `400` with the JSON error envelope and changes nothing, as does an event for another
+//! workspace than the service's, once that is known (`webhook_wrong_workspace`; its id is
+//! forgotten, so that a retry after the operator's fix is taken). A verified event is applied
+//! to the caches (`events`) and answered `200`, event types the service ignores too,
 //! so that Svix does not retry them. When applying needs Seam and Seam fails, the answer is
 //! Seam's error (`503`) and the delivery id is forgotten, so that Svix's retry is taken.
 
@@ -12,7 +14,7 @@ use serde_json::json;
 
 use super::state::State;
 use crate::error::ApiError;
-use crate::seam::{Delivery, SeamEvent};
+use crate::seam::{Delivery, SeamEvent, WebhookRefused};
 
 /// The route's path.
 pub(super) const ROUTE: &str = "/v1/seam-webhook";
@@ -34,8 +36,22 @@ pub(super) async fn receive(body: Bytes, request: HttpRequest) -> Result<HttpRes
     verifier
         .verify(&delivery, &body, state.clock.unix_now())
         .map_err(ApiError::Webhook)?;
-    let (event, event_type) = SeamEvent::parse(&body).map_err(ApiError::Webhook)?;
-    let applied = events.seam_event(event, &state.seam).await;
+    let parsed = SeamEvent::parse(&body).map_err(ApiError::Webhook)?;
+    // An event without a workspace is taken: the signature already ties it to this endpoint.
+    if let Some(event) = parsed.workspace_id.as_deref()
+        && let Some(ours) = state.seam.other_workspace(event)
+    {
+        if let Some(id) = delivery.id {
+            verifier.forget(id);
+        }
+        let event = event.to_owned();
+        return Err(ApiError::Webhook(WebhookRefused::WrongWorkspace {
+            event,
+            ours,
+        }));
+    }
+    let event_type = parsed.event_type;
+    let applied = events.seam_event(parsed.event, &state.seam).await;
     let cleared = match applied {
         Ok(cleared) => cleared,
         Err(error) => {

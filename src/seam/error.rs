@@ -38,13 +38,21 @@ pub(crate) enum SeamError {
     CircuitOpen { retry_after: Duration },
     #[error("seam returned a session that cannot be handed out: {0}")]
     UnusableSession(&'static str),
+    /// The API key's workspace is not the one `seam.workspace_id` / `seam.sandbox` pin: the
+    /// call was not sent.
+    #[error(
+        "the API key's workspace {workspace_id} (sandbox: {sandbox}) is not the pinned one; \
+         not sent to seam"
+    )]
+    WorkspaceMismatch { workspace_id: String, sandbox: bool },
 }
 
 impl SeamError {
     /// When the failure is Seam's (unreachable, timed out, a 5xx, rate limiting, a body that
     /// cannot be read, the breaker open): its name for the metrics, and the wait Seam or the
     /// breaker suggests. `None` for anything else: the API key refused, an unexpected 4xx, a
-    /// session the service will not hand out.
+    /// session the service will not hand out, a workspace that is not the pinned one (no
+    /// session is served stale for it: the operator must act).
     pub(crate) fn outage(&self) -> Option<(&'static str, Option<Duration>)> {
         match self {
             SeamError::Timeout { .. } => Some(("timeout", None)),
@@ -55,12 +63,14 @@ impl SeamError {
             SeamError::BadResponse { .. } => Some(("bad_response", None)),
             SeamError::Unauthorized { .. }
             | SeamError::Status { .. }
-            | SeamError::UnusableSession(_) => None,
+            | SeamError::UnusableSession(_)
+            | SeamError::WorkspaceMismatch { .. } => None,
         }
     }
 
     /// What to look at: the failure's class (`http_failure`); `None` for a refusal that is no
-    /// failure to reach Seam (the breaker, a session the service will not hand out).
+    /// failure to reach Seam (the breaker, a session the service will not hand out, a
+    /// workspace that is not the pinned one).
     pub(crate) fn cause(&self) -> Option<Cause> {
         match self {
             SeamError::Timeout { .. } => Some(Cause::Timeout),
@@ -69,7 +79,9 @@ impl SeamError {
             | SeamError::RateLimited { .. }
             | SeamError::Status { .. } => Some(Cause::Status),
             SeamError::BadResponse { .. } => Some(Cause::Body),
-            SeamError::CircuitOpen { .. } | SeamError::UnusableSession(_) => None,
+            SeamError::CircuitOpen { .. }
+            | SeamError::UnusableSession(_)
+            | SeamError::WorkspaceMismatch { .. } => None,
         }
     }
 }

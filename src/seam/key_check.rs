@@ -1,5 +1,7 @@
 //! Seam's half of readiness: did Seam accept the API key recently, and is its workspace one
-//! that serves (not suspended)? The answer, good or bad, is reused for
+//! that serves (the pinned one, when `seam.workspace_id` or `seam.sandbox` pins it, and not
+//! suspended)? Each answer also keeps the workspace pin current (`workspace`), so that the
+//! calls it holds back follow what readiness sees. The answer, good or bad, is reused for
 //! `health.readiness_cache_secs`, so probes never cost one upstream call each. What the
 //! workspace is (its id, sandbox or not) is logged when first learnt and whenever it changes,
 //! with a warning when publishable keys are on and user keys are not derived.
@@ -68,9 +70,14 @@ impl ApiKeyCheck {
                 || async {
                     let (workspace, problem) = match seam.workspace().await {
                         Ok(workspace) => {
-                            let suspended = (workspace.is_suspended)
-                                .then(|| NotReady::new("seam_workspace_suspended", None));
-                            (Some(workspace), suspended)
+                            let pinned = seam.config.workspace.observe(&workspace).await;
+                            let problem = if !pinned {
+                                Some(NotReady::new("seam_workspace_mismatch", None))
+                            } else {
+                                (workspace.is_suspended)
+                                    .then(|| NotReady::new("seam_workspace_suspended", None))
+                            };
+                            (Some(workspace), problem)
                         }
                         Err(error) => {
                             let reason = match error {

@@ -1,8 +1,9 @@
 //! The Seam API client: one per worker (awc is not `Send`), holding the API key as a
 //! sensitive header that neither `Debug` nor a log line prints. How each call is sent,
 //! retried and bounded is in `transport`; the circuit breaker is in `breaker`; the cached
-//! check that the key works, for readiness, in `key_check`. The bottom of the request's path:
-//! it imports nothing above it.
+//! check that the key works, for readiness, in `key_check`; the workspace pin, which holds
+//! every call back until the key's workspace is confirmed, in `workspace`. The bottom of the
+//! request's path: it imports nothing above it.
 
 mod breaker;
 mod error;
@@ -10,6 +11,7 @@ mod key_check;
 mod transport;
 mod types;
 mod webhook;
+mod workspace;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,14 +37,15 @@ use types::{
     WorkspaceResponse,
 };
 pub(crate) use webhook::{Delivery, SeamEvent, WebhookRefused, WebhookVerifier};
+use workspace::WorkspacePin;
 /// Connected accounts (or webviews) asked for per page.
 const PAGE_LIMIT: u32 = 500;
 /// A listing that has not ended after this many pages is treated as a bad response rather
 /// than followed forever.
 const MAX_PAGES: usize = 100;
 
-/// What every worker's client is built from, validated once at start-up. The breaker and the
-/// concurrency bound are shared by all workers.
+/// What every worker's client is built from, validated once at start-up. The breaker, the
+/// concurrency bound and the workspace pin are shared by all workers.
 #[derive(Clone)]
 pub(crate) struct SeamConfig {
     base_url: String,
@@ -55,6 +58,9 @@ pub(crate) struct SeamConfig {
     breaker: Arc<Breaker>,
     permits: Arc<Semaphore>,
     metrics: Arc<Metrics>,
+    workspace: Arc<WorkspacePin>,
+    /// What `check-config` should warn about (never quoting the key).
+    warnings: Vec<&'static str>,
 }
 
 impl SeamConfig {
@@ -88,6 +94,21 @@ impl SeamConfig {
                 "must be above 0 and at most seam.deadline_ms",
             ));
         }
+        if (settings.workspace_id.as_deref()).is_some_and(|id| id.trim().is_empty()) {
+            return Err(ConfigError::new(
+                "seam.workspace_id",
+                "is empty: set the workspace id Seam's console shows, or leave it unset",
+            ));
+        }
+        // Seam's sandbox keys contain `test`; a production pin with one is worth a word.
+        let warnings = (settings.sandbox == Some(false) && key.expose_secret().contains("test"))
+            .then_some(
+                "seam.api_key looks like a sandbox key (it contains \"test\") but seam.sandbox \
+                 = false: the service will not be ready with it; use a production key, or set \
+                 seam.sandbox = true",
+            )
+            .into_iter()
+            .collect();
         for (key, value) in [
             ("seam.max_attempts", settings.max_attempts as u64),
             (
@@ -124,8 +145,19 @@ impl SeamConfig {
                 metrics.clone(),
             )),
             permits: Arc::new(Semaphore::new(settings.max_concurrent_requests)),
+            workspace: Arc::new(WorkspacePin::new(
+                settings.workspace_id.clone(),
+                settings.sandbox,
+                &metrics,
+            )),
             metrics,
+            warnings,
         })
+    }
+
+    /// Settings that are valid but probably not meant, for `check-config`.
+    pub(crate) fn warnings(&self) -> &[&'static str] {
+        &self.warnings
     }
 }
 
@@ -155,12 +187,19 @@ impl SeamClient {
         self.config.breaker.is_open()
     }
 
-    /// Succeeds when Seam accepts the API key.
-    /// The API key's workspace: a call that succeeds only with a key Seam accepts.
+    /// The API key's workspace: a call that succeeds only with a key Seam accepts. Sent as it
+    /// is, never held back by the workspace pin, which it answers.
     pub(crate) async fn workspace(&self) -> Result<Workspace, SeamError> {
-        self.call::<_, WorkspaceResponse>("/workspaces/get", &Empty {}, Retry::Idempotent)
+        self.send::<_, WorkspaceResponse>("/workspaces/get", &Empty {}, Retry::Idempotent)
             .await
             .map(|response| response.workspace)
+    }
+
+    /// `Some(ours)` when a Seam event's `workspace_id` is known not to be this service's
+    /// workspace (pinned by `seam.workspace_id`, or learnt by readiness); `None` when it is,
+    /// or while the service's workspace is not known.
+    pub(crate) fn other_workspace(&self, workspace_id: &str) -> Option<String> {
+        self.config.workspace.other_than_ours(workspace_id)
     }
 
     /// Ids of every connected account matching `filter`, following pagination.

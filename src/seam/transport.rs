@@ -10,6 +10,8 @@
 //!   circuit breaker stops calls altogether while Seam is down.
 //! - Every attempt is logged once (endpoint, status, latency, attempt, `seam-request-id`; a
 //!   failed one at WARN with its cause class and error) and counted in the metrics.
+//! - With a workspace pin, a call waits until the key's workspace is confirmed, and is not
+//!   sent while it is another (`workspace`).
 
 use std::time::{Duration, Instant};
 
@@ -62,7 +64,20 @@ impl SeamError {
 }
 
 impl SeamClient {
+    /// A call on the API key's behalf: sent once the workspace pin admits it.
     pub(super) async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        body: &Req,
+        retry: Retry,
+    ) -> Result<Resp, SeamError> {
+        self.config.workspace.admit(|| self.workspace()).await?;
+        self.send(endpoint, body, retry).await
+    }
+
+    /// A call sent as it is: only `/workspaces/get`, which the pin itself waits for, skips
+    /// `call`.
+    pub(super) async fn send<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         endpoint: &'static str,
         body: &Req,

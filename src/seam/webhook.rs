@@ -51,6 +51,8 @@ pub(crate) enum WebhookRefused {
     Replayed,
     #[error("the event is not JSON with an `event_type`, or lacks the id its type needs")]
     BadEvent,
+    #[error("the event is for workspace {event}, not this service's {ours}")]
+    WrongWorkspace { event: String, ours: String },
 }
 
 impl WebhookVerifier {
@@ -151,10 +153,19 @@ pub(crate) enum SeamEvent {
     Ignored,
 }
 
+/// A verified delivery's event, its type, and the workspace it says it is from.
+pub(crate) struct Parsed {
+    pub(crate) event: SeamEvent,
+    pub(crate) event_type: String,
+    /// Seam's events carry it; `None` when one does not.
+    pub(crate) workspace_id: Option<String>,
+}
+
 /// The fields of Seam's event object that the service reads.
 #[derive(Deserialize)]
 struct Wire {
     event_type: String,
+    workspace_id: Option<String>,
     connected_account_id: Option<String>,
     client_session_id: Option<String>,
     connect_webview_id: Option<String>,
@@ -162,8 +173,8 @@ struct Wire {
 }
 
 impl SeamEvent {
-    /// The event a verified delivery's body holds, and its type.
-    pub(crate) fn parse(body: &[u8]) -> Result<(Self, String), WebhookRefused> {
+    /// The event a verified delivery's body holds, its type and workspace.
+    pub(crate) fn parse(body: &[u8]) -> Result<Parsed, WebhookRefused> {
         let wire: Wire = serde_json::from_slice(body).map_err(|_| WebhookRefused::BadEvent)?;
         let required = |id: Option<String>| id.ok_or(WebhookRefused::BadEvent);
         let event = match wire.event_type.as_str() {
@@ -180,7 +191,11 @@ impl SeamEvent {
             },
             _ => Self::Ignored,
         };
-        Ok((event, wire.event_type))
+        Ok(Parsed {
+            event,
+            event_type: wire.event_type,
+            workspace_id: wire.workspace_id,
+        })
     }
 }
 
@@ -282,7 +297,7 @@ mod tests {
 
     #[test]
     fn events_are_read_by_type() {
-        let parse = |body: &str| SeamEvent::parse(body.as_bytes()).map(|(event, _)| event);
+        let parse = |body: &str| SeamEvent::parse(body.as_bytes()).map(|parsed| parsed.event);
         assert_eq!(
             parse(r#"{"event_type":"connected_account.deleted","connected_account_id":"a"}"#),
             Ok(SeamEvent::AccountGone {
@@ -304,5 +319,8 @@ mod tests {
             Err(WebhookRefused::BadEvent)
         );
         assert_eq!(parse("not json"), Err(WebhookRefused::BadEvent));
+        let parsed = SeamEvent::parse(br#"{"event_type":"device.unlocked","workspace_id":"w"}"#)
+            .map(|parsed| parsed.workspace_id);
+        assert_eq!(parsed, Ok(Some("w".into())));
     }
 }

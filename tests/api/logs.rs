@@ -8,7 +8,7 @@ use crate::helpers::{SECRET, base_toml, hs256_auth, issuer_and_audience, login, 
 use crate::process::Running;
 
 /// The binary's settings for `seam`, in a folder of their own (kept while the folder is).
-fn config_for(seam: &StandIn) -> (tempfile::TempDir, std::path::PathBuf) {
+pub(crate) fn config_for(seam: &StandIn) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("c.toml");
     let toml = base_toml(seam, &(hs256_auth() + &issuer_and_audience()));

@@ -32,3 +32,4 @@ mod stale;
 mod upstream;
 mod webhooks;
 mod webviews;
+mod workspace;

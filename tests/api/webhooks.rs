@@ -57,7 +57,7 @@ fn unix_now() -> u64 {
 }
 
 /// A delivery with these Svix headers (any left out) and body.
-async fn post_delivery(
+pub(crate) async fn post_delivery(
     app: &TestApp,
     id: Option<&str>,
     timestamp: Option<&str>,
@@ -81,7 +81,12 @@ async fn post_delivery(
 }
 
 /// A delivery of `event` signed with `secret` at `timestamp`, under a fresh id.
-async fn signed(app: &TestApp, secret: &str, timestamp: u64, event: &serde_json::Value) -> Reply {
+pub(crate) async fn signed(
+    app: &TestApp,
+    secret: &str,
+    timestamp: u64,
+    event: &serde_json::Value,
+) -> Reply {
     let body = serde_json::to_vec(event).expect("json");
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
     let timestamp = timestamp.to_string();

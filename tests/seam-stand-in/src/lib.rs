@@ -326,6 +326,11 @@ impl StandIn {
         self.state().revoked_sessions = mode;
     }
 
+    /// The id of the stand-in's one workspace, as `/workspaces/get` and every event name it.
+    pub fn workspace_id(&self) -> String {
+        self.state().workspace_id.clone()
+    }
+
     /// What `/workspaces/get` says about the workspace.
     pub fn set_workspace(&self, spec: WorkspaceSpec) {
         self.state().workspace = spec;
