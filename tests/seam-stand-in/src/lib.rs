@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod faults;
 mod gate;
+mod params;
 mod routes;
 mod state;
 mod wire;
@@ -311,9 +312,10 @@ impl StandIn {
         self.state().faults.clear();
     }
 
-    /// Caps the page size of `/connected_accounts/list` (default 100; 0 counts as 1).
+    /// Caps the page size of the paginated lists, `/connected_accounts/list` and
+    /// `/connect_webviews/list` (default 100; 0 counts as 1).
     pub fn set_page_size(&self, n: usize) {
-        self.state().set_page_size(n);
+        self.state().cursors.set_page_size(n);
     }
 
     /// What `get_or_create` does with `connected_account_ids` when the session already exists.
@@ -332,8 +334,8 @@ impl StandIn {
     }
 
     /// The user finished the Connect Webview: the new account (returned) is filed under the
-    /// key of the session that made the webview, carries its `custom_metadata`, joins that
-    /// session, and has one device, `device_name`.
+    /// key of the session that made the webview, carries its `custom_metadata` and
+    /// `customer_key`, joins that session, and has one device, `device_name`.
     ///
     /// # Panics
     /// If there is no such pending webview: a mistake in the test.
