@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use accounts::AccountSpec;
-pub(crate) use accounts::{Account, AccountQuery, Device};
+pub(crate) use accounts::{Account, AccountQuery, Device, disconnected_error};
 pub(crate) use customers::Customer;
 pub(crate) use events::Webhook;
 pub use events::{new_webhook_secret, sign_webhook};

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::state::{Account, Device, Session, State, Webview};
+use crate::state::{Account, Device, Session, State, Webview, disconnected_error};
 
 /// RFC 3339 in UTC with six fractional digits, as Seam's docs show the API's timestamps
 /// (`2026-11-27T10:00:00.123456Z`; its own fake writes three).
@@ -91,7 +91,7 @@ pub(crate) fn account(a: &Account, workspace_id: &str) -> Value {
         "display_name": a.display_name,
         "created_at": timestamp(a.created_at),
         "custom_metadata": a.custom_metadata,
-        "errors": [],
+        "errors": a.disconnected_at.map(|at| disconnected_error(at, true)).into_iter().collect::<Vec<_>>(),
         "warnings": [],
         "automatically_manage_new_devices": true,
         "accepted_capabilities": ["lock"],

@@ -1,6 +1,9 @@
 //! Connected accounts and their devices as Seam keeps them: filed under a `user_identifier_key`
 //! and a `customer_key` when connected through a Connect Webview that had them, carrying the
 //! webview's `custom_metadata`; listed with `/connected_accounts/list`'s filters and pages.
+//! Disconnected is not deleted: a disconnected account stays (listed, in its sessions, with its
+//! devices) with an `account_disconnected` entry in `errors` until it is reconnected in place;
+//! only removal deletes it.
 
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -55,6 +58,8 @@ pub(crate) struct Account {
     owner: Option<String>,
     pub(crate) custom_metadata: Map<String, Value>,
     pub(crate) customer_key: Option<String>,
+    /// When the provider's link broke; `None` while connected.
+    pub(crate) disconnected_at: Option<OffsetDateTime>,
 }
 
 #[derive(Clone, Debug)]
@@ -83,6 +88,20 @@ impl AccountQuery {
     }
 }
 
+/// The `account_disconnected` entry of a disconnected account's `errors`; the event's
+/// `connected_account_errors` has the same entry without the account-only flag.
+pub(crate) fn disconnected_error(at: OffsetDateTime, in_account: bool) -> Value {
+    let mut error = json!({
+        "error_code": "account_disconnected",
+        "message": "The account is disconnected: its owner must sign in to the provider again.",
+        "created_at": crate::wire::timestamp(at),
+    });
+    if in_account {
+        error["is_connected_account_error"] = Value::Bool(true);
+    }
+    error
+}
+
 impl State {
     pub(crate) fn add_account(&mut self, spec: AccountSpec) -> String {
         let id = self.file_account(spec);
@@ -105,26 +124,62 @@ impl State {
             owner: spec.user_identifier_key,
             custom_metadata: spec.custom_metadata,
             customer_key: spec.customer_key,
+            disconnected_at: None,
         });
         id
     }
 
-    /// Removes the account and its devices, announced as `event_type` (deleted, or
-    /// disconnected). Sessions keep the stale id, as Seam would.
-    pub(crate) fn remove_account(&mut self, id: &str, event_type: &str) {
+    /// Deletes the account and its devices (`connected_account.deleted`, with its
+    /// `customer_key` when it has one). Sessions keep the stale id, as Seam would.
+    pub(crate) fn remove_account(&mut self, id: &str) {
         let account = self.account(id).cloned();
         self.accounts.retain(|a| a.id != id);
         self.devices.retain(|d| d.account_id != id);
         let mut event = json!({
             "connected_account_id": id,
-            "connected_account_custom_metadata": account.as_ref().map(|a| a.custom_metadata.clone()).unwrap_or_default(),
+            "connected_account_custom_metadata":
+                account.as_ref().map(|a| a.custom_metadata.clone()).unwrap_or_default(),
         });
-        // Seam's `connected_account.disconnected` has no `customer_key`; `.deleted` has.
-        let customer_key = account.and_then(|a| a.customer_key);
-        if let Some(key) = customer_key.filter(|_| event_type == "connected_account.deleted") {
+        if let Some(key) = account.and_then(|a| a.customer_key) {
             event["customer_key"] = Value::String(key);
         }
-        self.emit(event_type, event);
+        self.emit("connected_account.deleted", event);
+    }
+
+    /// The account, mutable, if it exists.
+    fn account_mut(&mut self, id: &str) -> Result<&mut Account, String> {
+        (self.accounts.iter_mut())
+            .find(|a| a.id == id)
+            .ok_or_else(|| format!("no connected account {id}"))
+    }
+
+    /// Marks the account disconnected and emits `connected_account.disconnected` with its
+    /// errors and warnings (required in Seam's spec; Seam's event has no `customer_key`).
+    pub(crate) fn disconnect_account(&mut self, id: &str) -> Result<(), String> {
+        let at = now();
+        let account = self.account_mut(id)?;
+        if account.disconnected_at.is_some() {
+            return Err(format!("{id} is disconnected already"));
+        }
+        account.disconnected_at = Some(at);
+        let event = json!({
+            "connected_account_id": id,
+            "connected_account_custom_metadata": account.custom_metadata,
+            "connected_account_errors": [disconnected_error(at, false)],
+            "connected_account_warnings": [],
+        });
+        self.emit("connected_account.disconnected", event);
+        Ok(())
+    }
+
+    /// Clears the disconnection in place and emits `connected_account.connected` again.
+    pub(crate) fn reconnect_account(&mut self, id: &str) -> Result<(), String> {
+        let account = self.account_mut(id)?;
+        if account.disconnected_at.take().is_none() {
+            return Err(format!("{id} is not disconnected"));
+        }
+        self.emit_connected(id, None);
+        Ok(())
     }
 
     pub(crate) fn add_device(&mut self, account_id: &str, name: &str) -> Option<String> {

@@ -137,3 +137,71 @@ async fn connected_accounts_list_applies_each_filter() {
         assert_refused(&seam, "/connected_accounts/list", &key, body, naming).await;
     }
 }
+
+/// Disconnected is not deleted: the account stays listed, in its session, with its devices,
+/// and an `account_disconnected` error; reconnecting clears it in place; removal deletes.
+#[actix_web::test]
+async fn a_disconnected_account_stays_until_it_is_reconnected_or_removed() {
+    let seam = StandIn::start().await;
+    seam.set_webhook("http://127.0.0.1:9/unused", &crate::new_webhook_secret());
+    let key = seam.api_key();
+    let spec = AccountSpec::owned_by("ann").with_metadata("app", "x");
+    let account = seam.add_connected_account(spec.with_customer_key("acme"));
+    seam.add_device(&account, "Front door");
+    let session = get_or_create(
+        &seam,
+        json!({"user_identifier_key": "ann", "connected_account_ids": [account]}),
+    )
+    .await;
+    events_of(&seam);
+
+    seam.disconnect_connected_account(&account);
+    let owned = json!({"user_identifier_key": "ann"});
+    let listed = ok_json(&seam, "/connected_accounts/list", &key, owned.clone()).await;
+    let listed = &listed["connected_accounts"];
+    assert_eq!(ids(listed, "connected_account_id"), [account.as_str()]);
+    let error = &listed[0]["errors"][0];
+    assert_eq!(
+        (&error["error_code"], &error["is_connected_account_error"]),
+        (&json!("account_disconnected"), &json!(true))
+    );
+    assert!(error["message"].is_string() && error["created_at"].is_string());
+    let devices = ok_json(&seam, "/devices/list", &token(&session), json!({})).await;
+    assert_eq!(devices["devices"][0]["display_name"], "Front door");
+    let now = seam.session_for("ann").expect("a session");
+    assert_eq!(now.connected_account_ids, [account.as_str()]);
+    let [disconnected] = events_of(&seam).try_into().expect("one event");
+    assert_eq!(disconnected["event_type"], "connected_account.disconnected");
+    assert_eq!(disconnected["connected_account_id"], json!(account));
+    assert_eq!(
+        disconnected["connected_account_errors"][0]["error_code"],
+        "account_disconnected"
+    );
+    assert_eq!(disconnected["connected_account_warnings"], json!([]));
+    assert!(disconnected.get("customer_key").is_none(), "{disconnected}");
+
+    seam.reconnect_connected_account(&account);
+    let listed = ok_json(&seam, "/connected_accounts/list", &key, owned).await;
+    assert_eq!(listed["connected_accounts"][0]["errors"], json!([]));
+    let [connected] = events_of(&seam).try_into().expect("one event");
+    assert_eq!(
+        (&connected["event_type"], &connected["connected_account_id"]),
+        (&json!("connected_account.connected"), &json!(account))
+    );
+    assert_eq!(
+        (
+            &connected["connected_account_custom_metadata"],
+            &connected["customer_key"]
+        ),
+        (&json!({"app": "x"}), &json!("acme"))
+    );
+
+    seam.remove_connected_account(&account);
+    let listed = ok_json(&seam, "/connected_accounts/list", &key, json!({})).await;
+    assert_eq!(listed["connected_accounts"], json!([]));
+    let [deleted] = events_of(&seam).try_into().expect("one event");
+    assert_eq!(
+        (&deleted["event_type"], &deleted["customer_key"]),
+        (&json!("connected_account.deleted"), &json!("acme"))
+    );
+}
