@@ -108,6 +108,9 @@ pub(crate) struct State {
     pub(crate) webhook: Option<Webhook>,
 }
 
+/// What every client session token starts with (`seam_cst1…` at Seam and its fake).
+pub(crate) const SESSION_TOKEN_PREFIX: &str = "seam_cst";
+
 pub(crate) fn new_api_key() -> String {
     format!("seam_test_{}", Uuid::new_v4().simple())
 }
@@ -160,7 +163,9 @@ impl State {
     }
 
     /// The API key, or the token of a session that is neither revoked nor expired; a token of
-    /// a revoked or expired session gets Seam's error saying which.
+    /// a revoked or expired session gets Seam's error saying which, and a client session token
+    /// Seam does not know (never issued, or its session deleted) `client_session_not_found`,
+    /// as Seam's fake answers it. Any other credential is `unauthorized`.
     pub(crate) fn authenticate(
         &self,
         bearer: Option<&str>,
@@ -170,9 +175,13 @@ impl State {
         if bearer == self.api_key {
             return Ok(Caller::ApiKey);
         }
-        let session = (self.sessions.iter())
-            .find(|s| s.token == bearer)
-            .ok_or_else(ApiError::unauthorized)?;
+        let Some(session) = self.sessions.iter().find(|s| s.token == bearer) else {
+            return Err(if bearer.starts_with(SESSION_TOKEN_PREFIX) {
+                ApiError::client_session_not_found()
+            } else {
+                ApiError::unauthorized()
+            });
+        };
         if session.revoked {
             Err(ApiError::client_session_revoked())
         } else if session.expires_at <= now {

@@ -8,7 +8,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{State, now};
+use super::{SESSION_TOKEN_PREFIX, State, now};
 use crate::error::ApiError;
 
 /// What `/client_sessions/get_or_create` does with `connected_account_ids` (and
@@ -199,7 +199,7 @@ impl State {
         )?;
         self.sessions.push(Session {
             id: Uuid::new_v4().to_string(),
-            token: format!("seam_cst{}", Uuid::new_v4().simple()),
+            token: format!("{SESSION_TOKEN_PREFIX}{}", Uuid::new_v4().simple()),
             user_identifier_key: request.user_identifier_key.clone(),
             connected_account_ids: deduped(&request.connected_account_ids),
             connect_webview_ids: deduped(&request.connect_webview_ids),

@@ -262,3 +262,27 @@ async fn client_sessions_list_applies_each_filter() {
         "client_session_token_used_for_api_key"
     );
 }
+
+/// A client session token no session has (never issued, or its session deleted) is
+/// `client_session_not_found`, as Seam's fake answers it; another unknown bearer stays
+/// `unauthorized`.
+#[actix_web::test]
+async fn an_unknown_session_token_is_client_session_not_found() {
+    let seam = StandIn::start().await;
+    let session = get_or_create(&seam, json!({"user_identifier_key": "ann"})).await;
+    let deleted = json!({"client_session_id": session["client_session_id"]});
+    ok_json(&seam, "/client_sessions/delete", &seam.api_key(), deleted).await;
+    for bearer in [token(&session), "seam_cst1_never_issued".to_owned()] {
+        let reply = post(&seam, "/devices/list", &bearer, json!({})).await;
+        assert_eq!(
+            (reply.status, reply.error_type()),
+            (401, "client_session_not_found".to_owned()),
+            "{bearer}"
+        );
+    }
+    let other = post(&seam, "/devices/list", "seam_test_unknown", json!({})).await;
+    assert_eq!(
+        (other.status, other.error_type()),
+        (401, "unauthorized".to_owned())
+    );
+}
