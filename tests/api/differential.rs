@@ -11,10 +11,16 @@ use crate::fake_seam::FakeSeam;
 
 /// Cases where the fake is known not to answer as Seam's API does (`seam-api.md` in the
 /// project's reference notes, and the fake's own source), with the reason.
-const FAKE_IS_WRONG: &[(&str, &str)] = &[(
-    "accounts with a token",
-    "a client session token may not list connected accounts (Seam's docs); the fake lists the token's own",
-)];
+const FAKE_IS_WRONG: &[(&str, &str)] = &[
+    (
+        "accounts with a token",
+        "a client session token may not list connected accounts (Seam's docs); the fake lists the token's own",
+    ),
+    (
+        "devices with an unknown session token",
+        "on a route that takes either credential, fake 1.86 checks for an API key first and calls any seam_cst1 token client_session_token_used_for_api_key; Seam's fake 2.x answers an unknown session token client_session_not_found (the project's reference notes), as the stand-in does; both answer 401",
+    ),
+];
 
 /// Fields the fake returns that Seam's OpenAPI description does not have, with where it adds
 /// them: not asked of the stand-in.
@@ -39,6 +45,8 @@ enum Auth {
     Alice,
     Nothing,
     WrongKey,
+    /// A client session token no session has.
+    UnknownSession,
 }
 
 struct Case {
@@ -149,6 +157,15 @@ fn cases() -> Vec<Case> {
                 "POST",
                 "/devices/list",
                 Auth::WrongKey,
+            ),
+            json!({}),
+        ),
+        with(
+            case(
+                "devices with an unknown session token",
+                "POST",
+                "/devices/list",
+                Auth::UnknownSession,
             ),
             json!({}),
         ),
@@ -271,6 +288,8 @@ async fn ask(http: &awc::Client, target: &Target, case: &Case) -> Answer {
         Auth::ApiKey => Some(target.api_key.clone()),
         Auth::Alice => Some(target.alice_token.clone()),
         Auth::WrongKey => Some("seam_wrong_0123456789".to_owned()),
+        // `seam_cst1`, as the fake's tokens start: it treats only those as session tokens.
+        Auth::UnknownSession => Some("seam_cst1_never_issued_0123456789".to_owned()),
         Auth::Nothing => None,
     };
     if let Some(bearer) = bearer {

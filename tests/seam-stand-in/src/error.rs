@@ -35,6 +35,15 @@ impl ApiError {
         )
     }
 
+    /// A client session token no session has (never issued, or its session deleted).
+    pub(crate) fn client_session_not_found() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "client_session_not_found",
+            "Unauthorized (client session not found)",
+        )
+    }
+
     pub(crate) fn client_session_revoked() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,

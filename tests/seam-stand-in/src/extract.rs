@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, http::Metho
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-use crate::{error::ApiError, state::Caller};
+use crate::{error::ApiError, params, state::Caller};
 
 impl FromRequest for Caller {
     type Error = ApiError;
@@ -26,6 +26,14 @@ impl FromRequest for Caller {
 }
 
 impl Caller {
+    /// The session whose token made the request, if a token did.
+    pub(crate) fn session_id(&self) -> Option<&str> {
+        match self {
+            Caller::ApiKey => None,
+            Caller::Session(id) => Some(id),
+        }
+    }
+
     /// Endpoints that only the API key may call answer a client session token as Seam does.
     pub(crate) fn require_api_key(&self) -> Result<(), ApiError> {
         match self {
@@ -44,12 +52,12 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     } else {
         body
     };
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid_input(format!("Invalid request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| params::refusal(&e, "Invalid request body"))
 }
 
 /// A query string as the JSON object it encodes; every leaf a string (or a list of them, for a
-/// repeated key), typed later by the handler's parameters (`lenient`).
+/// repeated key), typed later by the handler's parameters (`lenient`), except `key=`: Seam's
+/// SDKs write `null` so (and leave an empty string out), so it reads as `null`.
 pub(crate) fn query_object(query: &str) -> Value {
     let mut object = Map::new();
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -57,7 +65,11 @@ pub(crate) fn query_object(query: &str) -> Value {
         let mut at = &mut object;
         while let Some(part) = path.next() {
             if path.peek().is_none() {
-                let value = Value::String(value.into_owned());
+                let value = if value.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(value.into_owned())
+                };
                 match at.get_mut(part) {
                     Some(Value::Array(items)) => items.push(value),
                     Some(existing) => *existing = Value::Array(vec![existing.take(), value]),
@@ -88,7 +100,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Params<T> {
         if matches!(*req.method(), Method::GET | Method::DELETE) {
             let parsed = serde_json::from_value(query_object(req.query_string()))
                 .map(Params)
-                .map_err(|e| ApiError::invalid_input(format!("Invalid query: {e}")));
+                .map_err(|e| params::refusal(&e, "Invalid query"));
             return Box::pin(std::future::ready(parsed));
         }
         let body = Bytes::from_request(req, payload);

@@ -3,10 +3,12 @@
 //! semantics, plus controls to count calls, add latency, inject faults and steer the behaviours
 //! Seam leaves undocumented. It binds loopback only.
 
+mod delivery;
 mod error;
 mod extract;
 mod faults;
 mod gate;
+mod params;
 mod routes;
 mod state;
 mod wire;
@@ -25,6 +27,7 @@ use actix_web::{
     web,
 };
 
+pub use delivery::WebhookDelivery;
 pub use faults::{Fault, Hold};
 pub use state::{
     AccountSpec, AccountsOnExisting, RevokedSessions, SessionView, WorkspaceSpec,
@@ -32,14 +35,6 @@ pub use state::{
 };
 
 use state::{Shared, State};
-
-/// One signed webhook delivery: its Svix headers and body.
-pub struct WebhookDelivery {
-    pub id: String,
-    pub timestamp: String,
-    pub signature: String,
-    pub body: Vec<u8>,
-}
 
 /// A running stand-in. Dropping it stops the server.
 pub struct StandIn {
@@ -195,78 +190,32 @@ impl StandIn {
         self.state().add_account(account)
     }
 
-    /// Removes the account and its devices (`connected_account.deleted`). Sessions keep the id
-    /// in their list, as Seam keeps a stale id, but it no longer yields devices.
+    /// Deletes the account and its devices (`connected_account.deleted`, the account gone).
+    /// Sessions keep the id in their list, as Seam keeps a stale id, but it no longer yields
+    /// devices.
     pub fn remove_connected_account(&self, connected_account_id: &str) {
-        (self.state()).remove_account(connected_account_id, "connected_account.deleted");
+        self.state().remove_account(connected_account_id);
     }
 
-    /// The provider's link broke (`connected_account.disconnected`): modelled as removal, so
-    /// that the account is no longer listed for its owner nor yields devices.
+    /// The provider's link broke (`connected_account.disconnected`). Disconnected is not
+    /// deleted: the account stays, listed for its owner, in its sessions, with its devices, and
+    /// carries an `account_disconnected` entry in `errors` until `reconnect_connected_account`.
+    ///
+    /// # Panics
+    /// If there is no such account, or it is disconnected already: mistakes in the test.
     pub fn disconnect_connected_account(&self, connected_account_id: &str) {
-        (self.state()).remove_account(connected_account_id, "connected_account.disconnected");
+        (self.state().disconnect_account(connected_account_id))
+            .unwrap_or_else(|e| panic!("disconnect_connected_account: {e}"));
     }
 
-    /// Registers Seam's webhook endpoint with its signing secret (`new_webhook_secret`): from
-    /// now on, events are queued for `url`.
-    pub fn set_webhook(&self, url: &str, secret: &str) {
-        self.state().webhook = Some(state::Webhook {
-            url: url.to_owned(),
-            secret: secret.to_owned(),
-            pending: Vec::new(),
-        });
-    }
-
-    /// The events queued since the last call, taken from the queue, each signed as Svix signs
-    /// them (a fresh `svix-id`, the current `svix-timestamp`), for a test that delivers them
-    /// itself.
+    /// Its owner signed in to the provider again: the account is reconnected in place (same
+    /// id, its `errors` cleared) and `connected_account.connected` is emitted again.
     ///
     /// # Panics
-    /// If no webhook is registered: a mistake in the test.
-    pub fn take_deliveries(&self) -> Vec<WebhookDelivery> {
-        let mut state = self.state();
-        let webhook = state.webhook.as_mut().expect("set_webhook first");
-        let events = std::mem::take(&mut webhook.pending);
-        (events.into_iter())
-            .map(|event| {
-                let body = serde_json::to_vec(&event).expect("an event serializes");
-                let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-                let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
-                let signature = sign_webhook(&webhook.secret, &id, &timestamp, &body);
-                WebhookDelivery {
-                    id,
-                    timestamp,
-                    signature,
-                    body,
-                }
-            })
-            .collect()
-    }
-
-    /// Delivers the events queued since the last call to the registered URL, in order
-    /// (`take_deliveries`); returns each delivery's status.
-    ///
-    /// # Panics
-    /// If no webhook is registered, or the endpoint cannot be reached: mistakes in the test.
-    pub async fn deliver_events(&self) -> Vec<u16> {
-        let deliveries = self.take_deliveries();
-        let url = (self.state().webhook.as_ref()).map(|w| w.url.clone());
-        let url = url.expect("set_webhook first");
-        let client = awc::Client::default();
-        let mut statuses = Vec::new();
-        for delivery in deliveries {
-            let response = client
-                .post(&url)
-                .insert_header(("svix-id", delivery.id))
-                .insert_header(("svix-timestamp", delivery.timestamp))
-                .insert_header(("svix-signature", delivery.signature))
-                .content_type("application/json")
-                .send_body(delivery.body)
-                .await
-                .expect("the webhook endpoint answers");
-            statuses.push(response.status().as_u16());
-        }
-        statuses
+    /// If there is no such account, or it is not disconnected: mistakes in the test.
+    pub fn reconnect_connected_account(&self, connected_account_id: &str) {
+        (self.state().reconnect_account(connected_account_id))
+            .unwrap_or_else(|e| panic!("reconnect_connected_account: {e}"));
     }
 
     /// Returns the new device's `device_id`.
@@ -311,9 +260,10 @@ impl StandIn {
         self.state().faults.clear();
     }
 
-    /// Caps the page size of `/connected_accounts/list` (default 100; 0 counts as 1).
+    /// Caps the page size of the paginated lists, `/connected_accounts/list` and
+    /// `/connect_webviews/list` (default 100; 0 counts as 1).
     pub fn set_page_size(&self, n: usize) {
-        self.state().set_page_size(n);
+        self.state().cursors.set_page_size(n);
     }
 
     /// What `get_or_create` does with `connected_account_ids` when the session already exists.
@@ -337,8 +287,8 @@ impl StandIn {
     }
 
     /// The user finished the Connect Webview: the new account (returned) is filed under the
-    /// key of the session that made the webview, carries its `custom_metadata`, joins that
-    /// session, and has one device, `device_name`.
+    /// key of the session that made the webview, carries its `custom_metadata` and
+    /// `customer_key`, joins that session, and has one device, `device_name`.
     ///
     /// # Panics
     /// If there is no such pending webview: a mistake in the test.

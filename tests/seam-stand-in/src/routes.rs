@@ -1,8 +1,12 @@
 //! The HTTP surface: Seam's paths with the methods Seam's OpenAPI gives each (every one takes
 //! `POST`; reads also `GET`, deletes `DELETE`, and so on), each handler turning its parameters
-//! into a call on `State` and the result into Seam's JSON. Client session endpoints are in
-//! `routes/sessions.rs`, Connect Webviews in `routes/webviews.rs`.
+//! into a call on `State` and the result into Seam's JSON. Connected accounts are in
+//! `routes/accounts.rs`, devices in `routes/devices.rs`, client sessions in
+//! `routes/sessions.rs`, Connect Webviews in `routes/webviews.rs`. Every parameter struct
+//! denies unknown fields: a parameter the stand-in does not model is refused by name.
 
+mod accounts;
+mod devices;
 mod sessions;
 mod webviews;
 
@@ -18,18 +22,18 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     error::ApiError,
-    extract::{Params, lenient},
-    state::{self, AccountQuery, Caller, State},
+    extract::lenient,
+    params::{self, Given},
+    state::{self, Caller, ListFilters, Page, PageQuery, State},
     wire,
 };
 
 type Data = web::Data<Mutex<State>>;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(read("/workspaces/get", workspaces_get))
-        .service(read("/connected_accounts/list", connected_accounts_list))
-        .service(read("/connected_accounts/get", connected_accounts_get))
-        .service(read("/devices/list", devices_list));
+    cfg.service(read("/workspaces/get", workspaces_get));
+    accounts::configure(cfg);
+    devices::configure(cfg);
     sessions::configure(cfg);
     webviews::configure(cfg);
 }
@@ -101,151 +105,54 @@ async fn workspaces_get(_: Caller, data: Data) -> HttpResponse {
     ok(json!({ "workspace": wire::workspace(&state) }))
 }
 
+/// The parameters the paginated lists share. Nothing else: `search` (and `/connected_accounts/
+/// list`'s `space_id`) is not modelled, so it is refused like any parameter not here.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ListAccountsParams {
-    user_identifier_key: Option<String>,
+#[serde(default, deny_unknown_fields)]
+struct ListParams {
     custom_metadata_has: Option<Map<String, Value>>,
+    user_identifier_key: Given<String>,
+    customer_key: Given<String>,
     #[serde(deserialize_with = "lenient::count")]
     limit: Option<u64>,
     page_cursor: Option<String>,
 }
 
-async fn connected_accounts_list(
-    caller: Caller,
-    data: Data,
-    req: HttpRequest,
-    Params(params): Params<ListAccountsParams>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require_api_key()?;
-    let query = AccountQuery {
-        user_identifier_key: params.user_identifier_key,
-        custom_metadata_has: params.custom_metadata_has.unwrap_or_default(),
-        limit: params.limit,
-        page_cursor: params.page_cursor,
-    };
-    let (page, workspace_id) = {
-        let mut state = state::lock(&data);
-        (state.list_accounts(&query)?, state.workspace_id.clone())
-    };
-    let next_page_url = page.next_page_cursor.as_deref().map(|cursor| {
+impl ListParams {
+    fn filters(self) -> Result<ListFilters, ApiError> {
+        Ok(ListFilters {
+            custom_metadata_has: params::metadata_filter(
+                "custom_metadata_has",
+                self.custom_metadata_has,
+            )?,
+            user_identifier_key: self.user_identifier_key.non_empty("user_identifier_key")?,
+            customer_key: self.customer_key.non_empty("customer_key")?,
+            page: PageQuery {
+                limit: self.limit,
+                page_cursor: self.page_cursor,
+            },
+        })
+    }
+}
+
+/// A page of a paginated list under `key`, with Seam's `pagination`; `next_page_url` is this
+/// route with the next cursor.
+fn page_body<T>(
+    req: &HttpRequest,
+    key: &str,
+    page: &Page<T>,
+    item: impl Fn(&T) -> Value,
+) -> HttpResponse {
+    let items: Vec<Value> = page.items.iter().map(item).collect();
+    let cursor = page.next_page_cursor.as_deref();
+    let next_page_url = cursor.map(|cursor| {
         let info = req.connection_info();
         format!(
-            "{}://{}/connected_accounts/list?page_cursor={cursor}",
+            "{}://{}{}?page_cursor={cursor}",
             info.scheme(),
-            info.host()
+            info.host(),
+            req.path()
         )
     });
-    Ok(ok(json!({
-        "connected_accounts": page
-            .accounts
-            .iter()
-            .map(|a| wire::account(a, &workspace_id))
-            .collect::<Vec<_>>(),
-        "pagination": wire::pagination(page.next_page_cursor.as_deref(), next_page_url),
-    })))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct GetAccountParams {
-    connected_account_id: Option<String>,
-}
-
-async fn connected_accounts_get(
-    caller: Caller,
-    data: Data,
-    Params(params): Params<GetAccountParams>,
-) -> Result<HttpResponse, ApiError> {
-    let Some(id) = params.connected_account_id else {
-        return Err(ApiError::invalid_input("connected_account_id is required"));
-    };
-    uuid("connected_account_id", &id)?;
-    let state = state::lock(&data);
-    // A session token sees only its own accounts; others look absent rather than forbidden,
-    // so that a token cannot probe which ids exist.
-    if let Caller::Session(session_id) = &caller {
-        let holds = state
-            .session_index(session_id)
-            .is_some_and(|i| state.sessions[i].connected_account_ids.contains(&id));
-        if !holds {
-            return Err(ApiError::account_not_found());
-        }
-    }
-    let account = state.account(&id).ok_or_else(ApiError::account_not_found)?;
-    Ok(ok(
-        json!({ "connected_account": wire::account(account, &state.workspace_id) }),
-    ))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ListDevicesParams {
-    connected_account_id: Option<String>,
-    #[serde(deserialize_with = "lenient::strings")]
-    connected_account_ids: Vec<String>,
-    connect_webview_id: Option<String>,
-    #[serde(deserialize_with = "lenient::strings")]
-    device_ids: Vec<String>,
-    user_identifier_key: Option<String>,
-    #[serde(deserialize_with = "lenient::count")]
-    limit: Option<u64>,
-}
-
-/// The devices the caller may see, narrowed by the filters. A client session token sees those
-/// of the accounts its session holds; `user_identifier_key` means the accounts filed under the
-/// key (the one model of ownership `/connected_accounts/list` uses too).
-async fn devices_list(
-    caller: Caller,
-    data: Data,
-    Params(params): Params<ListDevicesParams>,
-) -> Result<HttpResponse, ApiError> {
-    for id in params
-        .connected_account_id
-        .iter()
-        .chain(&params.connected_account_ids)
-    {
-        uuid("connected_account_id", id)?;
-    }
-    let state = state::lock(&data);
-    let scope = match &caller {
-        Caller::ApiKey => None,
-        Caller::Session(id) => Some(state.session_index(id).map_or_else(Vec::new, |i| {
-            state.sessions[i].connected_account_ids.clone()
-        })),
-    };
-    let owned = (params.user_identifier_key.as_deref()).map(|key| state.accounts_of(key));
-    let of_webview = match params.connect_webview_id.as_deref() {
-        Some(id) => {
-            uuid("connect_webview_id", id)?;
-            Some(
-                state
-                    .webview(id)
-                    .and_then(|w| w.connected_account_id.clone()),
-            )
-        }
-        None => None,
-    };
-    let in_list = |list: &[String], id: &String| list.is_empty() || list.contains(id);
-    let limit = params.limit.map_or(usize::MAX, |n| n as usize);
-    let devices: Vec<Value> = state
-        .devices
-        .iter()
-        .filter(|d| scope.as_ref().is_none_or(|ids| ids.contains(&d.account_id)))
-        .filter(|d| owned.as_ref().is_none_or(|ids| ids.contains(&d.account_id)))
-        .filter(|d| {
-            of_webview
-                .as_ref()
-                .is_none_or(|id| id.as_ref() == Some(&d.account_id))
-        })
-        .filter(|d| (params.connected_account_id.as_ref()).is_none_or(|id| *id == d.account_id))
-        .filter(|d| in_list(&params.connected_account_ids, &d.account_id))
-        .filter(|d| in_list(&params.device_ids, &d.id))
-        .take(limit)
-        .map(|d| wire::device(d, &state.workspace_id))
-        .collect();
-    Ok(ok(json!({
-        "devices": devices,
-        "pagination": wire::pagination(None, None),
-    })))
+    ok(json!({ key: items, "pagination": wire::pagination(cursor, next_page_url) }))
 }

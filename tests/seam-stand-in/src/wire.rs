@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::state::{Account, Device, Session, State, Webview};
+use crate::state::{Account, Device, Session, State, Webview, disconnected_error};
 
 /// RFC 3339 in UTC with six fractional digits, as Seam's docs show the API's timestamps
 /// (`2026-11-27T10:00:00.123456Z`; its own fake writes three).
@@ -24,6 +24,13 @@ pub(crate) fn timestamp(t: OffsetDateTime) -> String {
 /// A padlock, as an SVG data URL.
 const LOCK_IMAGE: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24'%3E%3Crect x='5' y='10' width='14' height='11' rx='2'/%3E%3Cpath d='M8 10V7a4 4 0 0 1 8 0v3' fill='none' stroke='black' stroke-width='2'/%3E%3C/svg%3E";
 
+/// Sets `name` when there is a value: the spec's optional strings are absent, never null.
+fn optional(body: &mut Value, name: &str, value: Option<&String>) {
+    if let Some(value) = value {
+        body[name] = Value::String(value.clone());
+    }
+}
+
 pub(crate) fn workspace(state: &State) -> Value {
     let spec = state.workspace;
     let publishable_key = spec
@@ -43,31 +50,38 @@ pub(crate) fn workspace(state: &State) -> Value {
     })
 }
 
+/// A Connect Webview; `customer_key` only when it has one (the spec's is an optional string).
 pub(crate) fn webview(w: &Webview, workspace_id: &str, url: &str) -> Value {
-    json!({
+    let r = &w.request;
+    let mut body = json!({
         "connect_webview_id": w.id,
         "url": url,
         "workspace_id": workspace_id,
         "status": w.status(),
-        "accepted_providers": w.accepted_providers,
+        "accepted_providers": r.accepted_providers,
         "created_at": timestamp(w.created_at),
-        "custom_redirect_url": w.custom_redirect_url,
+        "custom_redirect_url": r.custom_redirect_url,
         "custom_redirect_failure_url": null,
         "device_selection_mode": "none",
         "accepted_devices": [],
         "any_device_allowed": true,
-        "any_provider_allowed": w.accepted_providers.is_empty(),
+        "any_provider_allowed": r.accepted_providers.is_empty(),
         "login_successful": w.connected_account_id.is_some(),
         "connected_account_id": w.connected_account_id,
-        "custom_metadata": w.custom_metadata,
+        "custom_metadata": r.custom_metadata,
         "automatically_manage_new_devices": true,
         "wait_for_device_creation": false,
         "accepted_capabilities": [],
-    })
+        "authorized_at": w.authorized_at.map(timestamp),
+        "selected_provider": w.connected_account_id.as_ref().map(|_| "august"),
+    });
+    optional(&mut body, "customer_key", r.customer_key.as_ref());
+    body
 }
 
+/// A connected account; `customer_key` only when it has one.
 pub(crate) fn account(a: &Account, workspace_id: &str) -> Value {
-    json!({
+    let mut body = json!({
         "connected_account_id": a.id,
         "workspace_id": workspace_id,
         "provider": "august",
@@ -77,12 +91,14 @@ pub(crate) fn account(a: &Account, workspace_id: &str) -> Value {
         "display_name": a.display_name,
         "created_at": timestamp(a.created_at),
         "custom_metadata": a.custom_metadata,
-        "errors": [],
+        "errors": a.disconnected_at.map(|at| disconnected_error(at, true)).into_iter().collect::<Vec<_>>(),
         "warnings": [],
         "automatically_manage_new_devices": true,
         "accepted_capabilities": ["lock"],
         "user_identifier": { "email": format!("{}@stand-in.example", a.id) },
-    })
+    });
+    optional(&mut body, "customer_key", a.customer_key.as_ref());
+    body
 }
 
 pub(crate) fn device(d: &Device, workspace_id: &str) -> Value {
@@ -116,8 +132,10 @@ pub(crate) fn device(d: &Device, workspace_id: &str) -> Value {
     })
 }
 
+/// A client session; `customer_key` and `user_identity_id` only when it has them (the spec's
+/// are optional strings, never null).
 pub(crate) fn session(s: &Session, state: &State) -> Value {
-    json!({
+    let mut body = json!({
         "client_session_id": s.id,
         "workspace_id": state.workspace_id,
         "created_at": timestamp(s.created_at),
@@ -127,8 +145,11 @@ pub(crate) fn session(s: &Session, state: &State) -> Value {
         "device_count": state.device_count(s),
         "connected_account_ids": s.connected_account_ids,
         "connect_webview_ids": s.connect_webview_ids,
-        "user_identity_ids": [],
-    })
+        "user_identity_ids": s.user_identity_id.iter().collect::<Vec<_>>(),
+    });
+    optional(&mut body, "customer_key", s.customer_key.as_ref());
+    optional(&mut body, "user_identity_id", s.user_identity_id.as_ref());
+    body
 }
 
 pub(crate) fn pagination(next_page_cursor: Option<&str>, next_page_url: Option<String>) -> Value {

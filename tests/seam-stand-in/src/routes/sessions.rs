@@ -1,4 +1,5 @@
-//! `/client_sessions/*`: parameters in, `State`'s session rules applied, Seam's JSON out.
+//! `/client_sessions/*`: parameters in, `State`'s session rules applied, Seam's JSON out. Only
+//! `create` takes a customer; `get_or_create` refuses `customer_key`, as Seam's spec has it.
 
 use actix_web::{HttpResponse, http::Method, web};
 use serde::Deserialize;
@@ -9,6 +10,7 @@ use super::{Data, endpoint, ok, post, read, uuid};
 use crate::{
     error::ApiError,
     extract::{Params, lenient},
+    params::Given,
     state::{self, Caller, SessionRequest, State},
     wire,
 };
@@ -35,27 +37,64 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         ));
 }
 
+/// The parameters of `create`; `get_or_create` takes them all but the customer.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct CreateParams {
-    user_identifier_key: Option<String>,
+    user_identifier_key: Given<String>,
     #[serde(deserialize_with = "lenient::strings")]
     connected_account_ids: Vec<String>,
     #[serde(deserialize_with = "lenient::strings")]
     connect_webview_ids: Vec<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     expires_at: Option<OffsetDateTime>,
+    customer_key: Given<String>,
+    customer_id: Option<String>,
+    user_identity_id: Option<String>,
+    user_identity_ids: Option<Vec<String>>,
 }
 
-impl From<CreateParams> for SessionRequest {
-    fn from(p: CreateParams) -> Self {
-        SessionRequest {
-            user_identifier_key: p.user_identifier_key,
-            connected_account_ids: p.connected_account_ids,
-            connect_webview_ids: p.connect_webview_ids,
-            // Stored at the API's precision, so that what is read back equals what is kept.
-            expires_at: p.expires_at.map(state::truncate_to_micros),
+/// The user identity named by `user_identity_id`, or the deprecated `user_identity_ids`
+/// (exactly one id), as `create`, `get_or_create` and `grant_access` take them.
+fn user_identity(
+    user_identity_id: Option<String>,
+    user_identity_ids: Option<Vec<String>>,
+) -> Result<Option<String>, ApiError> {
+    let plural = match user_identity_ids {
+        None => None,
+        Some(ids) if ids.len() == 1 => ids.into_iter().next(),
+        Some(_) => {
+            return Err(ApiError::invalid_input(
+                "user_identity_ids must hold exactly one id",
+            ));
         }
+    };
+    let id = match (user_identity_id, plural) {
+        (Some(one), Some(other)) if one != other => {
+            return Err(ApiError::invalid_input(
+                "user_identity_id and user_identity_ids name different user identities",
+            ));
+        }
+        (one, other) => one.or(other),
+    };
+    if let Some(id) = &id {
+        uuid("user_identity_id", id)?;
+    }
+    Ok(id)
+}
+
+impl CreateParams {
+    fn request(self) -> Result<SessionRequest, ApiError> {
+        Ok(SessionRequest {
+            user_identifier_key: self.user_identifier_key.non_empty("user_identifier_key")?,
+            connected_account_ids: self.connected_account_ids,
+            connect_webview_ids: self.connect_webview_ids,
+            // Stored at the API's precision, so that what is read back equals what is kept.
+            expires_at: self.expires_at.map(state::truncate_to_micros),
+            customer_key: self.customer_key.non_empty("customer_key")?,
+            customer_id: self.customer_id,
+            user_identity_id: user_identity(self.user_identity_id, self.user_identity_ids)?,
+        })
     }
 }
 
@@ -69,8 +108,15 @@ async fn get_or_create(
     Params(params): Params<CreateParams>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_api_key()?;
+    if params.customer_key != Given::Absent || params.customer_id.is_some() {
+        return Err(ApiError::invalid_input(
+            "customer_key, customer_id: get_or_create takes no customer (only \
+             /client_sessions/create does)",
+        ));
+    }
+    let request = params.request()?;
     let mut state = state::lock(&data);
-    let index = state.get_or_create_session(&params.into())?;
+    let index = state.get_or_create_session(&request)?;
     Ok(session_body(&state, index))
 }
 
@@ -80,8 +126,9 @@ async fn create(
     Params(params): Params<CreateParams>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_api_key()?;
+    let request = params.request()?;
     let mut state = state::lock(&data);
-    let index = state.create_session(&params.into())?;
+    let index = state.create_session(&request)?;
     Ok(session_body(&state, index))
 }
 
@@ -116,36 +163,38 @@ async fn get(
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct ListParams {
-    client_session_id: Option<String>,
-    user_identifier_key: Option<String>,
-    connect_webview_id: Option<String>,
+    client_session_id: Given<String>,
+    user_identifier_key: Given<String>,
+    connect_webview_id: Given<String>,
     #[serde(deserialize_with = "lenient::flag")]
     without_user_identifier_key: bool,
+    user_identity_id: Given<String>,
 }
 
+/// The sessions matching every filter given: `connect_webview_id` and `user_identity_id` given
+/// `null` ask for the sessions without one.
 async fn list(
     caller: Caller,
     data: Data,
     Params(p): Params<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_api_key()?;
+    let id = p.client_session_id.non_empty("client_session_id")?;
+    let key = p.user_identifier_key.non_empty("user_identifier_key")?;
+    let webview = p.connect_webview_id.nullable();
+    let identity = p.user_identity_id.nullable();
     let state = state::lock(&data);
-    let sessions: Vec<Value> = state
-        .sessions
-        .iter()
-        .filter(|s| p.client_session_id.as_ref().is_none_or(|id| *id == s.id))
-        .filter(|s| {
-            p.user_identifier_key
-                .as_ref()
-                .is_none_or(|key| s.user_identifier_key.as_ref() == Some(key))
+    let sessions: Vec<Value> = (state.sessions.iter())
+        .filter(|s| id.as_ref().is_none_or(|id| *id == s.id))
+        .filter(|s| key.is_none() || s.user_identifier_key == key)
+        .filter(|s| match &webview {
+            None => true,
+            Some(None) => s.connect_webview_ids.is_empty(),
+            Some(Some(id)) => s.connect_webview_ids.contains(id),
         })
-        .filter(|s| {
-            p.connect_webview_id
-                .as_ref()
-                .is_none_or(|id| s.connect_webview_ids.contains(id))
-        })
+        .filter(|s| identity.as_ref().is_none_or(|i| s.user_identity_id == *i))
         .filter(|s| !p.without_user_identifier_key || s.user_identifier_key.is_none())
         .map(|s| wire::session(s, &state))
         .collect();
@@ -161,6 +210,8 @@ struct GrantParams {
     connected_account_ids: Vec<String>,
     #[serde(deserialize_with = "lenient::strings")]
     connect_webview_ids: Vec<String>,
+    user_identity_id: Option<String>,
+    user_identity_ids: Option<Vec<String>>,
 }
 
 async fn grant_access(
@@ -172,12 +223,18 @@ async fn grant_access(
     if let Some(id) = p.client_session_id.as_deref() {
         uuid("client_session_id", id)?;
     }
+    let identity = user_identity(p.user_identity_id, p.user_identity_ids)?;
     let mut state = state::lock(&data);
     let index = state.find_session(
         p.client_session_id.as_deref(),
         p.user_identifier_key.as_deref(),
     )?;
-    state.grant_access(index, &p.connected_account_ids, &p.connect_webview_ids)?;
+    state.grant_access(
+        index,
+        &p.connected_account_ids,
+        &p.connect_webview_ids,
+        identity,
+    )?;
     Ok(session_body(&state, index))
 }
 

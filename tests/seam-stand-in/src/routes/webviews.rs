@@ -1,16 +1,18 @@
 //! `/connect_webviews/*`; `/_fake/complete_connect_webview`, the test hook (named as in Seam's
 //! own fake) that stands for the user signing in to their provider; and the webview's page
-//! (`url`), where a person can do the same with a button.
+//! (`url`), where a person can do the same with a button. The API key sees every webview, a
+//! client session token only those it made.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Data, ok, post, read, uuid};
+use super::{Data, ListParams, ok, page_body, post, read, uuid};
 use crate::{
     error::ApiError,
     extract::{Params, lenient},
-    state::{self, Caller, State, Webview, WebviewRequest},
+    params::{self, Given},
+    state::{self, Caller, State, Webview, WebviewQuery, WebviewRequest},
     wire,
 };
 
@@ -26,6 +28,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(default)]
 struct CreateParams {
     custom_metadata: Map<String, Value>,
+    customer_key: Given<String>,
     #[serde(deserialize_with = "lenient::strings")]
     accepted_providers: Vec<String>,
     custom_redirect_url: Option<String>,
@@ -48,29 +51,34 @@ fn webview_body(req: &HttpRequest, state: &State, webview: &Webview) -> HttpResp
 
 /// The webviews a caller may see: all for the API key, a session's own for its token.
 fn visible(caller: &Caller, webview: &Webview) -> bool {
-    match caller {
-        Caller::ApiKey => true,
-        Caller::Session(id) => webview.client_session_id.as_deref() == Some(id.as_str()),
-    }
+    (caller.session_id()).is_none_or(|id| webview.client_session_id.as_deref() == Some(id))
 }
 
+/// A webview, with the API key or a client session token. A customer's session makes its
+/// customer's webviews, and no other customer's.
 async fn create(
     caller: Caller,
     data: Data,
     req: HttpRequest,
     Params(p): Params<CreateParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = match &caller {
-        Caller::ApiKey => None,
-        Caller::Session(id) => Some(id.as_str()),
-    };
-    let mut state = state::lock(&data);
-    let request = WebviewRequest {
-        custom_metadata: p.custom_metadata,
+    let session = caller.session_id();
+    let mut request = WebviewRequest {
+        custom_metadata: params::metadata_to_store("custom_metadata", p.custom_metadata)?,
+        customer_key: p.customer_key.non_empty("customer_key")?,
         accepted_providers: p.accepted_providers,
         custom_redirect_url: p.custom_redirect_url,
     };
-    let index = state.create_webview(request, session)?;
+    let mut state = state::lock(&data);
+    if let Some(own) = session.and_then(|id| state.session_customer(id)) {
+        if request.customer_key.as_ref().is_some_and(|key| *key != own) {
+            return Err(ApiError::invalid_input(
+                "customer_key: a customer's client session makes only its own customer's webviews",
+            ));
+        }
+        request.customer_key = Some(own);
+    }
+    let index = state.create_webview(request, session);
     Ok(webview_body(&req, &state, &state.webviews[index]))
 }
 
@@ -109,13 +117,21 @@ async fn get(
     Ok(webview_body(&req, &state, webview))
 }
 
-async fn list(caller: Caller, data: Data, req: HttpRequest) -> HttpResponse {
-    let state = state::lock(&data);
-    let webviews: Vec<Value> = (state.webviews.iter())
-        .filter(|w| visible(&caller, w))
-        .map(|w| wire::webview(w, &state.workspace_id, &page_url(&req, &w.id)))
-        .collect();
-    ok(json!({ "connect_webviews": webviews, "pagination": wire::pagination(None, None) }))
+/// The caller's webviews matching every filter, paginated as `/connected_accounts/list` is.
+async fn list(
+    caller: Caller,
+    data: Data,
+    req: HttpRequest,
+    Params(p): Params<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let query = WebviewQuery {
+        filters: p.filters()?,
+        made_by: caller.session_id().map(str::to_owned),
+    };
+    let mut state = state::lock(&data);
+    let page = state.list_webviews(&query)?;
+    let webview = |w: &Webview| wire::webview(w, &state.workspace_id, &page_url(&req, &w.id));
+    Ok(page_body(&req, "connect_webviews", &page, webview))
 }
 
 /// The test hook: the user completed the webview. Needs no credential, like the fake's.
@@ -137,7 +153,7 @@ async fn view(data: Data, Params(p): Params<IdParams>) -> Result<HttpResponse, A
     let redirect = {
         let state = state::lock(&data);
         let webview = state.webview(id).ok_or_else(not_found)?;
-        webview.custom_redirect_url.clone()
+        webview.request.custom_redirect_url.clone()
     };
     let settings = json!({ "connect_webview_id": id, "redirect": redirect }).to_string();
     let page = VIEW_PAGE.replace("SETTINGS", &settings.replace('<', "\\u003c"));

@@ -63,16 +63,21 @@ impl State {
         webhook.pending.push(Value::Object(event));
     }
 
-    /// `connected_account.connected` for the account, through the webview if one.
+    /// `connected_account.connected` for the account, through the webview if one; the
+    /// account's `customer_key` when it has one (the spec types both as strings, never null).
     pub(crate) fn emit_connected(&mut self, account_id: &str, webview: Option<&str>) {
-        let metadata = (self.account(account_id)).map(|a| a.custom_metadata.clone());
-        self.emit(
-            "connected_account.connected",
-            json!({
-                "connected_account_id": account_id,
-                "connect_webview_id": webview,
-                "connected_account_custom_metadata": metadata.unwrap_or_default(),
-            }),
-        );
+        let account = self.account(account_id);
+        let mut event = json!({
+            "connected_account_id": account_id,
+            "connected_account_custom_metadata":
+                account.map(|a| a.custom_metadata.clone()).unwrap_or_default(),
+        });
+        if let Some(key) = account.and_then(|a| a.customer_key.clone()) {
+            event["customer_key"] = Value::String(key);
+        }
+        if let Some(webview) = webview {
+            event["connect_webview_id"] = Value::String(webview.to_owned());
+        }
+        self.emit("connected_account.connected", event);
     }
 }

@@ -1,12 +1,14 @@
 //! Client sessions as Seam keeps them: one live session per `user_identifier_key` that
 //! `get_or_create` converges on, an expiry that `get_or_create` rewrites, revocation, deletion
 //! and `grant_access`. What `get_or_create` does with the accounts of an existing session is
-//! undocumented, so it is a test control (`AccountsOnExisting`).
+//! undocumented, so it is a test control (`AccountsOnExisting`). Only `create` makes a session
+//! for a customer (`customer_key` or `customer_id`); `get_or_create` hands such a session back
+//! as it is when it is the key's current one. A session may name one user identity.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{State, now};
+use super::{SESSION_TOKEN_PREFIX, State, now};
 use crate::error::ApiError;
 
 /// What `/client_sessions/get_or_create` does with `connected_account_ids` (and
@@ -40,6 +42,11 @@ pub struct SessionView {
     pub token: String,
     pub user_identifier_key: Option<String>,
     pub connected_account_ids: Vec<String>,
+    pub connect_webview_ids: Vec<String>,
+    /// The customer it was created for (`/client_sessions/create`'s `customer_key` or
+    /// `customer_id`): such a session is Seam's `client_session_with_customer`.
+    pub customer_key: Option<String>,
+    pub user_identity_id: Option<String>,
     pub expires_at: OffsetDateTime,
     /// Revoked sessions stay visible until deleted; their token no longer works.
     pub revoked: bool,
@@ -52,6 +59,8 @@ pub(crate) struct Session {
     pub(crate) user_identifier_key: Option<String>,
     pub(crate) connected_account_ids: Vec<String>,
     pub(crate) connect_webview_ids: Vec<String>,
+    pub(crate) customer_key: Option<String>,
+    pub(crate) user_identity_id: Option<String>,
     pub(crate) created_at: OffsetDateTime,
     pub(crate) expires_at: OffsetDateTime,
     pub(crate) revoked: bool,
@@ -68,19 +77,26 @@ impl Session {
             token: self.token.clone(),
             user_identifier_key: self.user_identifier_key.clone(),
             connected_account_ids: self.connected_account_ids.clone(),
+            connect_webview_ids: self.connect_webview_ids.clone(),
+            customer_key: self.customer_key.clone(),
+            user_identity_id: self.user_identity_id.clone(),
             expires_at: self.expires_at,
             revoked: self.revoked,
         }
     }
 }
 
-/// The parameters shared by `/client_sessions/create` and `/client_sessions/get_or_create`.
+/// The parameters of `/client_sessions/create` and `/client_sessions/get_or_create` (which
+/// takes no customer).
 #[derive(Debug, Default)]
 pub(crate) struct SessionRequest {
     pub(crate) user_identifier_key: Option<String>,
     pub(crate) connected_account_ids: Vec<String>,
     pub(crate) connect_webview_ids: Vec<String>,
     pub(crate) expires_at: Option<OffsetDateTime>,
+    pub(crate) customer_key: Option<String>,
+    pub(crate) customer_id: Option<String>,
+    pub(crate) user_identity_id: Option<String>,
 }
 
 /// Sessions last a day unless the caller says otherwise; the real default is undocumented.
@@ -177,12 +193,18 @@ impl State {
     pub(crate) fn create_session(&mut self, request: &SessionRequest) -> Result<usize, ApiError> {
         let now = now();
         let expires_at = self.validate(request, now)?;
+        let customer_key = self.named_customer(
+            request.customer_key.as_deref(),
+            request.customer_id.as_deref(),
+        )?;
         self.sessions.push(Session {
             id: Uuid::new_v4().to_string(),
-            token: format!("seam_cst{}", Uuid::new_v4().simple()),
+            token: format!("{SESSION_TOKEN_PREFIX}{}", Uuid::new_v4().simple()),
             user_identifier_key: request.user_identifier_key.clone(),
             connected_account_ids: deduped(&request.connected_account_ids),
             connect_webview_ids: deduped(&request.connect_webview_ids),
+            customer_key,
+            user_identity_id: request.user_identity_id.clone(),
             created_at: now,
             expires_at,
             revoked: false,
@@ -190,9 +212,9 @@ impl State {
         Ok(self.sessions.len() - 1)
     }
 
-    /// `/client_sessions/get_or_create`: the key's live session with its expiry rewritten, or a
-    /// new one when the key has none (never had one, expired or deleted; revoked, unless
-    /// `RevokedSessions::ReturnedAgain`).
+    /// `/client_sessions/get_or_create`: the key's live session with its expiry rewritten (its
+    /// customer and user identity as they are), or a new one when the key has none (never had
+    /// one, expired or deleted; revoked, unless `RevokedSessions::ReturnedAgain`).
     pub(crate) fn get_or_create_session(
         &mut self,
         request: &SessionRequest,
@@ -230,11 +252,13 @@ impl State {
         Ok(index)
     }
 
+    /// Adds accounts and webviews to the session; a user identity, when given, becomes its one.
     pub(crate) fn grant_access(
         &mut self,
         index: usize,
         account_ids: &[String],
         webview_ids: &[String],
+        user_identity_id: Option<String>,
     ) -> Result<(), ApiError> {
         self.check_accounts_exist(account_ids)?;
         let session = self
@@ -243,6 +267,9 @@ impl State {
             .ok_or_else(ApiError::session_not_found)?;
         add_missing(&mut session.connected_account_ids, account_ids);
         add_missing(&mut session.connect_webview_ids, webview_ids);
+        if user_identity_id.is_some() {
+            session.user_identity_id = user_identity_id;
+        }
         Ok(())
     }
 
