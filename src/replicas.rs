@@ -32,7 +32,7 @@ impl Remote for Replicas {
                 connected_account_id,
             } => {
                 if let Some(events) = &self.events {
-                    events.account_gone(&connected_account_id).await;
+                    events.account_changed(&connected_account_id).await;
                 }
             }
             Event::AccountsAdded {

@@ -1,5 +1,6 @@
-//! Seam's events, applied to what is cached: an account that is gone leaves its users' account
-//! lookups and sessions at once, one that was connected joins its owner's on their next
+//! Seam's events, applied to what is cached: an account disconnected or deleted has its users'
+//! account lookups and sessions looked up again (a disconnected one stays theirs, a deleted one
+//! leaves), one that was connected joins its owner's on their next
 //! handshake, and a session Seam deleted is no longer handed out. Without them the caches
 //! would only notice within `accounts.cache_ttl_secs` (or never, for a deleted session, until
 //! its `refresh_after`).
@@ -53,10 +54,10 @@ impl SeamEvents {
         seam: &SeamClient,
     ) -> Result<usize, SeamError> {
         let (cleared, shared) = match event {
-            SeamEvent::AccountGone {
+            SeamEvent::AccountChanged {
                 connected_account_id,
             } => (
-                self.account_gone(&connected_account_id).await,
+                self.account_changed(&connected_account_id).await,
                 Event::AccountGone {
                     connected_account_id,
                 },
@@ -147,8 +148,9 @@ impl SeamEvents {
             .collect()
     }
 
-    /// Users whose account lookup or session holds the account look both up again.
-    pub(crate) async fn account_gone(&self, connected_account_id: &str) -> usize {
+    /// Users whose account lookup or session holds the account look both up again: Seam's
+    /// answer says whether it is still theirs (a disconnected account is, a deleted one not).
+    pub(crate) async fn account_changed(&self, connected_account_id: &str) -> usize {
         let mut cleared = 0;
         for user in self.holding(connected_account_id) {
             let listed = (user.accounts.current())

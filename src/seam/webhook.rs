@@ -138,8 +138,10 @@ impl WebhookVerifier {
 /// A Seam event, as far as the service acts on it.
 #[derive(Debug, PartialEq)]
 pub(crate) enum SeamEvent {
-    /// `connected_account.disconnected` or `connected_account.deleted`.
-    AccountGone { connected_account_id: String },
+    /// `connected_account.disconnected` (Seam keeps the account, with an
+    /// `account_disconnected` error, and reconnects it in place under the same id) or
+    /// `connected_account.deleted` (gone): what is cached about it is out of date either way.
+    AccountChanged { connected_account_id: String },
     /// `connected_account.connected`: its custom metadata, and the Connect Webview it came
     /// through (which says whose it is for the `seam` accounts source).
     AccountConnected {
@@ -178,9 +180,11 @@ impl SeamEvent {
         let wire: Wire = serde_json::from_slice(body).map_err(|_| WebhookRefused::BadEvent)?;
         let required = |id: Option<String>| id.ok_or(WebhookRefused::BadEvent);
         let event = match wire.event_type.as_str() {
-            "connected_account.disconnected" | "connected_account.deleted" => Self::AccountGone {
-                connected_account_id: required(wire.connected_account_id)?,
-            },
+            "connected_account.disconnected" | "connected_account.deleted" => {
+                Self::AccountChanged {
+                    connected_account_id: required(wire.connected_account_id)?,
+                }
+            }
             "connected_account.connected" => Self::AccountConnected {
                 connected_account_id: required(wire.connected_account_id)?,
                 custom_metadata: wire.connected_account_custom_metadata.unwrap_or_default(),
@@ -300,7 +304,7 @@ mod tests {
         let parse = |body: &str| SeamEvent::parse(body.as_bytes()).map(|parsed| parsed.event);
         assert_eq!(
             parse(r#"{"event_type":"connected_account.deleted","connected_account_id":"a"}"#),
-            Ok(SeamEvent::AccountGone {
+            Ok(SeamEvent::AccountChanged {
                 connected_account_id: "a".into()
             })
         );

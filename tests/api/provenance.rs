@@ -177,3 +177,72 @@ async fn which_session_made_a_webview_is_asked_once() {
     // One lookup of the webview's sessions, however many account lookups follow.
     assert_eq!(app.seam.calls("/client_sessions/list") - lists_before, 1);
 }
+
+#[actix_web::test]
+async fn a_user_whose_key_has_a_customer_or_identity_session_gets_a_fresh_plain_session() {
+    let cases = [
+        (
+            "customer_session",
+            json!({"customer_key": "acme-properties"}),
+        ),
+        (
+            "user_identity",
+            json!({"user_identity_id": uuid::Uuid::new_v4().to_string()}),
+        ),
+    ];
+    for (reason, reach) in cases {
+        let app = spawn_app_with(Options::default()).await;
+        let account = app
+            .seam
+            .add_connected_account(AccountSpec::owned_by("alice"));
+        app.seam.add_device(&account, "alice's lock");
+        // Made at Seam for alice's key by something else (an admin page of a B2B app).
+        let mut asked = json!({"user_identifier_key": "alice", "connected_account_ids": [account]});
+        asked
+            .as_object_mut()
+            .expect("an object")
+            .extend(reach.as_object().expect("an object").clone());
+        let made = app
+            .seam_call("/client_sessions/create", &app.seam.api_key(), asked)
+            .await;
+        assert_eq!(made.status, 200, "{reason}: {}", made.text);
+        let theirs = &made.body["client_session"];
+
+        let alice = app.handshake("alice").await;
+
+        assert_eq!(alice.status, 200, "{reason}: {}", alice.text);
+        assert_ne!(
+            alice.token(),
+            theirs["token"].as_str().expect("a token"),
+            "{reason}"
+        );
+        assert_ne!(
+            alice.body["client_session_id"], theirs["client_session_id"],
+            "{reason}"
+        );
+        assert!(
+            (app.seam.sessions().iter())
+                .all(|s| s.client_session_id != theirs["client_session_id"].as_str().unwrap_or("")),
+            "{reason}: the session that reaches further is deleted at Seam"
+        );
+        let at_seam = app.seam.session_for("alice").expect("alice's session");
+        assert_eq!(at_seam.token, alice.token(), "{reason}");
+        let plain = app
+            .seam_call(
+                "/client_sessions/get",
+                &app.seam.api_key(),
+                json!({"client_session_id": at_seam.client_session_id}),
+            )
+            .await;
+        assert_eq!(plain.status, 200, "{reason}: {}", plain.text);
+        let plain = &plain.body["client_session"];
+        assert!(
+            plain.get("customer_key").is_none_or(Value::is_null),
+            "{reason}: {plain}"
+        );
+        assert!(plain["user_identity_id"].is_null(), "{reason}: {plain}");
+        assert_eq!(app.devices_seen_with(alice.token()).await, ["alice's lock"]);
+        let refused = format!(r#"seam_bff_refused_grants_total{{reason="{reason}"}}"#);
+        assert_eq!(series(&app.metrics().await, &refused), 1.0, "{reason}");
+    }
+}

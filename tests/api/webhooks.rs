@@ -95,7 +95,7 @@ pub(crate) async fn signed(
 }
 
 #[actix_web::test]
-async fn a_disconnected_account_leaves_its_users_session_on_their_next_handshake() {
+async fn a_deleted_account_leaves_its_users_session_on_their_next_handshake() {
     let (app, _) = app_with_webhook(Options::default()).await;
     let kept = app
         .seam
@@ -111,7 +111,7 @@ async fn a_disconnected_account_leaves_its_users_session_on_their_next_handshake
     let bobs = app.handshake("bob").await;
     deliver_setup_events(&app).await;
 
-    app.seam.disconnect_connected_account(&lost);
+    app.seam.remove_connected_account(&lost);
     // Without the event, the account lookup would serve for ten minutes more.
     assert_eq!(app.handshake("alice").await.account_ids().len(), 2);
     assert_eq!(app.seam.deliver_events().await, [200]);
@@ -124,6 +124,64 @@ async fn a_disconnected_account_leaves_its_users_session_on_their_next_handshake
     let bobs_again = app.handshake("bob").await;
     assert_eq!(bobs_again.token(), bobs.token());
     assert_eq!(bobs_again.account_ids(), [bob.as_str()]);
+}
+
+#[actix_web::test]
+async fn a_disconnected_account_stays_its_users_and_works_again_once_reconnected_in_place() {
+    let (app, _) = app_with_webhook(Options::default()).await;
+    let steady = app
+        .seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    app.seam.add_device(&steady, "front door");
+    let flaky = app
+        .seam
+        .add_connected_account(AccountSpec::owned_by("alice"));
+    app.seam.add_device(&flaky, "back door");
+    let first = app.handshake("alice").await;
+    assert_eq!(first.account_ids().len(), 2, "{}", first.text);
+    let token = first.token().to_owned();
+    deliver_setup_events(&app).await;
+    let lists = app.seam.calls(LIST_ACCOUNTS);
+
+    // The provider's link breaks: Seam keeps the account, with an `account_disconnected`
+    // error, under the same id.
+    app.seam.disconnect_connected_account(&flaky);
+    assert_eq!(app.seam.deliver_events().await, [200]);
+    let while_disconnected = app.handshake("alice").await;
+    assert_eq!(
+        while_disconnected.status, 200,
+        "{}",
+        while_disconnected.text
+    );
+    assert_eq!(
+        app.seam.calls(LIST_ACCOUNTS),
+        lists + 1,
+        "the event cleared the cached lookup"
+    );
+    let mut both = vec![steady.clone(), flaky.clone()];
+    both.sort();
+    let mut held = while_disconnected.account_ids();
+    held.sort();
+    assert_eq!(held, both, "a disconnected account is still the user's");
+    assert_eq!(
+        while_disconnected.token(),
+        token,
+        "the same session, not a new one"
+    );
+
+    // The user reconnects it in place (`connected_account.connected`, same id): the token
+    // the frontend holds sees its devices again, without signing in again.
+    app.seam.reconnect_connected_account(&flaky);
+    assert_eq!(app.seam.deliver_events().await, [200]);
+    assert_eq!(
+        app.devices_seen_with(&token).await,
+        ["back door", "front door"]
+    );
+    let after = app.handshake("alice").await;
+    assert_eq!(after.token(), token);
+    let mut held = after.account_ids();
+    held.sort();
+    assert_eq!(held, both);
 }
 
 #[actix_web::test]
