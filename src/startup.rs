@@ -16,7 +16,7 @@ use crate::cluster::Cluster;
 use crate::config::{AccountSourceKind, ConfigError, Settings, secret_from};
 use crate::events::SeamEvents;
 use crate::fleet::Fleet;
-use crate::handshake::{self, AccountSource, Handshake, Holders, Users};
+use crate::handshake::{self, AccountSource, Handshake, Holders, Provenance, Users};
 use crate::limits::RateLimits;
 use crate::login::{Admission, Identity};
 use crate::metrics::Metrics;
@@ -117,6 +117,13 @@ impl Components {
                 ))
             })
         });
+        let provenance = fleet.clone().map(|fleet| {
+            Arc::new(Provenance::new(
+                settings.sessions.max_entries,
+                fleet,
+                &metrics,
+            ))
+        });
         let limits = cluster.as_ref().and_then(|cluster| {
             keep(
                 &mut errors,
@@ -128,14 +135,15 @@ impl Components {
                 ),
             )
         });
-        let handshake = match (&identity, &fleet) {
-            (Some((identity, sources)), Some(fleet)) => {
+        let handshake = match (&identity, &fleet, &provenance) {
+            (Some((identity, sources)), Some(fleet), Some(provenance)) => {
                 let shared = handshake::Shared {
                     users: users.clone(),
                     sources: sources.clone(),
                     user_ids_at: (0..sources.len()).map(|n| identity.user_id_at(n)).collect(),
                     fleet: fleet.clone(),
                     holders: holders.clone(),
+                    provenance: provenance.clone(),
                 };
                 keep(
                     &mut errors,
@@ -154,6 +162,7 @@ impl Components {
             users.clone(),
             identity.clone(),
             fleet.clone(),
+            provenance.ok_or_else(built)?,
             clock.clone(),
             &metrics,
         ));

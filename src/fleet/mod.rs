@@ -28,6 +28,11 @@ use fetch::{HeldLocks, LockClaim};
 const REVOKED: &str = "revoked";
 const SID_ENDED: &str = "sid";
 const SESSION: &str = "session";
+const WEBVIEW_MAKER: &str = "webview";
+
+/// How long the fleet remembers whose session made a Connect Webview, once that session is
+/// deleted (`handshake::Provenance`): as long as such an account plausibly stays connected.
+const WEBVIEW_MAKER_KEPT: Duration = Duration::from_secs(400 * 24 * 3600);
 
 pub(crate) struct Fleet {
     cluster: Arc<Cluster>,
@@ -151,6 +156,23 @@ impl Fleet {
                 user_identifier_key: user_identifier_key.to_owned(),
             })
             .await;
+    }
+
+    /// Tells the fleet that a session of the user with this Seam key (`None`: a session without
+    /// one) made this Connect Webview, before the session is deleted and Seam forgets it.
+    pub(crate) async fn share_webview_maker(&self, webview: &str, maker: Option<&str>) {
+        let maker = maker.unwrap_or_default().as_bytes();
+        (self.cluster)
+            .put(WEBVIEW_MAKER, webview, maker, WEBVIEW_MAKER_KEPT)
+            .await;
+    }
+
+    /// Whose session made this Connect Webview, when a replica told the fleet before deleting
+    /// it: `Some(None)` for a session without a Seam key.
+    pub(crate) async fn webview_maker(&self, webview: &str) -> Option<Option<String>> {
+        let maker = self.cluster.get(WEBVIEW_MAKER, webview).await?;
+        let maker = String::from_utf8(maker).ok()?;
+        Some(Some(maker).filter(|m| !m.is_empty()))
     }
 
     /// Tells the other replicas of a Seam event this one applied.

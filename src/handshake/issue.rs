@@ -21,6 +21,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::accounts::{AccountSet, account_set};
+use super::provenance::Provenance;
 use crate::clock::Clock;
 use crate::seam::{ClientSession, SeamClient, SeamError};
 
@@ -156,6 +157,7 @@ const MOST_WEBVIEWS_LOOKED_UP: usize = 20;
 /// whose webviews and extra accounts are kept.
 pub(super) async fn issue(
     policy: &Policy,
+    provenance: &Provenance,
     clock: &dyn Clock,
     user_identifier_key: &str,
     wanted: &AccountSet,
@@ -192,6 +194,7 @@ pub(super) async fn issue(
                 "replacing the user's Seam session"
             );
         }
+        provenance.before_deleting(&session).await;
         seam.delete_session(&session.client_session_id).await?;
         session = seam
             .get_or_create_session(user_identifier_key, wanted, &[], expires_at)

@@ -43,7 +43,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
 use crate::fleet::{Fleet, FleetStart};
 use crate::metrics::Metrics;
-use crate::seam::{AccountFilter, SeamClient, SeamError};
+use crate::seam::{AccountFilter, ClientSession, SeamClient, SeamError};
 use accounts::Owned;
 #[cfg(test)]
 pub(crate) use accounts::account_set;
@@ -51,7 +51,7 @@ pub(crate) use accounts::{AccountSet, AccountSource, BadAccountsClaim};
 pub(crate) use holders::Holders;
 pub(crate) use issue::IssuedSession;
 use issue::Policy;
-use provenance::Provenance;
+pub(crate) use provenance::Provenance;
 use users::Lookup;
 pub(crate) use users::{User, Users};
 
@@ -69,7 +69,7 @@ pub(crate) struct Handshake {
     /// With Seam's webhooks on, which users hold the ids their events name.
     holders: Option<Arc<Holders>>,
     /// Whose Connect Webviews connected the accounts Seam lists.
-    provenance: Provenance,
+    provenance: Arc<Provenance>,
     /// Account lookups serve for `account_ttl`, are refreshed in the background once older than
     /// `account_refresh_after`, and are served stale up to `account_serve_stale` while Seam
     /// cannot answer.
@@ -95,6 +95,7 @@ pub(crate) struct Shared {
     pub(crate) user_ids_at: Box<[usize]>,
     pub(crate) fleet: Option<Arc<Fleet>>,
     pub(crate) holders: Option<Arc<Holders>>,
+    pub(crate) provenance: Arc<Provenance>,
 }
 
 fn seconds(secs: u64) -> Duration {
@@ -148,7 +149,7 @@ impl Handshake {
             user_ids_at: shared.user_ids_at,
             fleet: shared.fleet,
             holders: shared.holders,
-            provenance: Provenance::new(sessions.max_entries, metrics),
+            provenance: shared.provenance,
             account_ttl,
             account_refresh_after: account_ttl * 3 / 4,
             account_serve_stale: seconds(settings.accounts.serve_stale_secs),
@@ -197,9 +198,24 @@ impl Handshake {
         Box::pin(self.asking_seam(user, owned, fleet, seam)).await
     }
 
+    /// Deletes `session` at Seam (the admin API), noting its webviews as its user's first
+    /// (`provenance`), and drops it from the cache on every replica.
+    pub(crate) async fn end_session(
+        &self,
+        session: &ClientSession,
+        seam: &SeamClient,
+    ) -> Result<(), SeamError> {
+        self.provenance.before_deleting(session).await;
+        seam.delete_session(&session.client_session_id).await?;
+        if let Some(key) = &session.user_identifier_key {
+            self.forget(key).await;
+        }
+        Ok(())
+    }
+
     /// Drops the cached session of the user with this Seam key, on every replica, so that
-    /// their next handshake asks Seam (the admin API deleted it).
-    pub(crate) async fn forget(&self, user_identifier_key: &str) {
+    /// their next handshake asks Seam.
+    async fn forget(&self, user_identifier_key: &str) {
         self.users.drop_session(user_identifier_key).await;
         if let Some(fleet) = &self.fleet {
             fleet.share_session_dropped(user_identifier_key).await;

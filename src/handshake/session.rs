@@ -171,6 +171,7 @@ impl Handshake {
             let clock = &*self.clock;
             issue::issue(
                 &self.policy,
+                &self.provenance,
                 clock,
                 key,
                 accounts,

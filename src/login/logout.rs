@@ -174,6 +174,7 @@ impl Admission {
         let sessions = seam.list_sessions(Some(user_identifier_key)).await?;
         let live: Vec<_> = sessions.iter().filter(|s| s.expires_at > now).collect();
         for session in &live {
+            self.provenance.before_deleting(session).await;
             seam.delete_session(&session.client_session_id).await?;
         }
         if let Some(user) = cached {

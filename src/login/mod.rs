@@ -20,7 +20,7 @@ use crate::cache::{Lookups, Outcome};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::fleet::{Fleet, FleetStart};
-use crate::handshake::{User, Users};
+use crate::handshake::{Provenance, User, Users};
 use crate::metrics::Metrics;
 
 pub(crate) use identity::{Identity, NoSuchUser};
@@ -40,6 +40,8 @@ pub(crate) struct Admission {
     backchannel_logout: bool,
     /// `None`: a single instance.
     fleet: Option<Arc<Fleet>>,
+    /// Told before a logout deletes a session, so that its webviews stay known as the user's.
+    provenance: Arc<Provenance>,
     clock: Arc<dyn Clock>,
     lookups: Lookups,
 }
@@ -104,6 +106,7 @@ impl Admission {
         users: Arc<Users>,
         identity: Arc<Identity>,
         fleet: Option<Arc<Fleet>>,
+        provenance: Arc<Provenance>,
         clock: Arc<dyn Clock>,
         metrics: &Metrics,
     ) -> Self {
@@ -116,6 +119,7 @@ impl Admission {
             leeway: auth.leeway_secs,
             backchannel_logout: auth.backchannel_logout,
             fleet,
+            provenance,
             clock,
             lookups: Lookups::new("login", metrics),
         }

@@ -26,7 +26,16 @@ fn parts() -> (Verifier, Admission) {
     let (identity, _) = Identity::from_settings(&settings).expect("builds");
     let users = Arc::new(Users::new(settings.sessions.max_entries, &metrics));
     let clock = Arc::new(SystemClock);
-    let admission = Admission::new(&settings, users, Arc::new(identity), None, clock, &metrics);
+    let provenance = Arc::new(Provenance::new(16, None, &metrics));
+    let admission = Admission::new(
+        &settings,
+        users,
+        Arc::new(identity),
+        None,
+        provenance,
+        clock,
+        &metrics,
+    );
     (verifier, admission)
 }
 

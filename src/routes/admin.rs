@@ -149,10 +149,7 @@ async fn delete(
         .get_session(&id)
         .await?
         .ok_or(ApiError::SessionNotFound)?;
-    seam.delete_session(&session.client_session_id).await?;
-    if let Some(key) = &session.user_identifier_key {
-        state.handshake.forget(key).await;
-    }
+    state.handshake.end_session(&session, seam).await?;
     Ok(no_store(HttpResponse::NoContent()).finish())
 }
 

@@ -19,7 +19,7 @@ const GET_OR_CREATE: &str = "/client_sessions/get_or_create";
 
 /// Replicas of one deployment on `redis`; a roomy timeout, as debug builds on a busy machine
 /// can be slow (the slow-Redis test sets its own).
-fn fleet(redis: &RedisServer) -> Options {
+pub(crate) fn fleet(redis: &RedisServer) -> Options {
     fleet_at(redis.url())
 }
 
@@ -33,7 +33,7 @@ fn fleet_at(url: String) -> Options {
 }
 
 /// Until `/readyz` says the replica hears the fleet (Redis answers and it is subscribed).
-async fn joined(app: &TestApp) {
+pub(crate) async fn joined(app: &TestApp) {
     for _ in 0..2000 {
         let ready = app.get("/readyz").await;
         if ready.body["cluster"] == "up" {

@@ -8,7 +8,9 @@ use seam_stand_in::AccountSpec;
 use serde_json::{Value, json};
 use time::Duration;
 
+use crate::fleet::{fleet, joined};
 use crate::helpers::{ACCOUNT_TTL_SECS, Options, TestApp, series, spawn_app_with};
+use crate::redis_server::RedisServer;
 
 const HMAC_SECRET: &str = "key-hmac-secret-0123456789abcdef-0123456789";
 
@@ -244,5 +246,45 @@ async fn a_user_whose_key_has_a_customer_or_identity_session_gets_a_fresh_plain_
         assert_eq!(app.devices_seen_with(alice.token()).await, ["alice's lock"]);
         let refused = format!(r#"seam_bff_refused_grants_total{{reason="{reason}"}}"#);
         assert_eq!(series(&app.metrics().await, &refused), 1.0, "{reason}");
+    }
+}
+
+#[actix_web::test]
+async fn a_planted_account_stays_out_after_the_planter_signs_out() {
+    let case = &CASES[0];
+    let redis = RedisServer::start();
+    let single = spawn_app_with(Options::default().with(case.settings)).await;
+    let first = spawn_app_with(fleet(&redis).with(case.settings)).await;
+    let second = first.replica().await;
+    joined(&first).await;
+    joined(&second).await;
+    // A single instance; and a fleet, where bob signs out on one replica and alice signs in
+    // on another.
+    for (name, bobs, alices) in [("single", &single, &single), ("fleet", &first, &second)] {
+        let bob_login = bobs.login("bob");
+        let bob = bobs.handshake_with(&bob_login).await;
+        assert_eq!(bob.status, 200, "{name}: {}", bob.text);
+        let planted =
+            connect_through_webview(bobs, bob.token(), (case.tag)(""), "bob's lock").await;
+        let webview = (bobs.seam.sessions().into_iter())
+            .find(|s| s.token == bob.token())
+            .expect("bob's session");
+        assert_eq!(webview.connected_account_ids, [planted.as_str()], "{name}");
+
+        // Signing out deletes bob's session at Seam, and with it Seam's record of which
+        // session made his webview.
+        assert_eq!(bobs.logout(Some(&bob_login)).await.status, 204, "{name}");
+        assert!(
+            (bobs.seam.sessions().iter()).all(|s| s.client_session_id != webview.client_session_id),
+            "{name}: bob's session is gone at Seam"
+        );
+
+        let alice = alices.handshake("alice").await;
+        assert_eq!(alice.status, 200, "{name}: {}", alice.text);
+        assert!(alice.account_ids().is_empty(), "{name}: {}", alice.text);
+        assert!(
+            alices.devices_seen_with(alice.token()).await.is_empty(),
+            "{name}"
+        );
     }
 }
