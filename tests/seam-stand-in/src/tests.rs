@@ -4,6 +4,7 @@
 
 mod accounts;
 mod customers;
+mod refusals;
 mod sessions;
 mod transport;
 mod webviews;
