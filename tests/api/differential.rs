@@ -4,7 +4,7 @@
 //! and values differ). Where the fake is known to be wrong about Seam's API, `FAKE_IS_WRONG`
 //! says so, and the test checks that they still differ, so that the list stays true.
 
-use seam_stand_in::{AccountSpec, StandIn};
+use seam_stand_in::{AccountSpec, StandIn, WorkspaceSpec};
 use serde_json::{Value, json};
 
 use crate::fake_seam::FakeSeam;
@@ -373,6 +373,11 @@ fn fake_only(gap: &str) -> Option<&'static str> {
 
 async fn stand_in_target() -> (StandIn, Target) {
     let seam = StandIn::start().await;
+    // The fake's workspace has publishable keys on (and so a `publishable_key`): seed alike.
+    seam.set_workspace(WorkspaceSpec {
+        is_publishable_key_auth_enabled: true,
+        ..WorkspaceSpec::default()
+    });
     let alice = |seam: &StandIn| {
         seam.add_connected_account(AccountSpec::owned_by("alice").with_metadata("user_id", "alice"))
     };

@@ -31,15 +31,16 @@ fn optional(body: &mut Value, name: &str, value: Option<&String>) {
     }
 }
 
+/// The workspace; `publishable_key` only when publishable keys are on (the spec's is an
+/// optional string, never null), and no organization (`organization_id` is required, nullable).
 pub(crate) fn workspace(state: &State) -> Value {
     let spec = state.workspace;
     let publishable_key = spec
         .is_publishable_key_auth_enabled
         .then(|| format!("seam_pk1_{}", &state.workspace_id[..8]));
-    json!({
+    let mut body = json!({
         "workspace_id": state.workspace_id,
         "name": "Stand-in Workspace",
-        "publishable_key": publishable_key,
         "created_at": timestamp(state.started_at),
         "company_name": "Stand-in Co",
         "is_sandbox": spec.is_sandbox,
@@ -47,7 +48,10 @@ pub(crate) fn workspace(state: &State) -> Value {
         "is_publishable_key_auth_enabled": spec.is_publishable_key_auth_enabled,
         "connect_partner_name": null,
         "connect_webview_customization": {},
-    })
+        "organization_id": null,
+    });
+    optional(&mut body, "publishable_key", publishable_key.as_ref());
+    body
 }
 
 /// A Connect Webview; `customer_key` only when it has one (the spec's is an optional string).
