@@ -232,6 +232,22 @@ fn cases() -> Vec<Case> {
             ),
             json!({"custom_metadata": {"user_id": "alice"}, "accepted_providers": ["august"]}),
         ),
+        counted(
+            with(
+                case("webviews", "POST", "/connect_webviews/list", Auth::ApiKey),
+                json!({}),
+            ),
+            "connect_webviews",
+        ),
+        counted(
+            case(
+                "webviews with a token by GET",
+                "GET",
+                "/connect_webviews/list",
+                Auth::Alice,
+            ),
+            "connect_webviews",
+        ),
         with(
             case(
                 "complete an unknown webview",
