@@ -4,7 +4,7 @@
 //! and values differ). Where the fake is known to be wrong about Seam's API, `FAKE_IS_WRONG`
 //! says so, and the test checks that they still differ, so that the list stays true.
 
-use seam_stand_in::{AccountSpec, StandIn};
+use seam_stand_in::{AccountSpec, StandIn, WorkspaceSpec};
 use serde_json::{Value, json};
 
 use crate::fake_seam::FakeSeam;
@@ -232,6 +232,22 @@ fn cases() -> Vec<Case> {
             ),
             json!({"custom_metadata": {"user_id": "alice"}, "accepted_providers": ["august"]}),
         ),
+        counted(
+            with(
+                case("webviews", "POST", "/connect_webviews/list", Auth::ApiKey),
+                json!({}),
+            ),
+            "connect_webviews",
+        ),
+        counted(
+            case(
+                "webviews with a token by GET",
+                "GET",
+                "/connect_webviews/list",
+                Auth::Alice,
+            ),
+            "connect_webviews",
+        ),
         with(
             case(
                 "complete an unknown webview",
@@ -373,6 +389,11 @@ fn fake_only(gap: &str) -> Option<&'static str> {
 
 async fn stand_in_target() -> (StandIn, Target) {
     let seam = StandIn::start().await;
+    // The fake's workspace has publishable keys on (and so a `publishable_key`): seed alike.
+    seam.set_workspace(WorkspaceSpec {
+        is_publishable_key_auth_enabled: true,
+        ..WorkspaceSpec::default()
+    });
     let alice = |seam: &StandIn| {
         seam.add_connected_account(AccountSpec::owned_by("alice").with_metadata("user_id", "alice"))
     };

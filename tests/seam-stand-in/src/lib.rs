@@ -1,7 +1,10 @@
 //! A small, stateful, in-process stand-in for the Seam HTTP API, for seam-bff's black-box tests
-//! and its demo: the real paths, JSON shapes, error envelope, `seam-request-id` header and session
-//! semantics, plus controls to count calls, add latency, inject faults and steer the behaviours
-//! Seam leaves undocumented. It binds loopback only.
+//! and its demo: the real paths, JSON shapes (every field Seam's schemas require, checked by its
+//! own tests against `tests/fixtures/seam-schemas.json`), error envelope, `seam-request-id`
+//! header and semantics (sessions, customers, Connect Webviews, disconnected accounts), plus
+//! controls to count calls, add latency, inject faults and steer the behaviours Seam leaves
+//! undocumented. What it does not model it refuses (400 `invalid_input` naming the parameter)
+//! rather than ignore. It binds loopback only.
 
 mod delivery;
 mod error;

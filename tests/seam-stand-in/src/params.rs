@@ -151,6 +151,28 @@ pub(crate) fn metadata_matches(stored: &Map<String, Value>, filter: &Map<String,
         })
 }
 
+/// Each value one that an `enum` in Seam's spec allows.
+pub(crate) fn all_of<'a>(
+    name: &str,
+    values: impl IntoIterator<Item = &'a String>,
+    allowed: &[&str],
+) -> Result<(), ApiError> {
+    match values.into_iter().find(|v| !allowed.contains(&v.as_str())) {
+        None => Ok(()),
+        Some(value) => Err(invalid(
+            name,
+            &format!("may not be {value}: one of {}", allowed.join(", ")),
+        )),
+    }
+}
+
+/// A required UUID (Seam's spec types these ids so); anything else is `invalid_input`.
+pub(crate) fn required_uuid<'a>(name: &str, id: Option<&'a str>) -> Result<&'a str, ApiError> {
+    let id = id.ok_or_else(|| invalid(name, "is required"))?;
+    uuid::Uuid::parse_str(id).map_err(|_| invalid(name, "must be a UUID"))?;
+    Ok(id)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

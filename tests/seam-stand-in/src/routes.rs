@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     error::ApiError,
-    extract::lenient,
+    extract::{Params, lenient},
     params::{self, Given},
     state::{self, Caller, ListFilters, Page, PageQuery, State},
     wire,
@@ -99,8 +99,13 @@ fn ok(mut body: Value) -> HttpResponse {
     HttpResponse::Ok().json(body)
 }
 
+/// `/workspaces/get` takes no parameter.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct NoParams {}
+
 /// The workspace, for the API key or a client session token (both may ask, as at Seam).
-async fn workspaces_get(_: Caller, data: Data) -> HttpResponse {
+async fn workspaces_get(_: Caller, data: Data, _: Params<NoParams>) -> HttpResponse {
     let state = state::lock(&data);
     ok(json!({ "workspace": wire::workspace(&state) }))
 }

@@ -27,7 +27,7 @@ pub(crate) use accounts::{Account, AccountQuery, Device, disconnected_error};
 pub(crate) use customers::Customer;
 pub(crate) use events::Webhook;
 pub use events::{new_webhook_secret, sign_webhook};
-pub(crate) use paging::{Cursors, ListFilters, Listing, Page, PageQuery};
+pub(crate) use paging::{Cursors, ListFilters, Listing, Page, PageQuery, wanted};
 pub use sessions::{AccountsOnExisting, RevokedSessions, SessionView};
 pub(crate) use sessions::{Session, SessionRequest};
 pub(crate) use webviews::{Webview, WebviewQuery, WebviewRequest};

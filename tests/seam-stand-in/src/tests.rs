@@ -4,6 +4,8 @@
 
 mod accounts;
 mod customers;
+mod refusals;
+mod schemas;
 mod sessions;
 mod transport;
 mod webviews;
@@ -91,11 +93,19 @@ fn send(addr: String, raw: Raw) -> Reply {
 }
 
 /// Blocking I/O runs off the test's runtime so the server's own tasks are never starved.
+/// Every successful JSON answer is checked against Seam's schemas, whatever the test asks.
 async fn request(stand_in: &StandIn, raw: Raw) -> Reply {
     let addr = stand_in.addr.to_string();
-    actix_web::rt::task::spawn_blocking(move || send(addr, raw))
+    let path = raw.path.clone();
+    let reply = actix_web::rt::task::spawn_blocking(move || send(addr, raw))
         .await
-        .expect("the client thread finishes")
+        .expect("the client thread finishes");
+    if reply.status == 200
+        && let Ok(body) = serde_json::from_str::<Value>(&reply.body)
+    {
+        schemas::assert_body_meets_schemas(&path, &body);
+    }
+    reply
 }
 
 /// A JSON POST as the service sends it; `body` need not be valid JSON.
@@ -198,9 +208,11 @@ async fn bare_get(stand_in: &StandIn, path: &str, token: &str) -> Reply {
     bare(stand_in, "GET", path, token).await
 }
 
-/// The events queued since the last call, as their JSON.
+/// The events queued since the last call, as their JSON, each checked against Seam's schema.
 fn events_of(stand_in: &StandIn) -> Vec<Value> {
-    (stand_in.take_deliveries().iter())
+    let events: Vec<Value> = (stand_in.take_deliveries().iter())
         .map(|d| serde_json::from_slice(&d.body).expect("an event"))
-        .collect()
+        .collect();
+    events.iter().for_each(schemas::assert_event_meets_schema);
+    events
 }

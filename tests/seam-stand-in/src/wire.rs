@@ -31,15 +31,16 @@ fn optional(body: &mut Value, name: &str, value: Option<&String>) {
     }
 }
 
+/// The workspace; `publishable_key` only when publishable keys are on (the spec's is an
+/// optional string, never null), and no organization (`organization_id` is required, nullable).
 pub(crate) fn workspace(state: &State) -> Value {
     let spec = state.workspace;
     let publishable_key = spec
         .is_publishable_key_auth_enabled
         .then(|| format!("seam_pk1_{}", &state.workspace_id[..8]));
-    json!({
+    let mut body = json!({
         "workspace_id": state.workspace_id,
         "name": "Stand-in Workspace",
-        "publishable_key": publishable_key,
         "created_at": timestamp(state.started_at),
         "company_name": "Stand-in Co",
         "is_sandbox": spec.is_sandbox,
@@ -47,7 +48,10 @@ pub(crate) fn workspace(state: &State) -> Value {
         "is_publishable_key_auth_enabled": spec.is_publishable_key_auth_enabled,
         "connect_partner_name": null,
         "connect_webview_customization": {},
-    })
+        "organization_id": null,
+    });
+    optional(&mut body, "publishable_key", publishable_key.as_ref());
+    body
 }
 
 /// A Connect Webview; `customer_key` only when it has one (the spec's is an optional string).
@@ -61,17 +65,19 @@ pub(crate) fn webview(w: &Webview, workspace_id: &str, url: &str) -> Value {
         "accepted_providers": r.accepted_providers,
         "created_at": timestamp(w.created_at),
         "custom_redirect_url": r.custom_redirect_url,
-        "custom_redirect_failure_url": null,
-        "device_selection_mode": "none",
+        "custom_redirect_failure_url": r.custom_redirect_failure_url,
+        "device_selection_mode": r.device_selection_mode.as_deref().unwrap_or("none"),
         "accepted_devices": [],
         "any_device_allowed": true,
-        "any_provider_allowed": r.accepted_providers.is_empty(),
+        "any_provider_allowed": r.accepted_providers.is_empty()
+            && r.excluded_providers.is_empty()
+            && r.provider_category.is_none(),
         "login_successful": w.connected_account_id.is_some(),
         "connected_account_id": w.connected_account_id,
         "custom_metadata": r.custom_metadata,
-        "automatically_manage_new_devices": true,
-        "wait_for_device_creation": false,
-        "accepted_capabilities": [],
+        "automatically_manage_new_devices": r.automatically_manage_new_devices.unwrap_or(true),
+        "wait_for_device_creation": r.wait_for_device_creation.unwrap_or(false),
+        "accepted_capabilities": r.accepted_capabilities,
         "authorized_at": w.authorized_at.map(timestamp),
         "selected_provider": w.connected_account_id.as_ref().map(|_| "august"),
     });

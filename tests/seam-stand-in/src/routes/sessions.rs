@@ -10,7 +10,7 @@ use super::{Data, endpoint, ok, post, read, uuid};
 use crate::{
     error::ApiError,
     extract::{Params, lenient},
-    params::Given,
+    params::{self, Given},
     state::{self, Caller, SessionRequest, State},
     wire,
 };
@@ -133,7 +133,7 @@ async fn create(
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct SelectParams {
     client_session_id: Option<String>,
     user_identifier_key: Option<String>,
@@ -202,7 +202,7 @@ async fn list(
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct GrantParams {
     client_session_id: Option<String>,
     user_identifier_key: Option<String>,
@@ -239,17 +239,14 @@ async fn grant_access(
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct IdParams {
     client_session_id: Option<String>,
 }
 
 impl IdParams {
     fn id(&self) -> Result<&str, ApiError> {
-        let id = (self.client_session_id.as_deref())
-            .ok_or_else(|| ApiError::invalid_input("client_session_id is required"))?;
-        uuid("client_session_id", id)?;
-        Ok(id)
+        params::required_uuid("client_session_id", self.client_session_id.as_deref())
     }
 }
 

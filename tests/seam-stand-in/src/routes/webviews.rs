@@ -1,13 +1,15 @@
-//! `/connect_webviews/*`; `/_fake/complete_connect_webview`, the test hook (named as in Seam's
-//! own fake) that stands for the user signing in to their provider; and the webview's page
-//! (`url`), where a person can do the same with a button. The API key sees every webview, a
+//! `/connect_webviews/*`, and `/_fake/complete_connect_webview`, the test hook (named as in
+//! Seam's own fake) that stands for the user signing in to their provider; the webview's page
+//! (`url`), where a person can do the same with a button, is in `routes/webviews/page.rs`. The API key sees every webview, a
 //! client session token only those it made.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Data, ListParams, ok, page_body, post, read, uuid};
+mod page;
+
+use super::{Data, ListParams, ok, page_body, post, read};
 use crate::{
     error::ApiError,
     extract::{Params, lenient},
@@ -21,17 +23,82 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .service(read("/connect_webviews/get", get))
         .service(read("/connect_webviews/list", list))
         .service(post("/_fake/complete_connect_webview", complete))
-        .service(web::resource("/connect_webviews/view").route(web::get().to(view)));
+        .service(web::resource("/connect_webviews/view").route(web::get().to(page::view)));
 }
 
+/// Every parameter of Seam's spec: those Seam's JS SDK and Seam Components may send are all
+/// kept (and echoed where the `connect_webview` schema has them), none refused.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct CreateParams {
     custom_metadata: Map<String, Value>,
     customer_key: Given<String>,
     #[serde(deserialize_with = "lenient::strings")]
     accepted_providers: Vec<String>,
+    #[serde(deserialize_with = "lenient::strings")]
+    accepted_capabilities: Vec<String>,
+    #[serde(deserialize_with = "lenient::strings")]
+    excluded_providers: Vec<String>,
+    provider_category: Option<String>,
     custom_redirect_url: Option<String>,
+    custom_redirect_failure_url: Option<String>,
+    device_selection_mode: Option<String>,
+    automatically_manage_new_devices: Option<bool>,
+    wait_for_device_creation: Option<bool>,
+}
+
+/// The enums of Seam's spec for `/connect_webviews/create`.
+const CAPABILITIES: &[&str] = &[
+    "lock",
+    "thermostat",
+    "noise_sensor",
+    "access_control",
+    "camera",
+];
+const SELECTION_MODES: &[&str] = &["none", "single", "multiple"];
+const PROVIDER_CATEGORIES: &[&str] = &[
+    "stable",
+    "consumer_smartlocks",
+    "beta",
+    "thermostats",
+    "noise_sensors",
+    "access_control_systems",
+    "cameras",
+    "connectors",
+    "internal_beta",
+];
+
+impl CreateParams {
+    fn request(self) -> Result<WebviewRequest, ApiError> {
+        params::all_of(
+            "accepted_capabilities",
+            &self.accepted_capabilities,
+            CAPABILITIES,
+        )?;
+        params::all_of(
+            "device_selection_mode",
+            &self.device_selection_mode,
+            SELECTION_MODES,
+        )?;
+        params::all_of(
+            "provider_category",
+            &self.provider_category,
+            PROVIDER_CATEGORIES,
+        )?;
+        Ok(WebviewRequest {
+            custom_metadata: params::metadata_to_store("custom_metadata", self.custom_metadata)?,
+            customer_key: self.customer_key.non_empty("customer_key")?,
+            accepted_providers: self.accepted_providers,
+            accepted_capabilities: self.accepted_capabilities,
+            excluded_providers: self.excluded_providers,
+            provider_category: self.provider_category,
+            custom_redirect_url: self.custom_redirect_url,
+            custom_redirect_failure_url: self.custom_redirect_failure_url,
+            device_selection_mode: self.device_selection_mode,
+            automatically_manage_new_devices: self.automatically_manage_new_devices,
+            wait_for_device_creation: self.wait_for_device_creation,
+        })
+    }
 }
 
 /// Where the webview's page would be, on this server.
@@ -63,12 +130,7 @@ async fn create(
     Params(p): Params<CreateParams>,
 ) -> Result<HttpResponse, ApiError> {
     let session = caller.session_id();
-    let mut request = WebviewRequest {
-        custom_metadata: params::metadata_to_store("custom_metadata", p.custom_metadata)?,
-        customer_key: p.customer_key.non_empty("customer_key")?,
-        accepted_providers: p.accepted_providers,
-        custom_redirect_url: p.custom_redirect_url,
-    };
+    let mut request = p.request()?;
     let mut state = state::lock(&data);
     if let Some(own) = session.and_then(|id| state.session_customer(id)) {
         if request.customer_key.as_ref().is_some_and(|key| *key != own) {
@@ -83,20 +145,24 @@ async fn create(
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct IdParams {
     connect_webview_id: Option<String>,
-    /// The hook's own: a device to give the new account (Seam's fake ignores it).
-    device_name: Option<String>,
 }
 
 impl IdParams {
     fn id(&self) -> Result<&str, ApiError> {
-        let id = (self.connect_webview_id.as_deref())
-            .ok_or_else(|| ApiError::invalid_input("connect_webview_id is required"))?;
-        uuid("connect_webview_id", id)?;
-        Ok(id)
+        params::required_uuid("connect_webview_id", self.connect_webview_id.as_deref())
     }
+}
+
+/// The hook's parameters: the webview, and a device to give the new account (Seam's fake
+/// takes no such thing).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct CompleteParams {
+    connect_webview_id: Option<String>,
+    device_name: Option<String>,
 }
 
 fn not_found() -> ApiError {
@@ -135,8 +201,8 @@ async fn list(
 }
 
 /// The test hook: the user completed the webview. Needs no credential, like the fake's.
-async fn complete(data: Data, Params(p): Params<IdParams>) -> Result<HttpResponse, ApiError> {
-    let id = p.id()?;
+async fn complete(data: Data, Params(p): Params<CompleteParams>) -> Result<HttpResponse, ApiError> {
+    let id = params::required_uuid("connect_webview_id", p.connect_webview_id.as_deref())?;
     let mut state = state::lock(&data);
     let account = state.complete_webview(id)?;
     if let Some(name) = &p.device_name {
@@ -144,44 +210,3 @@ async fn complete(data: Data, Params(p): Params<IdParams>) -> Result<HttpRespons
     }
     Ok(ok(json!({ "connected_account_id": account })))
 }
-
-/// The webview's page, as the user's browser opens it: one button signs in to a pretend
-/// provider (the hook, with a device), then the page closes itself when a frontend opened it as
-/// a popup, or goes to `custom_redirect_url`.
-async fn view(data: Data, Params(p): Params<IdParams>) -> Result<HttpResponse, ApiError> {
-    let id = p.id()?;
-    let redirect = {
-        let state = state::lock(&data);
-        let webview = state.webview(id).ok_or_else(not_found)?;
-        webview.request.custom_redirect_url.clone()
-    };
-    let settings = json!({ "connect_webview_id": id, "redirect": redirect }).to_string();
-    let page = VIEW_PAGE.replace("SETTINGS", &settings.replace('<', "\\u003c"));
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(page))
-}
-
-const VIEW_PAGE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Connect an account (stand-in)</title></head>
-<body style="font: 16px/1.5 system-ui, sans-serif; max-width: 30rem; margin: 2rem auto">
-<h1>Connect your August account</h1>
-<p>The stand-in Seam's Connect Webview: at Seam, you would sign in to your provider here.</p>
-<button id="connect" type="button">Sign in to August (pretend)</button>
-<p id="status" role="status"></p>
-<script>
-const settings = SETTINGS;
-document.getElementById("connect").addEventListener("click", async () => {
-  const response = await fetch("/_fake/complete_connect_webview", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ connect_webview_id: settings.connect_webview_id, device_name: "New lock" }),
-  });
-  document.getElementById("status").textContent = response.ok ? "Connected." : `Failed (${response.status})`;
-  if (!response.ok) return;
-  if (window.opener) window.close();
-  else if (settings.redirect) location.assign(settings.redirect);
-});
-</script>
-</body></html>
-"#;

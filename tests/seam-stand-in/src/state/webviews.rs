@@ -39,13 +39,20 @@ impl Webview {
 }
 
 /// The parameters of `/connect_webviews/create`, all kept; those Seam's `connect_webview`
-/// schema has are echoed in it.
+/// schema has are echoed in it (`excluded_providers` and `provider_category` are not).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct WebviewRequest {
     pub(crate) custom_metadata: Map<String, Value>,
     pub(crate) customer_key: Option<String>,
     pub(crate) accepted_providers: Vec<String>,
+    pub(crate) accepted_capabilities: Vec<String>,
+    pub(crate) excluded_providers: Vec<String>,
+    pub(crate) provider_category: Option<String>,
     pub(crate) custom_redirect_url: Option<String>,
+    pub(crate) custom_redirect_failure_url: Option<String>,
+    pub(crate) device_selection_mode: Option<String>,
+    pub(crate) automatically_manage_new_devices: Option<bool>,
+    pub(crate) wait_for_device_creation: Option<bool>,
 }
 
 /// The filters and paging of `/connect_webviews/list`.

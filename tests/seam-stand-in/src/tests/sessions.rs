@@ -269,9 +269,18 @@ async fn client_sessions_list_applies_each_filter() {
 #[actix_web::test]
 async fn an_unknown_session_token_is_client_session_not_found() {
     let seam = StandIn::start().await;
+    seam.set_webhook("http://127.0.0.1:9/unused", &crate::new_webhook_secret());
     let session = get_or_create(&seam, json!({"user_identifier_key": "ann"})).await;
     let deleted = json!({"client_session_id": session["client_session_id"]});
     ok_json(&seam, "/client_sessions/delete", &seam.api_key(), deleted).await;
+    let [event] = events_of(&seam).try_into().expect("one event");
+    assert_eq!(
+        (&event["event_type"], &event["client_session_id"]),
+        (
+            &json!("client_session.deleted"),
+            &session["client_session_id"]
+        )
+    );
     for bearer in [token(&session), "seam_cst1_never_issued".to_owned()] {
         let reply = post(&seam, "/devices/list", &bearer, json!({})).await;
         assert_eq!(
