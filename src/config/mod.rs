@@ -57,7 +57,13 @@ impl Settings {
             &self.accounts.metadata_key,
             &self.accounts.claim,
         ) {
-            (AccountSourceKind::SeamMetadata, Some(key), _) => format!("seam_metadata ({key})"),
+            (AccountSourceKind::SeamMetadata, Some(key), _) => format!(
+                "seam_metadata ({key} = {})",
+                match self.accounts.metadata_value {
+                    MetadataValue::UserId => "user id",
+                    MetadataValue::UserKey => "user key",
+                }
+            ),
             (AccountSourceKind::Claim, _, Some(claim)) => format!("claim ({claim})"),
             (source, _, _) => source.config_name().to_owned(),
         };
@@ -68,6 +74,10 @@ impl Settings {
             ),
             (self.auth.backchannel_logout, "back-channel logout"),
             (self.seam.webhooks_on(), "seam webhooks"),
+            (
+                self.seam.workspace_id.is_some() || self.seam.sandbox.is_some(),
+                "pinned workspace",
+            ),
             (self.auth.cookie_name.is_some(), "cookie logins"),
             (
                 self.admin.token.is_some() || self.admin.token_file.is_some(),
