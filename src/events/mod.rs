@@ -1,7 +1,7 @@
 //! Seam's events, applied to what is cached: an account disconnected or deleted has its users'
 //! account lookups and sessions looked up again (a disconnected one stays theirs, a deleted one
-//! leaves), one that was connected joins its owner's on their next
-//! handshake, and a session Seam deleted is no longer handed out. Without them the caches
+//! leaves), one that was connected joins its owner's on their next handshake, and a session
+//! Seam deleted is no longer handed out. Without them the caches
 //! would only notice within `accounts.cache_ttl_secs` (or never, for a deleted session, until
 //! its `refresh_after`).
 //!
@@ -93,10 +93,10 @@ impl SeamEvents {
     }
 
     /// The Seam keys of the users whose accounts source lists a newly connected account: by
-    /// its custom metadata (`seam_metadata`; whether the account is theirs is the handshake's
-    /// next lookup to judge, `handshake::provenance`), or by the sessions its Connect Webview was made
-    /// with (`seam`, one Seam call). Sources that do not ask Seam (`claim`, `static`) have no
-    /// owner to tell.
+    /// its custom metadata (`seam_metadata`; whether the account is theirs is for the
+    /// handshake's next lookup to judge, `handshake::provenance`), or by the sessions its
+    /// Connect Webview was made with (`seam`, one Seam call). Sources that do not ask Seam
+    /// (`claim`, `static`) have no owner to tell.
     async fn owners(
         &self,
         custom_metadata: &serde_json::Map<String, serde_json::Value>,
