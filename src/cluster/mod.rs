@@ -27,6 +27,8 @@ mod events;
 mod sealed;
 mod store;
 
+pub(crate) use store::SeenLogin;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;

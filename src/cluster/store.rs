@@ -11,21 +11,46 @@ use redis::{AsyncCommands, Value};
 
 use super::{Cluster, Lock, LockToken};
 
+/// The sets of logins seen lately, and before the last revocation, per user (`recall`).
+const SEEN: &str = "seen";
+const SEEN_BEFORE: &str = "seen-before";
+
+/// A login `recall` asks about: its user, the login (a digest, hashed again before Redis sees
+/// it) and, to note it as seen, for how long.
+pub(crate) struct SeenLogin<'a> {
+    pub(crate) user: &'a str,
+    pub(crate) login: &'a str,
+    pub(crate) keep: Option<Duration>,
+}
+
 /// Everything a login seen for the first time needs from the fleet, in one round trip: the
-/// records in KEYS except the last, and, when the record at ARGV[1] (1-based; 0: none) is
-/// absent, the lock in the last KEY taken with token ARGV[2] for ARGV[3] ms. Answers the
-/// records ('' for an absent one: sealed records are never empty), then 0 (lock not asked
-/// for), 1 (taken) or 2 (held by someone else).
+/// ARGV[4] records in the first KEYS, and, when the record at ARGV[1] (1-based; 0: none) is
+/// absent, the lock in the next KEY taken with token ARGV[2] for ARGV[3] ms. With a login
+/// ARGV[5] (not ''), whether the set in the next KEY (the logins seen before the user's last
+/// revocation) holds it, and, when ARGV[6] is not 0, the login added to the set in the last
+/// KEY (the user's logins seen lately) kept ARGV[6] ms. Answers the records ('' for an absent
+/// one: sealed records are never empty), then 0 (lock not asked for), 1 (taken) or 2 (held by
+/// someone else), then 1 when the login was seen before the revocation.
 static RECALL: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-local found = redis.call('MGET', unpack(KEYS, 1, #KEYS - 1))
+local n = tonumber(ARGV[4])
+local found = redis.call('MGET', unpack(KEYS, 1, n))
 local lock, wanted = 0, tonumber(ARGV[1])
 if wanted > 0 and not found[wanted] then
-  lock = redis.call('SET', KEYS[#KEYS], ARGV[2], 'NX', 'PX', ARGV[3]) and 1 or 2
+  lock = redis.call('SET', KEYS[n + 1], ARGV[2], 'NX', 'PX', ARGV[3]) and 1 or 2
 end
-for i = 1, #KEYS - 1 do found[i] = found[i] or '' end
-found[#KEYS] = lock
+for i = 1, n do found[i] = found[i] or '' end
+found[n + 1] = lock
+local seen = 0
+if ARGV[5] ~= '' then
+  seen = redis.call('SISMEMBER', KEYS[n + 2], ARGV[5])
+  if ARGV[6] ~= '0' then
+    redis.call('SADD', KEYS[n + 3], ARGV[5])
+    redis.call('PEXPIRE', KEYS[n + 3], ARGV[6])
+  end
+end
+found[n + 2] = seen
 return found
 ",
     )
@@ -81,13 +106,16 @@ impl Cluster {
 
     /// In one round trip, the records of `kind` about each of `whats`, and when `lock` names
     /// one of them that is absent, the fleet-wide lock on its `what` for `ttl`: what a replica
-    /// needs to know about a user before the one fetch of what is missing. Records that do not
-    /// open, and every record when Redis does not answer in time, are `None`.
+    /// needs to know about a user before the one fetch of what is missing. With `seen`, whether
+    /// that login was seen before its user's last revocation (`snapshot_seen`), and, when
+    /// asked, the login noted as seen. Records that do not open, and every record when Redis
+    /// does not answer in time, are `None`.
     pub(crate) async fn recall(
         &self,
         kinds_and_whats: &[(&str, &str)],
         lock: Option<(usize, Duration)>,
-    ) -> (Vec<Option<Vec<u8>>>, Lock) {
+        seen: Option<SeenLogin<'_>>,
+    ) -> (Vec<Option<Vec<u8>>>, Lock, bool) {
         let keys: Vec<String> = kinds_and_whats
             .iter()
             .map(|(kind, what)| self.key(kind, what))
@@ -99,11 +127,20 @@ impl Cluster {
         for key in &keys {
             invocation.key(key);
         }
+        let user = seen.as_ref().map_or("", |s| s.user);
         invocation
             .key(self.key("lock", lock_what.unwrap_or_default()))
+            .key(self.key(SEEN_BEFORE, user))
+            .key(self.key(SEEN, user))
             .arg(wanted)
             .arg(&token.0)
-            .arg(millis(ttl));
+            .arg(millis(ttl))
+            .arg(keys.len())
+            .arg(
+                seen.as_ref()
+                    .map_or(String::new(), |s| self.sealer.name(s.login)),
+            )
+            .arg(seen.and_then(|s| s.keep).map_or(0, millis));
         let mut redis = self.redis.clone();
         let answer: Option<Vec<Value>> = self
             .run("recall", async move {
@@ -111,7 +148,8 @@ impl Cluster {
             })
             .await;
         match answer {
-            Some(mut values) if values.len() == keys.len() + 1 => {
+            Some(mut values) if values.len() == keys.len() + 2 => {
+                let seen_before = matches!(values.pop(), Some(Value::Int(1)));
                 let lock = match values.pop() {
                     Some(Value::Int(1)) => Lock::Taken(token),
                     Some(Value::Int(2)) => Lock::HeldElsewhere,
@@ -127,15 +165,17 @@ impl Cluster {
                         _ => None,
                     })
                     .collect();
-                (records, lock)
+                (records, lock, seen_before)
             }
-            _ => (vec![None; keys.len()], Lock::NotAsked),
+            _ => (vec![None; keys.len()], Lock::NotAsked, false),
         }
     }
 
     /// In one round trip: `put` (a record of kind, what, value, kept for ttl) if given, and the
     /// record of `kind` about `what` dropped with the lock on it, so that a fetch under way
-    /// does not store what it fetched.
+    /// does not store what it fetched. With `put`, atomically, the logins of the user `put`
+    /// is about seen lately are added to those seen before the revocation `put` records
+    /// (`recall`'s `seen`), kept as long as it: a recall answers either before both or after.
     pub(crate) async fn put_and_drop(
         &self,
         put: Option<(&str, &str, &[u8], Duration)>,
@@ -143,7 +183,12 @@ impl Cluster {
         what: &str,
     ) {
         let mut pipe = redis::pipe();
+        pipe.atomic();
         if let Some((put_kind, put_what, value, ttl)) = put {
+            let before = self.key(SEEN_BEFORE, put_what);
+            (pipe.sunionstore(&before, &[&before, &self.key(SEEN, put_what)])).ignore();
+            pipe.pexpire(&before, millis(ttl).try_into().unwrap_or(i64::MAX))
+                .ignore();
             let key = self.key(put_kind, put_what);
             let sealed = self.sealer.seal(&key, value);
             pipe.pset_ex(key, sealed, millis(ttl)).ignore();

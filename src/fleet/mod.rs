@@ -19,7 +19,7 @@ mod fetch;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cluster::{Cluster, Event, Health, Lock};
+use crate::cluster::{Cluster, Event, Health, Lock, SeenLogin};
 
 pub(crate) use fetch::{FleetStart, Stored};
 use fetch::{HeldLocks, LockClaim};
@@ -48,8 +48,11 @@ pub(crate) struct Fleet {
 /// What the fleet knows about a login seen here for the first time.
 #[derive(Default)]
 pub(crate) struct FleetRecall {
-    /// The second of the user's last revocation anywhere.
-    pub(crate) revoked_at: Option<u64>,
+    /// The user's last revocation anywhere: its second, and the rest of its record (how it
+    /// treats the logins of that second, `share_user_revoked`).
+    pub(crate) revoked: Option<(u64, String)>,
+    /// The login was seen, anywhere, before that revocation.
+    pub(crate) seen_before: bool,
     /// The login's identity-provider session was ended anywhere.
     pub(crate) session_ended: bool,
     pub(crate) start: FleetStart,
@@ -74,13 +77,16 @@ impl Fleet {
     }
 
     /// One round trip for everything a first-seen login needs from the fleet; `fetch` asks for
-    /// the fetch lock too, should there be no stored session.
+    /// the fetch lock too, should there be no stored session. `login` (a digest, in hex) is
+    /// asked about as seen before the user's last revocation, and noted as seen for `keep`
+    /// when given: a revocation in the login's second will refuse it on every replica.
     pub(crate) async fn recall(
         &self,
         user_key: &str,
         user_identifier_key: &str,
         session: Option<(usize, &str)>,
         fetch: bool,
+        (login, keep): (&str, Option<Duration>),
     ) -> FleetRecall {
         let sid = session.map(|(issuer, sid)| sid_record(issuer, sid));
         let mut asked = vec![(REVOKED, user_key), (SESSION, user_identifier_key)];
@@ -88,7 +94,12 @@ impl Fleet {
             asked.push((SID_ENDED, sid));
         }
         let lock = fetch.then_some((1, self.fetch_lock));
-        let (found, lock) = self.cluster.recall(&asked, lock).await;
+        let seen = SeenLogin {
+            user: user_key,
+            login,
+            keep,
+        };
+        let (found, lock, seen_before) = self.cluster.recall(&asked, lock, Some(seen)).await;
         let mut found = found.into_iter();
         let revoked = found.next().flatten();
         let stored_session = found.next().flatten();
@@ -103,23 +114,28 @@ impl Fleet {
             }
         };
         FleetRecall {
-            revoked_at: revoked
-                .and_then(|at| String::from_utf8(at).ok())
-                .and_then(|at| at.parse().ok()),
+            revoked: revoked.and_then(|record| {
+                let record = String::from_utf8(record).ok()?;
+                let (at, rest) = record.split_once(' ').unwrap_or((&record, ""));
+                Some((at.parse().ok()?, rest.to_owned()))
+            }),
+            seen_before,
             session_ended,
             start: FleetStart::new(stored_session, fetching_elsewhere, lock),
         }
     }
 
-    /// Tells the fleet that every login of this user until `at` is ended, and that their
-    /// stored session must not be handed out again.
+    /// Tells the fleet that every login of this user before `at` is ended, those of second
+    /// `at` seen anywhere before now, and the others of that second as `same_second` (the rest
+    /// of the record) says; and that their stored session must not be handed out again.
     pub(crate) async fn share_user_revoked(
         &self,
         user_key: &str,
         user_identifier_key: &str,
         at: u64,
+        same_second: &str,
     ) {
-        let record = at.to_string();
+        let record = format!("{at} {same_second}");
         let revoked = (REVOKED, user_key, record.as_bytes(), self.longest_login);
         (self.cluster)
             .put_and_drop(Some(revoked), SESSION, user_identifier_key)

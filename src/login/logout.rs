@@ -3,6 +3,8 @@
 //! and the tokens remembered for them), here and in fleet mode on every replica, and ends the
 //! user's Seam session so that its token stops working on every device.
 
+use super::revocations::SameSecond;
+use super::seen::Complete;
 use super::{Admission, Login, NoSuchUser};
 use crate::auth::LogoutClaims;
 use crate::handshake::User;
@@ -31,6 +33,7 @@ pub(crate) enum RevokeError {
 impl Admission {
     /// Logout: ends every login of the user issued so far, ends their live Seam session (Seam
     /// keeps one per user, so this signs them out on every device) and drops the cached one.
+    /// A login issued in the logout's second and never seen here is a sign-in after it.
     pub(crate) async fn logout(
         &self,
         login: &Login,
@@ -38,9 +41,9 @@ impl Admission {
     ) -> Result<usize, SeamError> {
         let (user_key, seam_key) = (&login.user.user_key, &login.user.user_identifier_key);
         let at = self.clock.unix_now();
-        self.end_logins(user_key, Some(&login.user), at);
+        let rule = self.end_logins(user_key, Some(&login.user), at, SameSecond::Unseen);
         if let Some(fleet) = &self.fleet {
-            fleet.share_user_revoked(user_key, seam_key, at).await;
+            (fleet.share_user_revoked(user_key, seam_key, at, rule.record())).await;
         }
         let ended = (self.end_sessions(seam_key, Some(&login.user), seam)).await?;
         self.after_sessions_ended(seam_key).await;
@@ -48,7 +51,8 @@ impl Admission {
     }
 
     /// A logout of any user of the issuer named `issuer` (needed when several are trusted),
-    /// cached here or not (the admin API): their Seam key and how many sessions were ended.
+    /// cached here or not (the admin API), refusing every login of its second: their Seam key
+    /// and how many sessions were ended.
     pub(crate) async fn revoke_user(
         &self,
         user_id: &str,
@@ -56,13 +60,17 @@ impl Admission {
         seam: &SeamClient,
     ) -> Result<(String, usize), RevokeError> {
         let namespace = self.identity.named(issuer)?;
-        self.revoke_in(namespace, user_id, self.clock.unix_now(), seam)
-            .await
+        // An operator's revoke is about logins the service may never have seen (a stolen
+        // copy): its whole second is refused, and a sign-in works from the next one.
+        let at = self.clock.unix_now();
+        (self.revoke_in(namespace, user_id, (at, SameSecond::Refused), seam)).await
     }
 
     /// A back-channel logout, from a verified logout token: with `sub`, a logout of that user
-    /// as of the token's `iat` (bounded by now and the leeway, against a clock running ahead);
-    /// with `sid`, every login carrying it is refused. Each logout token is applied once.
+    /// as of the token's `iat` (bounded by now and the leeway, against a clock running ahead),
+    /// where a login of that second never seen here is accepted only with a `sid` not ended
+    /// (a new sign-in at the provider); with `sid`, every login carrying it is refused. Each
+    /// logout token is applied once.
     pub(crate) async fn backchannel_logout(
         &self,
         logout: LogoutClaims,
@@ -83,7 +91,7 @@ impl Admission {
         };
         let at = (logout.issued_at).min(self.clock.unix_now().saturating_add(self.leeway));
         let namespace = self.identity.of_issuer(issuer);
-        match self.revoke_in(namespace, user_id, at, seam).await {
+        match (self.revoke_in(namespace, user_id, (at, SameSecond::NewSession), seam)).await {
             // An id that names no user here has no logins here.
             Ok(_) | Err(RevokeError::User(_)) => Ok(()),
             Err(RevokeError::Seam(error)) => {
@@ -93,11 +101,12 @@ impl Admission {
         }
     }
 
-    /// Another replica ended every login of this user until `at`.
+    /// Another replica ended every login of this user until `at`. Which logins of second `at`
+    /// it ended, the fleet's record tells when they come again (`admit`).
     pub(crate) async fn user_revoked_elsewhere(&self, user_key: &str, at: u64) {
-        self.revocations.revoke(user_key, at);
-        if let Some(user) = self.users.get(user_key) {
-            user.tokens.forget_all();
+        let cached = self.users.get(user_key);
+        self.end_logins(user_key, cached.as_deref(), at, SameSecond::Unseen);
+        if let Some(user) = cached {
             user.session.clear(&user.flight).await;
         }
     }
@@ -113,34 +122,48 @@ impl Admission {
         }
     }
 
-    /// A logout of `user_id` in `namespace` as of `at`: their Seam key and how many sessions
-    /// were ended.
+    /// A logout of `user_id` in `namespace` as of `at`, treating unseen logins of that second
+    /// as `same_second` says: their Seam key and how many sessions were ended.
     async fn revoke_in(
         &self,
         namespace: usize,
         user_id: &str,
-        at: u64,
+        (at, same_second): (u64, SameSecond),
         seam: &SeamClient,
     ) -> Result<(String, usize), RevokeError> {
         let key = self.identity.user_key(namespace, user_id)?;
         let seam_key =
             (self.identity.derived_key(namespace, &key)).unwrap_or_else(|| key.to_string());
         let cached = self.users.get(&key);
-        self.end_logins(&key, cached.as_deref(), at);
+        let rule = self.end_logins(&key, cached.as_deref(), at, same_second);
         if let Some(fleet) = &self.fleet {
-            fleet.share_user_revoked(&key, &seam_key, at).await;
+            (fleet.share_user_revoked(&key, &seam_key, at, rule.record())).await;
         }
         let revoked = (self.end_sessions(&seam_key, cached.as_deref(), seam)).await?;
         self.after_sessions_ended(&seam_key).await;
         Ok((seam_key, revoked))
     }
 
-    /// Refuses from now on every login of the user issued until `at`, the remembered ones too.
-    pub(super) fn end_logins(&self, user_key: &str, cached: Option<&User>, at: u64) {
-        self.revocations.revoke(user_key, at);
+    /// Refuses from now on every login of the user issued before `at`, those of second `at`
+    /// seen so far, and the others of that second as `same_second` says; the remembered ones
+    /// too. Answers the rule applied: when this replica may not know every login of that
+    /// second it saw (`seen`), the whole second is refused.
+    pub(super) fn end_logins(
+        &self,
+        user_key: &str,
+        cached: Option<&User>,
+        at: u64,
+        same_second: SameSecond,
+    ) -> SameSecond {
+        let (rule, seen) = match self.seen.of_second(user_key, at, self.clock.unix_now()) {
+            Complete::Yes(seen) => (same_second, seen),
+            Complete::No => (SameSecond::Refused, Vec::new()),
+        };
+        self.revocations.revoke(user_key, at, rule, &seen);
         if let Some(user) = cached {
             user.tokens.forget_all();
         }
+        rule
     }
 
     /// A replica may have fetched the session again between the revocation and its end at

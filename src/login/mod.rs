@@ -10,8 +10,10 @@ mod identity;
 mod logout;
 mod memo;
 mod revocations;
+mod seen;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -26,11 +28,14 @@ use crate::metrics::Metrics;
 pub(crate) use identity::{Identity, NoSuchUser};
 pub(crate) use logout::{LogoutError, RevokeError};
 pub(crate) use memo::VerifiedTokens;
-use revocations::Revocations;
+use revocations::{Revocations, SameSecond};
+use seen::Seen;
 
 pub(crate) struct Admission {
     users: Arc<Users>,
     revocations: Revocations,
+    /// The logins admitted lately, so that a logout refuses those of its own second.
+    seen: Seen,
     identity: Arc<Identity>,
     /// Tokens remembered per user after one signature check (`auth.verified_tokens_per_user`),
     /// and the leeway their `exp` is judged with (`auth.leeway_secs`).
@@ -114,6 +119,7 @@ impl Admission {
         Self {
             users,
             revocations: Revocations::new(settings.sessions.max_entries, auth.longest_login()),
+            seen: Seen::new(settings.sessions.max_entries),
             identity,
             remember: auth.verified_tokens_per_user,
             leeway: auth.leeway_secs,
@@ -167,7 +173,16 @@ impl Admission {
         let session = (claims.session_id.as_deref())
             .filter(|_| self.backchannel_logout)
             .map(|sid| (claims.issuer, sid));
-        if self.revocations.refuses(&key, claims.issued_at, session) {
+        let login = seen::short(&digest);
+        let now = self.clock.unix_now();
+        // Noted before the check: a logout from now on counts it as seen.
+        let fresh = claims
+            .issued_at
+            .filter(|iat| iat.saturating_add(seen::WINDOW) >= now);
+        if let Some(iat) = fresh {
+            self.seen.note(&key, login, iat, now);
+        }
+        if (self.revocations).refuses(&key, claims.issued_at, &login, session) {
             return Err(LoginRefused::Revoked);
         }
         let mut fleet_start = FleetStart::default();
@@ -176,15 +191,20 @@ impl Admission {
                 (self.identity.derived_key(namespace, &key)).unwrap_or_else(|| key.to_string());
             // A user with a session here needs no fetch, and so no lock.
             let fetch = (self.users.get(&key)).is_none_or(|user| user.session.current().is_none());
-            let recalled = fleet.recall(&key, &seam_key, session, fetch).await;
-            if let Some(at) = recalled.revoked_at {
+            let keep = fresh.map(|_| Duration::from_secs(seen::WINDOW));
+            let login_hex = seen::hex(&login);
+            let recalled =
+                (fleet.recall(&key, &seam_key, session, fetch, (&login_hex, keep))).await;
+            if let Some((at, rule)) = recalled.revoked {
                 // Ended on a replica this one did not hear from: remembered from now on.
-                self.revocations.revoke(&key, at);
+                let seen: &[seen::Short] = if recalled.seen_before { &[login] } else { &[] };
+                let same_second = SameSecond::from_record(&rule);
+                self.revocations.revoke(&key, at, same_second, seen);
             }
             if let (true, Some((issuer, sid))) = (recalled.session_ended, session) {
                 self.revocations.end_session(issuer, sid);
             }
-            if self.revocations.refuses(&key, claims.issued_at, session) {
+            if (self.revocations).refuses(&key, claims.issued_at, &login, session) {
                 return Err(LoginRefused::Revoked);
             }
             fleet_start = recalled.start;
@@ -201,7 +221,6 @@ impl Admission {
             self.revocations.note_session(issuer, sid, &user.user_key);
         }
         if self.remember > 0 {
-            let now = self.clock.unix_now();
             let (exp, leeway) = (claims.expires_at, self.leeway);
             (user.tokens).remember(digest, claims.key, exp, now, leeway, self.remember);
         }

@@ -113,7 +113,7 @@ async fn a_revocation_survives_the_users_eviction() {
         .await
         .expect("admitted")
         .user;
-    admission.end_logins("u", Some(&user), SystemClock.unix_now());
+    admission.end_logins("u", Some(&user), SystemClock.unix_now(), SameSecond::Unseen);
     admission.users.evict("u");
     assert!(admission.users.get("u").is_none(), "evicted");
     assert!(

@@ -449,7 +449,7 @@ async fn a_refused_password_degrades_the_cluster_and_nothing_else() {
 #[actix_web::test]
 async fn an_acl_user_with_the_documented_commands_is_enough() {
     let commands = "+hello +ping +client +get +set +del +exists +mget +psetex +eval +evalsha \
-                    +script +time +publish +subscribe";
+                    +script +time +publish +subscribe +sadd +sismember +sunionstore +pexpire +multi +exec";
     let mut user = vec![
         "--user",
         "seam-bff",

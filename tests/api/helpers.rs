@@ -27,6 +27,11 @@ impl ManualClock {
     pub fn advance(&self, by: time::Duration) {
         *self.0.lock().expect("clock lock") += by;
     }
+
+    /// Sets this clock to another's time: replicas that must agree on the second.
+    pub fn set_to(&self, other: &ManualClock) {
+        *self.0.lock().expect("clock lock") = other.now();
+    }
 }
 
 impl Clock for ManualClock {
@@ -450,8 +455,9 @@ pub fn forged(user: &str) -> String {
 }
 
 /// A login for `user` issued after every logout so far, as a sign-in after a logout is. `iat`
-/// counts whole seconds and a logout ends the logins issued in its own second too, so this one
-/// says it was issued a minute from now.
+/// counts whole seconds and a logout may end the logins issued in its own second too (a login
+/// without a new `sid` after a back-channel logout), so this one says it was issued a minute
+/// from now.
 pub fn later_login(user: &str) -> String {
     sign(&later_claims(user, now()))
 }

@@ -25,6 +25,7 @@ mod provenance;
 mod ratelimits;
 #[path = "../support/redis_server.rs"]
 mod redis_server;
+mod relogin;
 mod resilience;
 mod secrets;
 mod sessions;
