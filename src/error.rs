@@ -21,6 +21,9 @@ use crate::seam::{SeamError, WebhookRefused};
 
 /// Suggested wait before retrying when Seam is unavailable and did not say how long.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Suggested wait when the revocation store is full: records expire by the second, but only
+/// those written a whole login lifetime ago.
+const REVOCATIONS_FULL_RETRY: Duration = Duration::from_secs(60);
 /// Upper bound on a `Retry-After` passed on from Seam.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
@@ -41,6 +44,10 @@ pub(crate) enum ApiError {
     /// A back-channel logout ended the user's logins, but not their Seam session.
     #[error("logout incomplete: {0}")]
     LogoutIncomplete(SeamError),
+    /// A revocation could not be recorded: the store is full of records still needed. The
+    /// flag: for a back-channel logout, which answers 400 whatever the cause (§2.8).
+    #[error("the revocation store is full")]
+    RevocationsFull { backchannel: bool },
     /// An admin call named a user no trusted issuer has.
     #[error("no such user: {0}")]
     NoSuchUser(NoSuchUser),
@@ -139,6 +146,14 @@ impl ApiError {
                 "logout_incomplete",
                 "the user's logins are ended, but their Seam session could not be ended; \
                  send the logout token again",
+            ),
+            ApiError::RevocationsFull { backchannel } => (
+                match backchannel {
+                    true => S::BAD_REQUEST,
+                    false => S::SERVICE_UNAVAILABLE,
+                },
+                "revocations_full",
+                "logouts cannot be recorded right now; try again later",
             ),
             ApiError::Webhook(WebhookRefused::Missing) => (
                 S::BAD_REQUEST,
@@ -266,6 +281,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::RateLimited(limited) => Some(whole_seconds(limited.retry_after)),
+            ApiError::RevocationsFull { backchannel: false } => Some(REVOCATIONS_FULL_RETRY),
             ApiError::Seam(SeamError::CircuitOpen { retry_after }) => {
                 Some(whole_seconds(*retry_after))
             }
@@ -298,6 +314,7 @@ impl From<LoginRefused> for ApiError {
     fn from(refused: LoginRefused) -> Self {
         match refused {
             LoginRefused::Revoked => ApiError::LoginRevoked,
+            LoginRefused::RevocationsFull => ApiError::RevocationsFull { backchannel: false },
             LoginRefused::NoSuchUser(_) => ApiError::Auth(AuthError::Rejected(
                 "user id begins with another issuer's key prefix".into(),
             )),
@@ -312,6 +329,7 @@ impl From<LogoutError> for ApiError {
                 ApiError::LogoutToken(AuthError::Rejected("`jti` received before".into()))
             }
             LogoutError::Incomplete(error) => ApiError::LogoutIncomplete(error),
+            LogoutError::Full(_) => ApiError::RevocationsFull { backchannel: true },
         }
     }
 }
@@ -321,6 +339,7 @@ impl From<RevokeError> for ApiError {
         match error {
             RevokeError::User(no_such) => ApiError::NoSuchUser(no_such),
             RevokeError::Seam(error) => ApiError::Seam(error),
+            RevokeError::Full(_) => ApiError::RevocationsFull { backchannel: false },
         }
     }
 }

@@ -51,6 +51,7 @@ pub(crate) struct Metrics {
     pub(crate) cluster_up: IntGauge,
     pub(crate) cluster_errors: IntCounterVec,
     pub(crate) cluster_latency: HistogramVec,
+    pub(crate) revocations_full: IntCounterVec,
     log_lines_dropped: IntCounter,
 }
 
@@ -117,6 +118,12 @@ impl Metrics {
             "cluster_errors_total",
             "Redis calls that failed or timed out (answered from local state), by operation.",
             &["op"],
+        );
+        let revocations_full = counter(
+            "revocations_full_total",
+            "Logouts and logins refused because the revocation store was full of records still \
+             needed, by record kind (user, session, logout_token).",
+            &["kind"],
         );
         let handshake_seconds = Histogram::with_opts(
             HistogramOpts::new(
@@ -199,6 +206,7 @@ impl Metrics {
             cluster_up,
             cluster_errors,
             cluster_latency,
+            revocations_full,
             log_lines_dropped,
         }
     }

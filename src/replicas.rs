@@ -23,7 +23,9 @@ impl Remote for Replicas {
                 self.admission.user_revoked_elsewhere(&user_key, at).await;
             }
             Event::SessionEnded { issuer, sid } => {
-                self.admission.end_identity_session(issuer, &sid);
+                // Full: said loudly; Redis holds the ended `sid` for the fleet, and every login
+                // this replica has not remembered asks it.
+                let _ = self.admission.end_identity_session(issuer, &sid);
             }
             Event::SessionDropped {
                 user_identifier_key,

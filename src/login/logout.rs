@@ -3,6 +3,7 @@
 //! and the tokens remembered for them), here and in fleet mode on every replica, and ends the
 //! user's Seam session so that its token stops working on every device.
 
+use super::records::Full;
 use super::revocations::SameSecond;
 use super::seen::Complete;
 use super::{Admission, Login, NoSuchUser};
@@ -15,6 +16,10 @@ use crate::seam::{SeamClient, SeamError};
 pub(crate) enum LogoutError {
     #[error("logout token `jti` already applied")]
     Replayed,
+    /// The revocation store is full of records still needed: nothing was applied, and the
+    /// logout token may be sent again.
+    #[error(transparent)]
+    Full(#[from] Full),
     /// The user's logins are ended, but their Seam session could not be ended; the logout
     /// token may be sent again.
     #[error("logins ended, but the Seam session could not be ended: {0}")]
@@ -28,6 +33,9 @@ pub(crate) enum RevokeError {
     User(#[from] NoSuchUser),
     #[error(transparent)]
     Seam(#[from] SeamError),
+    /// The revocation store is full of records still needed: nothing was ended.
+    #[error(transparent)]
+    Full(#[from] Full),
 }
 
 impl Admission {
@@ -38,10 +46,10 @@ impl Admission {
         &self,
         login: &Login,
         seam: &SeamClient,
-    ) -> Result<usize, SeamError> {
+    ) -> Result<usize, RevokeError> {
         let (user_key, seam_key) = (&login.user.user_key, &login.user.user_identifier_key);
         let at = self.clock.unix_now();
-        let rule = self.end_logins(user_key, Some(&login.user), at, SameSecond::Unseen);
+        let rule = self.end_logins(user_key, Some(&login.user), at, SameSecond::Unseen)?;
         if let Some(fleet) = &self.fleet {
             (fleet.share_user_revoked(user_key, seam_key, at, rule.record())).await;
         }
@@ -77,11 +85,16 @@ impl Admission {
         seam: &SeamClient,
     ) -> Result<(), LogoutError> {
         let issuer = logout.issuer;
-        if !self.revocations.first_logout(issuer, &logout.token_id) {
+        if !self.revocations.first_logout(issuer, &logout.token_id)? {
             return Err(LogoutError::Replayed);
         }
+        if let Some(sid) = &logout.session_id
+            && let Err(full) = self.end_identity_session(issuer, sid)
+        {
+            self.revocations.retry_logout(issuer, &logout.token_id);
+            return Err(full.into());
+        }
         if let Some(sid) = &logout.session_id {
-            self.end_identity_session(issuer, sid);
             if let Some(fleet) = &self.fleet {
                 fleet.share_session_ended(issuer, sid).await;
             }
@@ -98,6 +111,10 @@ impl Admission {
                 self.revocations.retry_logout(issuer, &logout.token_id);
                 Err(LogoutError::Incomplete(error))
             }
+            Err(RevokeError::Full(full)) => {
+                self.revocations.retry_logout(issuer, &logout.token_id);
+                Err(full.into())
+            }
         }
     }
 
@@ -105,7 +122,9 @@ impl Admission {
     /// it ended, the fleet's record tells when they come again (`admit`).
     pub(crate) async fn user_revoked_elsewhere(&self, user_key: &str, at: u64) {
         let cached = self.users.get(user_key);
-        self.end_logins(user_key, cached.as_deref(), at, SameSecond::Unseen);
+        // Full: said loudly; Redis holds the revocation for the fleet, and every login this
+        // replica has not remembered asks it (the remembered ones are forgotten all the same).
+        let _ = self.end_logins(user_key, cached.as_deref(), at, SameSecond::Unseen);
         if let Some(user) = cached {
             user.session.clear(&user.flight).await;
         }
@@ -113,13 +132,15 @@ impl Admission {
 
     /// Refuses from now on every login carrying the identity-provider session `sid`, the
     /// remembered ones too.
-    pub(crate) fn end_identity_session(&self, issuer: usize, sid: &str) {
-        if let Some(key) = self.revocations.end_session(issuer, sid)
+    pub(crate) fn end_identity_session(&self, issuer: usize, sid: &str) -> Result<(), Full> {
+        let (key, ended) = self.revocations.end_session(issuer, sid);
+        if let Some(key) = key
             && let Some(user) = self.users.get(&key)
         {
             // Its remembered logins are checked again, and those carrying `sid` refused.
             user.tokens.forget_all();
         }
+        ended
     }
 
     /// A logout of `user_id` in `namespace` as of `at`, treating unseen logins of that second
@@ -135,7 +156,7 @@ impl Admission {
         let seam_key =
             (self.identity.derived_key(namespace, &key)).unwrap_or_else(|| key.to_string());
         let cached = self.users.get(&key);
-        let rule = self.end_logins(&key, cached.as_deref(), at, same_second);
+        let rule = self.end_logins(&key, cached.as_deref(), at, same_second)?;
         if let Some(fleet) = &self.fleet {
             (fleet.share_user_revoked(&key, &seam_key, at, rule.record())).await;
         }
@@ -147,23 +168,24 @@ impl Admission {
     /// Refuses from now on every login of the user issued before `at`, those of second `at`
     /// seen so far, and the others of that second as `same_second` says; the remembered ones
     /// too. Answers the rule applied: when this replica may not know every login of that
-    /// second it saw (`seen`), the whole second is refused.
+    /// second it saw (`seen`), the whole second is refused. `Full`: not recorded (said
+    /// loudly); the remembered logins are forgotten all the same.
     pub(super) fn end_logins(
         &self,
         user_key: &str,
         cached: Option<&User>,
         at: u64,
         same_second: SameSecond,
-    ) -> SameSecond {
+    ) -> Result<SameSecond, Full> {
         let (rule, seen) = match self.seen.of_second(user_key, at, self.clock.unix_now()) {
             Complete::Yes(seen) => (same_second, seen),
             Complete::No => (SameSecond::Refused, Vec::new()),
         };
-        self.revocations.revoke(user_key, at, rule, &seen);
+        let recorded = self.revocations.revoke(user_key, at, rule, &seen);
         if let Some(user) = cached {
             user.tokens.forget_all();
         }
-        rule
+        recorded.map(|()| rule)
     }
 
     /// A replica may have fetched the session again between the revocation and its end at

@@ -9,6 +9,7 @@
 mod identity;
 mod logout;
 mod memo;
+mod records;
 mod revocations;
 mod seen;
 
@@ -100,6 +101,10 @@ pub(crate) enum LoginRefused {
     /// A logout, an admin revoke or a back-channel logout since ended it.
     #[error("login ended by a logout or revoke of its user")]
     Revoked,
+    /// A revocation the fleet knows of could not be recorded here: the store is full of
+    /// records still needed (`records`).
+    #[error("the revocation store is full")]
+    RevocationsFull,
     /// Its user id would name another issuer's user (see `identity`).
     #[error("{0}")]
     NoSuchUser(#[from] NoSuchUser),
@@ -118,7 +123,12 @@ impl Admission {
         let auth = &settings.auth;
         Self {
             users,
-            revocations: Revocations::new(settings.sessions.max_entries, auth.longest_login()),
+            revocations: Revocations::new(
+                settings.sessions.max_entries,
+                auth.longest_login(),
+                clock.clone(),
+                metrics,
+            ),
             seen: Seen::new(settings.sessions.max_entries),
             identity,
             remember: auth.verified_tokens_per_user,
@@ -199,10 +209,12 @@ impl Admission {
                 // Ended on a replica this one did not hear from: remembered from now on.
                 let seen: &[seen::Short] = if recalled.seen_before { &[login] } else { &[] };
                 let same_second = SameSecond::from_record(&rule);
-                self.revocations.revoke(&key, at, same_second, seen);
+                (self.revocations.revoke(&key, at, same_second, seen))
+                    .map_err(|_| LoginRefused::RevocationsFull)?;
             }
             if let (true, Some((issuer, sid))) = (recalled.session_ended, session) {
-                self.revocations.end_session(issuer, sid);
+                (self.revocations.end_session(issuer, sid).1)
+                    .map_err(|_| LoginRefused::RevocationsFull)?;
             }
             if (self.revocations).refuses(&key, claims.issued_at, &login, session) {
                 return Err(LoginRefused::Revoked);
@@ -217,10 +229,12 @@ impl Admission {
         let user = (self.users).get_or_insert(&key, namespace, || {
             self.identity.derived_key(namespace, &key)
         });
-        if let Some((issuer, sid)) = session {
-            self.revocations.note_session(issuer, sid, &user.user_key);
-        }
-        if self.remember > 0 {
+        // A login whose `sid` could not be noted is not remembered: ending the `sid` could not
+        // forget it, so it is verified and checked each time.
+        let noted = session.is_none_or(|(issuer, sid)| {
+            (self.revocations.note_session(issuer, sid, &user.user_key)).is_ok()
+        });
+        if self.remember > 0 && noted {
             let (exp, leeway) = (claims.expires_at, self.leeway);
             (user.tokens).remember(digest, claims.key, exp, now, leeway, self.remember);
         }

@@ -113,7 +113,8 @@ async fn a_revocation_survives_the_users_eviction() {
         .await
         .expect("admitted")
         .user;
-    admission.end_logins("u", Some(&user), SystemClock.unix_now(), SameSecond::Unseen);
+    let ended = admission.end_logins("u", Some(&user), SystemClock.unix_now(), SameSecond::Unseen);
+    assert_eq!(ended, Ok(SameSecond::Unseen));
     admission.users.evict("u");
     assert!(admission.users.get("u").is_none(), "evicted");
     assert!(

@@ -27,6 +27,7 @@ mod ratelimits;
 mod redis_server;
 mod relogin;
 mod resilience;
+mod revocations;
 mod secrets;
 mod sessions;
 mod stale;
