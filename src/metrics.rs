@@ -122,7 +122,8 @@ impl Metrics {
         let revocations_full = counter(
             "revocations_full_total",
             "Logouts and logins refused because the revocation store was full of records still \
-             needed, by record kind (user, session, logout_token).",
+             needed, by record kind (user, session, logout_token; session_note: a login whose \
+             sid could not be noted, verified each time instead of remembered).",
             &["kind"],
         );
         let handshake_seconds = Histogram::with_opts(

@@ -135,7 +135,8 @@ impl FullAlarm {
             tracing::error!(
                 kind,
                 "revocation store full of records still needed (sessions.max_entries): logouts \
-                 and logins that need a new record are refused until some expire"
+                 and logins that need a new record are refused (a session_note: the login is \
+                 not remembered) until some expire"
             );
         }
         Full
@@ -235,7 +236,7 @@ impl Revocations {
     ) -> Result<(), Full> {
         let [issuer, sid] = issued(issuer, sid);
         let now = self.clock.unix_now();
-        let users = (&self.session_users, "session");
+        let users = (&self.session_users, "session_note");
         (self.write(users, &[&issuer, &sid], now, |_| user_key.clone())).map(drop)
     }
 
