@@ -2,10 +2,11 @@
 // its built-in login and consent pages (any login, any password), the authorization code flow
 // with PKCE for one public client, RP-initiated logout, and back-channel logout.
 //
-// Shared by the Rust support module (tests/support/oidc_provider.rs, through serve.mjs) and
-// the browser test's demo (tests/browser/run).
+// Shared by the Rust tests (tests/support/oidc_provider.rs, through serve.mjs) and the browser
+// test (tests/browser/e2e.test.mjs).
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import Provider from 'oidc-provider';
 
 /** The client id of the example app: the service's `auth.audience`. */
@@ -52,4 +53,26 @@ export function makeProvider(issuer, { backchannelLogoutUri, redirectUris, postL
   // Behind nothing: plain HTTP on loopback.
   provider.proxy = false;
   return provider;
+}
+
+/**
+ * A listener on 127.0.0.1, port 0, for a provider made later: the issuer is known at once (to
+ * configure the service with), and `serve(registration)` makes the provider once the service's
+ * address is known (see `makeProvider`). Requests that arrive before that wait.
+ */
+export async function listen() {
+  let handle;
+  const handler = new Promise((resolve) => { handle = resolve; });
+  const server = http.createServer(async (req, res) => (await handler)(req, res));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const issuer = `http://127.0.0.1:${server.address().port}`;
+  return {
+    issuer,
+    serve(registration) {
+      const provider = makeProvider(issuer, registration);
+      handle(provider.callback());
+      return provider;
+    },
+    close: () => server.close(),
+  };
 }

@@ -7,19 +7,15 @@
 // {"sign_out": true} → {"signed_out": true, "backchannel": {"delivered", "failed"}} (its
 // back-channel logouts since the last sign-out); errors are {"error"}. It exits when stdin closes.
 
-import http from 'node:http';
 import readline from 'node:readline';
-import { CLIENT_ID, makeProvider } from './provider.mjs';
+import { CLIENT_ID, listen } from './provider.mjs';
 import { UserAgent } from './agent.mjs';
 
 // stdout is for the protocol alone: the provider's notices go to stderr.
 console.log = console.info = console.warn;
 
-let serve;
-const ready = new Promise((resolve) => { serve = resolve; });
-const server = http.createServer(async (req, res) => (await ready)(req, res));
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const issuer = `http://127.0.0.1:${server.address().port}`;
+const listener = await listen();
+const { issuer } = listener;
 const say = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
 say({ issuer, client_id: CLIENT_ID });
 
@@ -32,14 +28,13 @@ for await (const line of lines) {
   try {
     const input = JSON.parse(line);
     if (!agent) {
-      const provider = makeProvider(issuer, {
+      const provider = listener.serve({
         backchannelLogoutUri: input.backchannel_logout_uri,
         redirectUris: input.redirect_uris,
         postLogoutRedirectUris: input.post_logout_redirect_uris,
       });
       provider.on('backchannel.success', () => { backchannel.delivered += 1; });
       provider.on('backchannel.error', (_ctx, error) => { backchannel.failed.push(String(error)); });
-      serve(provider.callback());
       agent = new UserAgent(issuer, CLIENT_ID, input.redirect_uris[0], input.post_logout_redirect_uris[0]);
       say({ ready: true });
     } else if (input.sign_in) {
