@@ -17,6 +17,9 @@ mod idp;
 mod jwks;
 mod login;
 mod logs;
+mod oidc;
+#[path = "../support/oidc_provider.rs"]
+mod oidc_provider;
 mod openapi;
 mod operations;
 mod operators;

@@ -10,6 +10,7 @@ import { mkdirSync } from "node:fs";
 import { createServer } from "node:http";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
+import { listen } from "../oidc/provider.mjs";
 
 const DEMO =
   process.env.SEAM_BFF_DEMO ?? new URL("../../target/debug/examples/demo", import.meta.url).pathname;
@@ -36,14 +37,23 @@ let urls; // { page, bff, seam, cookie_name }
 let browser;
 let otherOrigin; // a page origin the service does not allow
 let otherServer;
+let provider; // a real OpenID provider (tests/oidc), which the demo also trusts
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  stack = spawn(DEMO, ["--json", "--page-bind", "127.0.0.1:0"], {
+  // The provider's issuer first, for the demo's config; its client next, once the page's
+  // address (its redirect URI) is known.
+  provider = await listen();
+  stack = spawn(DEMO, ["--json", "--page-bind", "127.0.0.1:0", "--oidc-issuer", provider.issuer], {
     env: { ...process.env, ...STACK_ENV },
     stdio: ["ignore", "pipe", "inherit"],
   });
   urls = await addresses(stack);
+  provider.serve({
+    backchannelLogoutUri: `${urls.bff}/v1/backchannel-logout`,
+    redirectUris: [`${urls.page}/`],
+    postLogoutRedirectUris: [`${urls.page}/`],
+  });
   assert.equal(new Set([urls.page, urls.bff, urls.seam].map((u) => new URL(u).origin)).size, 3);
 
   otherServer = createServer((_, res) => {
@@ -73,6 +83,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   otherServer?.close();
+  provider?.close();
   if (stack && stack.exitCode === null) {
     stack.kill("SIGTERM");
     await once(stack, "exit");
@@ -149,6 +160,40 @@ test("bearer mode: the handshake crosses origins and the user sees exactly their
   assert.deepEqual(seen.devices, ALICE_DEVICES);
   assert.equal(seen.error, false);
   assert.equal(seen.handshakes, 1);
+});
+
+test("signing in at a real OpenID provider: its login page, the code flow with PKCE in the page, its ID token to the service", async (t) => {
+  const page = await newPage(t);
+  await page.goto(urls.page);
+  await page.click("#oidc-sign-in");
+  // The provider's own login page (any login, any password), then its consent page.
+  await page.waitForURL(`${provider.issuer}/interaction/**`);
+  await page.fill("input[name=login]", "alice");
+  await page.fill("input[name=password]", "any password");
+  await page.click("button[type=submit]");
+  await page.locator("input[name=prompt][value=consent]").waitFor({ state: "attached" });
+  const handshake = page.waitForResponse(
+    (r) => r.url() === `${urls.bff}/v1/client-session` && r.request().method() === "POST",
+  );
+  const exchange = page.waitForRequest((r) => r.url() === `${provider.issuer}/token`);
+  await page.click("button[type=submit]");
+
+  const body = new URLSearchParams((await exchange).postData());
+  assert.equal(body.get("grant_type"), "authorization_code");
+  assert.match(body.get("code_verifier"), /^[\w-]{43}$/, "PKCE");
+  const response = await handshake;
+  assert.equal(response.status(), 200);
+  const idToken = response.request().headers().authorization.replace(/^Bearer /, "");
+  const claims = JSON.parse(Buffer.from(idToken.split(".")[1], "base64url"));
+  assert.equal(claims.iss, provider.issuer, "the provider's ID token, not a demo login");
+  assert.equal(claims.aud, "seam-bff-example");
+  assert.equal(JSON.parse(Buffer.from(idToken.split(".")[0], "base64url")).alg, "RS256");
+  await page.locator("#session").waitFor({ state: "visible" });
+  assert.equal(new URL(page.url()).search, "", "the code is not left in the address bar");
+  const seen = await shown(page);
+  assert.deepEqual(seen.devices, ALICE_DEVICES, "listed with Seam's SDK and the client session token");
+  assert.equal(seen.error, false);
+  await page.screenshot({ path: `${ARTIFACTS}/oidc-alice.png`, fullPage: true });
 });
 
 test("cookie mode sends credentials and the CSRF header; a second user is isolated", async (t) => {

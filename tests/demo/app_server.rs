@@ -69,7 +69,8 @@ impl Logins {
     }
 }
 
-/// Where the page finds the service and Seam.
+/// Where the page finds the service and Seam (`bff`, `seam`), and the OpenID provider it may
+/// sign in at (`oidc`: `issuer` and `client_id`, or null).
 struct Endpoints(Value);
 
 #[derive(Deserialize)]
@@ -92,10 +93,9 @@ enum Mode {
 pub(crate) fn serve(
     listener: TcpListener,
     logins: Logins,
-    bff: &str,
-    seam: &str,
+    endpoints: Value,
 ) -> std::io::Result<ServerHandle> {
-    let endpoints = web::Data::new(Endpoints(json!({ "bff": bff, "seam": seam })));
+    let endpoints = web::Data::new(Endpoints(endpoints));
     let logins = web::Data::new(logins);
     let server = HttpServer::new(move || {
         App::new()

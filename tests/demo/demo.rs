@@ -45,6 +45,13 @@ struct Args {
     /// Print the addresses as one JSON line instead of the walkthrough (for the browser test).
     #[arg(long)]
     json: bool,
+    /// Also trust this OpenID provider's ID tokens (RS256, its key set at `{issuer}/jwks`),
+    /// and offer the page's sign-in there (the browser test's `oidc-provider`).
+    #[arg(long)]
+    oidc_issuer: Option<String>,
+    /// The example app's client id at that provider: the ID tokens' `aud`.
+    #[arg(long, default_value = "seam-bff-example")]
+    oidc_client_id: String,
 }
 
 /// The flag that moves each listener, for a start-up that could not bind it.
@@ -94,6 +101,9 @@ async fn main() -> std::io::Result<()> {
     if let Some(bind) = args.management_bind {
         settings.management.bind = bind;
     }
+    if let Some(issuer) = &args.oidc_issuer {
+        trust_provider(&mut settings, issuer, &args.oidc_client_id);
+    }
     let admin_token = format!("demo-admin-{:032x}", fastrand::u128(..));
     settings.admin.token = Some(SecretString::from(admin_token.clone()));
     let _log = telemetry::init_to_stderr(settings.log.format);
@@ -109,7 +119,10 @@ async fn main() -> std::io::Result<()> {
     let bff = format!("http://{}", app.address());
     let management = format!("http://{}", app.management_address());
     let logins = app_server::Logins::from_settings(&settings);
-    let page = app_server::serve(page_listener, logins.clone(), &bff, &seam.url())?;
+    let oidc = (args.oidc_issuer.as_ref())
+        .map(|issuer| json!({ "issuer": issuer, "client_id": args.oidc_client_id }));
+    let endpoints = json!({ "bff": bff, "seam": seam.url(), "oidc": oidc });
+    let page = app_server::serve(page_listener, logins.clone(), endpoints)?;
 
     if args.json {
         let addresses = json!({
@@ -132,6 +145,22 @@ async fn main() -> std::io::Result<()> {
     let served = app.run_until_stopped().await;
     page.stop(true).await;
     served
+}
+
+/// Trusts an OpenID provider besides the demo's own logins, as the README's recipe says: its
+/// ID tokens for the example app's client id, verified with its key set. Its users are the
+/// demo's users (`identity.issuers_share_users`): its alice sees alice's devices.
+fn trust_provider(settings: &mut Settings, issuer: &str, client_id: &str) {
+    let entry = json!({
+        "issuer": issuer,
+        "audience": client_id,
+        "algorithms": ["RS256"],
+        "jwks_url": format!("{issuer}/jwks"),
+    });
+    let entry =
+        serde_json::from_value(entry).unwrap_or_else(|e| fail(&format!("--oidc-issuer: {e}")));
+    settings.auth.issuers.push(entry);
+    settings.identity.issuers_share_users = true;
 }
 
 struct Urls<'a> {

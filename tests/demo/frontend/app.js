@@ -4,7 +4,7 @@
 // Plain browser JavaScript; "@seamapi/http" is the npm package (here through an import map).
 import { SeamHttp } from "@seamapi/http";
 
-const { bff, seam } = await (await fetch("/config.json")).json();
+const { bff, seam, oidc } = await (await fetch("/config.json")).json();
 
 /** A failed call, with the service's stable error code when it sent one. */
 class CallError extends Error {
@@ -15,9 +15,9 @@ class CallError extends Error {
 }
 
 /**
- * A request to seam-bff as `login`. Bearer mode sends the app's login token; cookie mode lets
- * the browser send the login cookie (`credentials: "include"`) and proves it is no cross-site
- * form with `X-CSRF: 1`.
+ * A request to seam-bff as `login`. Bearer mode sends the app's login token (or the OpenID
+ * provider's ID token); cookie mode lets the browser send the login cookie (`credentials:
+ * "include"`) and proves it is no cross-site form with `X-CSRF: 1`.
  */
 function asLogin(login, method) {
   return login.mode === "bearer"
@@ -172,3 +172,84 @@ document.getElementById("sign-out").addEventListener("click", async () => {
   await fetch("/logout", { method: "POST" });
   signedOut();
 });
+
+// Signing in at a real OpenID provider, when the demo trusts one: the authorization code flow
+// with PKCE, run by the page itself as a public client (no secret). The ID token it gets is
+// the login sent to seam-bff, which verifies it with the provider's key set.
+
+const base64url = (bytes) =>
+  btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+const randomValue = () => base64url(crypto.getRandomValues(new Uint8Array(32)));
+/** Where the provider sends the browser back: this page, registered with the provider. */
+const redirectUri = () => `${location.origin}/`;
+
+async function providerMetadata() {
+  const response = await fetch(`${oidc.issuer}/.well-known/openid-configuration`);
+  if (!response.ok) throw new Error(`discovery: ${response.status}`);
+  return response.json();
+}
+
+/** To the provider's authorization endpoint, remembering the PKCE verifier, state and nonce. */
+async function startProviderSignIn() {
+  const { authorization_endpoint } = await providerMetadata();
+  const [verifier, state, nonce] = [randomValue(), randomValue(), randomValue()];
+  sessionStorage.setItem("oidc", JSON.stringify({ verifier, state, nonce }));
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  const url = new URL(authorization_endpoint);
+  const query = {
+    client_id: oidc.client_id,
+    response_type: "code",
+    scope: "openid",
+    redirect_uri: redirectUri(),
+    code_challenge: base64url(digest),
+    code_challenge_method: "S256",
+    state,
+    nonce,
+  };
+  for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+  location.assign(url);
+}
+
+/** Back from the provider: the code exchanged for the ID token, then the handshake with it. */
+async function finishProviderSignIn(params) {
+  const pending = JSON.parse(sessionStorage.getItem("oidc") ?? "null");
+  sessionStorage.removeItem("oidc");
+  history.replaceState(null, "", location.pathname); // the code is spent; not for the history
+  if (!pending || params.get("state") !== pending.state) throw new Error("unexpected state");
+  if (params.has("error")) throw new Error(params.get("error"));
+  const { token_endpoint } = await providerMetadata();
+  const response = await fetch(token_endpoint, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code: params.get("code"),
+      redirect_uri: redirectUri(),
+      client_id: oidc.client_id,
+      code_verifier: pending.verifier,
+    }),
+  });
+  const tokens = await response.json();
+  if (!response.ok || !tokens.id_token) throw new Error(tokens.error ?? `token endpoint: ${response.status}`);
+  // Read, not verified: it came straight from the token endpoint (OpenID Connect Core
+  // §3.1.3.7); seam-bff verifies its signature, issuer, audience and times.
+  const payload = tokens.id_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  const claims = JSON.parse(atob(payload));
+  if (claims.nonce !== pending.nonce) throw new Error("unexpected nonce");
+  login = { user: claims.sub, mode: "bearer", token: tokens.id_token };
+  await handshake();
+}
+
+if (oidc) {
+  document.getElementById("oidc").hidden = false;
+  document.getElementById("oidc-sign-in").addEventListener("click", () =>
+    startProviderSignIn().catch((error) => showError(`Could not sign in: ${error.message}`)),
+  );
+  const params = new URLSearchParams(location.search);
+  if (params.has("state")) {
+    finishProviderSignIn(params).catch((error) => showError(`Could not sign in: ${error.message}`));
+  }
+}
