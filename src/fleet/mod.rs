@@ -14,6 +14,7 @@
 //! lock (`LockClaim`) until a handshake of its user fetches under it, or releases it when it
 //! ends without one (a refused login, a rate-limited handshake).
 
+mod claims;
 mod fetch;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use crate::cluster::{Cluster, Event, Health, Lock};
 
+pub(crate) use claims::Claim;
 pub(crate) use fetch::{FleetStart, Stored};
 use fetch::{HeldLocks, LockClaim};
 
@@ -55,7 +57,7 @@ pub(crate) struct FleetRecall {
     pub(crate) start: FleetStart,
 }
 
-fn sid_record(issuer: usize, sid: &str) -> String {
+fn issuer_record(issuer: usize, sid: &str) -> String {
     format!("{issuer}\u{0}{sid}")
 }
 
@@ -82,7 +84,7 @@ impl Fleet {
         session: Option<(usize, &str)>,
         fetch: bool,
     ) -> FleetRecall {
-        let sid = session.map(|(issuer, sid)| sid_record(issuer, sid));
+        let sid = session.map(|(issuer, sid)| issuer_record(issuer, sid));
         let mut asked = vec![(REVOKED, user_key), (SESSION, user_identifier_key)];
         if let Some(sid) = &sid {
             asked.push((SID_ENDED, sid));
@@ -134,7 +136,7 @@ impl Fleet {
 
     /// Tells the fleet that the logins carrying this identity-provider session are ended.
     pub(crate) async fn share_session_ended(&self, issuer: usize, sid: &str) {
-        let record = sid_record(issuer, sid);
+        let record = issuer_record(issuer, sid);
         (self.cluster)
             .put(SID_ENDED, &record, b"1", self.longest_login)
             .await;
@@ -178,6 +180,12 @@ impl Fleet {
     /// Tells the other replicas of a Seam event this one applied.
     pub(crate) async fn share(&self, event: &Event) {
         self.cluster.publish(event).await;
+    }
+
+    /// Another replica's fetch of this user's session ended: the handshakes waiting on it here
+    /// look for its result.
+    pub(crate) fn fetch_ended_elsewhere(&self, user_identifier_key: &str) {
+        self.held_locks.wake(user_identifier_key);
     }
 
     /// Whether Redis answers (`/readyz`).
