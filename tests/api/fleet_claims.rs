@@ -113,6 +113,30 @@ async fn a_logout_token_applied_on_one_replica_is_a_replay_on_every_other() {
     }
 }
 
+/// A logout Seam could not complete gives its `jti` back to the fleet: the provider's retry is
+/// applied, and is a replay on every replica afterwards.
+#[actix_web::test]
+async fn a_logout_seam_could_not_complete_is_applied_when_sent_again() {
+    let redis = RedisServer::start();
+    let (first, second) = pair(fleet(&redis).with(|s| s.auth.backchannel_logout = true)).await;
+    let dave = second.login("dave");
+    assert_eq!(second.handshake_with(&dave).await.status, 200);
+    let token = logout_token(&logout_claims(Some("dave"), None));
+    first
+        .seam
+        .inject("/client_sessions/list", Fault::Status(500), 10);
+    let failed = first.backchannel_logout(&token).await;
+    assert_eq!(failed.code(), "logout_incomplete", "{}", failed.text);
+    first.seam.clear_faults();
+
+    assert_eq!(first.backchannel_logout(&token).await.status, 200);
+    assert_eq!(
+        second.backchannel_logout(&token).await.code(),
+        "invalid_logout_token"
+    );
+    assert_eq!(second.handshake_with(&dave).await.code(), "login_revoked");
+}
+
 /// A delivery cut off by `server.request_timeout_ms` while its id is being claimed (Redis
 /// frozen, and slower to give up on than the request) gives the id back, here and in the
 /// fleet: Svix's retry with the same id is applied.
