@@ -4,6 +4,10 @@
 //! seen, and the stored Seam sessions with the lock that makes one fetch serve the fleet
 //! (`fetch`).
 //!
+//! Each Svix delivery id and logout token is also claimed once for the fleet (`claims`; its
+//! `Claim`, the guard that forgets an id whose request did not complete, serves a single
+//! instance too, without Redis).
+//!
 //! A single instance has no `Fleet`: its owners hold `Option<Arc<Fleet>>`, `None` without
 //! `[cluster]`, and never call in here. What the others tell this replica is applied by
 //! `replicas`, which the cluster's listener calls.
