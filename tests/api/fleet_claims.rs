@@ -223,7 +223,16 @@ async fn a_fleet_logout_looks_at_no_other_user() {
     let before = users_visited(&second).await;
 
     assert_eq!(first.logout(Some(&zoe)).await.status, 204);
-    assert_eq!(users_visited(&second).await - before, 1, "zoe alone");
+    // Until the second replica has applied the logout's drop of zoe's session (it confirms
+    // within `cluster.timeout_ms`, which a busy machine may exceed).
+    let mut visited = 0;
+    for _ in 0..2000 {
+        visited = users_visited(&second).await - before;
+        if visited > 0 {
+            break;
+        }
+    }
+    assert_eq!(visited, 1, "zoe alone");
     assert_eq!(second.handshake_with(&zoe).await.code(), "login_revoked");
 }
 
