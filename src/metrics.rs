@@ -38,6 +38,7 @@ pub(crate) struct Metrics {
     handshake_seconds: Histogram,
     pub(crate) cache_lookups: IntCounterVec,
     pub(crate) cache_evictions: IntCounterVec,
+    pub(crate) cache_visits: IntCounterVec,
     pub(crate) cache_entries: IntGaugeVec,
     pub(crate) upstream_requests: IntCounterVec,
     pub(crate) upstream_seconds: HistogramVec,
@@ -79,6 +80,12 @@ impl Metrics {
         let cache_evictions = counter(
             "cache_evictions_total",
             "Entries dropped for size or age, by cache.",
+            &["cache"],
+        );
+        let cache_visits = counter(
+            "cache_entries_visited_total",
+            "Entries looked at to find one by another key than the cache's (users: by Seam key, \
+             as a fleet event names them), by cache.",
             &["cache"],
         );
         let upstream_requests = counter(
@@ -194,6 +201,7 @@ impl Metrics {
             handshake_seconds,
             cache_lookups,
             cache_evictions,
+            cache_visits,
             cache_entries,
             upstream_requests,
             upstream_seconds,

@@ -1,11 +1,12 @@
 //! What this replica does with what the others in the fleet tell it (`cluster`'s listener
 //! calls it): each event goes to the owner of what it changes, the login admission, the user
-//! cache or Seam's events. Only `startup` uses this, and only in fleet mode.
+//! cache, Seam's events or the fleet's fetches. Only `startup` uses this, and only in fleet mode.
 
 use std::sync::Arc;
 
 use crate::cluster::{Event, Remote};
 use crate::events::SeamEvents;
+use crate::fleet::Fleet;
 use crate::handshake::Users;
 use crate::login::Admission;
 
@@ -14,6 +15,7 @@ pub(crate) struct Replicas {
     pub(crate) users: Arc<Users>,
     /// With Seam's webhooks on.
     pub(crate) events: Option<Arc<SeamEvents>>,
+    pub(crate) fleet: Option<Arc<Fleet>>,
 }
 
 impl Remote for Replicas {
@@ -47,6 +49,13 @@ impl Remote for Replicas {
             Event::ClientSessionDeleted { client_session_id } => {
                 if let Some(events) = &self.events {
                     events.client_session_deleted(&client_session_id).await;
+                }
+            }
+            Event::FetchEnded {
+                user_identifier_key,
+            } => {
+                if let Some(fleet) = &self.fleet {
+                    fleet.fetch_ended_elsewhere(&user_identifier_key);
                 }
             }
         }

@@ -179,6 +179,7 @@ impl Components {
                 admission: admission.clone(),
                 users,
                 events: events.as_ref().map(|(_, events)| events.clone()),
+                fleet: fleet.clone(),
             };
             (cluster, Arc::new(replicas))
         });

@@ -61,6 +61,9 @@ pub(crate) enum Event {
     AccountsAdded { user_identifier_keys: Vec<String> },
     /// Seam deleted this client session: a cached copy is dropped.
     ClientSessionDeleted { client_session_id: String },
+    /// The replica that fetched the session of the user with this Seam key stored it, or gave
+    /// its fetch lock back: replicas waiting on that fetch look in Redis now.
+    FetchEnded { user_identifier_key: String },
 }
 
 /// What a replica does with the fleet's events.

@@ -1,6 +1,7 @@
-//! Sealed records: what replicas keep in Redis for each other (`put`, `get`), and the
+//! Sealed records: what replicas keep in Redis for each other (`put`, `get`), the
 //! fleet-wide lock that lets one replica fetch what is missing while the others wait for its
-//! record (`recall`, `lock_and_get`, `put_and_unlock`, `unlock`, `locked`, `put_and_drop`).
+//! record (`recall`, `lock_and_get`, `put_and_unlock`, `unlock`, `locked`, `put_and_drop`),
+//! and claims that one replica alone may make (`claim`, `release`).
 //! Every value is sealed for its key name, and every key name is a keyed hash (`sealed`).
 
 use std::sync::LazyLock;
@@ -274,6 +275,54 @@ impl Cluster {
         let mut redis = self.redis.clone();
         self.run("lock", async move { redis.exists(&key).await })
             .await
+    }
+}
+
+/// Deletes KEYS[1] if it still holds the claim made with token ARGV[1]. Sent as EVAL, not
+/// EVALSHA: one command, so it reaches Redis after the claim and before any later call of
+/// this replica's, even the first time.
+const RELEASE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+impl Cluster {
+    /// A token to claim something with (`claim`): only the same token gives it back.
+    pub(crate) fn claim_token(&self) -> LockToken {
+        self.lock_token()
+    }
+
+    /// Claims `what` of `kind` for the whole fleet for `ttl` with `token` (`SET NX PX`):
+    /// `Some(true)` when this call made the claim, `Some(false)` when it was made before (here
+    /// or elsewhere), `None` when Redis did not answer in time.
+    pub(crate) async fn claim(
+        &self,
+        kind: &str,
+        what: &str,
+        token: &LockToken,
+        ttl: Duration,
+    ) -> Option<bool> {
+        let mut set = redis::cmd("SET");
+        (set.arg(self.key(kind, what)).arg(&token.0))
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl));
+        let mut redis = self.redis.clone();
+        let answer: Value = self
+            .run("claim", async move { set.query_async(&mut redis).await })
+            .await?;
+        Some(answer != Value::Nil)
+    }
+
+    /// Gives back the claim on `what` of `kind` if it is still `token`'s, so that it may be
+    /// made again; also when it is not known whether the claim was made (a call cut off).
+    pub(crate) async fn release(&self, kind: &str, what: &str, token: &LockToken) {
+        let mut eval = redis::cmd("EVAL");
+        (eval.arg(RELEASE).arg(1).arg(self.key(kind, what))).arg(&token.0);
+        let mut redis = self.redis.clone();
+        self.run(
+            "claim",
+            async move { eval.query_async::<()>(&mut redis).await },
+        )
+        .await;
     }
 }
 

@@ -1,16 +1,23 @@
 //! The fleet's one Seam fetch per user: a session another replica stored is used if it
 //! qualifies; else whoever holds the user's fetch lock asks Seam and stores the answer, and
 //! the others wait for it. What is fetched and stored is the handshake's (opaque bytes here).
+//!
+//! The fetcher says when its fetch ended (`Event::FetchEnded`, once the session is stored or
+//! the lock given back), which wakes the replicas waiting on it: they look in Redis then, and
+//! otherwise only every `FALLBACK_POLL`, for an event that was missed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{Fleet, SESSION};
-use crate::cluster::{Cluster, LockToken};
+use tokio::sync::Notify;
 
-/// How often a replica waiting on another's Seam fetch looks for its result.
-const FETCH_POLL: Duration = Duration::from_millis(10);
+use super::{Fleet, SESSION};
+use crate::cluster::{Cluster, Event, LockToken};
+
+/// How often a replica waiting on another's Seam fetch looks for its result without being
+/// told (an event lost with a connection).
+const FALLBACK_POLL: Duration = Duration::from_millis(250);
 
 /// Where the fleet stood on the user's session when the login was first seen: what saves its
 /// handshake a round trip. Empty for a login recalled from this replica's memory.
@@ -42,15 +49,56 @@ impl FleetStart {
 /// the user's Seam key. Whichever handshake of the user runs the fetch takes the lock from
 /// here, so it need not be the one whose login took it.
 #[derive(Default)]
-pub(super) struct HeldLocks(Mutex<HashMap<String, LockToken>>);
+pub(super) struct HeldLocks {
+    tokens: Mutex<HashMap<String, LockToken>>,
+    /// The handshakes here waiting on a fetch elsewhere, by the user's Seam key: woken when it
+    /// ends, or when a login here takes the lock.
+    waiting: Mutex<HashMap<String, Arc<Notify>>>,
+}
 
 impl HeldLocks {
     fn entries(&self) -> MutexGuard<'_, HashMap<String, LockToken>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn take(&self, key: &str) -> Option<LockToken> {
         self.entries().remove(key)
+    }
+
+    fn waiting(&self) -> MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the handshakes here waiting on the fetch of this user's session.
+    pub(super) fn wake(&self, key: &str) {
+        if let Some(waiting) = self.waiting().get(key) {
+            waiting.notify_waiters();
+        }
+    }
+}
+
+/// A handshake's wait on a fetch elsewhere: the signal it is woken by, dropped from the map
+/// with its last waiter.
+struct Waiting<'a> {
+    held: &'a HeldLocks,
+    key: &'a str,
+    woken: Arc<Notify>,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(held: &'a HeldLocks, key: &'a str) -> Self {
+        let woken = (held.waiting().entry(key.to_owned()).or_default()).clone();
+        Self { held, key, woken }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.held.waiting();
+        // Under the lock no one else takes a copy: two are the map's and this one.
+        if Arc::strong_count(&self.woken) <= 2 {
+            waiting.remove(self.key);
+        }
     }
 }
 
@@ -71,6 +119,7 @@ impl LockClaim {
         token: LockToken,
     ) -> Self {
         (held.entries()).insert(key.to_owned(), token.clone());
+        held.wake(key);
         Self {
             held: held.clone(),
             cluster: cluster.clone(),
@@ -92,10 +141,21 @@ impl Drop for LockClaim {
     }
 }
 
-/// Releases a lock off the request's path.
+/// Releases a lock off the request's path, and wakes the replicas waiting on it.
 fn release(cluster: &Arc<Cluster>, token: LockToken, key: &str) {
     let (cluster, key) = (cluster.clone(), key.to_owned());
-    actix_web::rt::spawn(async move { cluster.unlock(&token, &key).await });
+    actix_web::rt::spawn(async move {
+        cluster.unlock(&token, &key).await;
+        fetch_ended(&cluster, key).await;
+    });
+}
+
+/// Tells the replicas waiting on this replica's fetch of the user's session that it ended.
+async fn fetch_ended(cluster: &Cluster, user_identifier_key: String) {
+    (cluster.publish(&Event::FetchEnded {
+        user_identifier_key,
+    }))
+    .await;
 }
 
 /// How waiting on another replica's fetch ended.
@@ -201,8 +261,12 @@ impl Fleet {
             match (lock, ttl.is_zero()) {
                 (Some(token), false) => {
                     (cluster.put_and_unlock(&token, SESSION, &key, &stored, ttl)).await;
+                    fetch_ended(&cluster, key).await;
                 }
-                (Some(token), true) => cluster.unlock(&token, &key).await,
+                (Some(token), true) => {
+                    cluster.unlock(&token, &key).await;
+                    fetch_ended(&cluster, key).await;
+                }
                 (None, false) => cluster.put(SESSION, &key, &stored, ttl).await,
                 (None, true) => {}
             }
@@ -211,16 +275,25 @@ impl Fleet {
 
     /// Another replica is fetching the session: its result once stored, unless a login here
     /// takes the lock meanwhile, or it gave up (the lock gone without a session), or took
-    /// longer than a Seam call may.
+    /// longer than a Seam call may. Looked for when the fetcher says it ended, or a login here
+    /// took the lock, and every `FALLBACK_POLL` otherwise.
     async fn wait_for_fetch<T>(
         &self,
         key: &str,
         usable: &impl Fn(&[u8]) -> Option<T>,
     ) -> Waited<T> {
         let cluster = &self.cluster;
+        let waiting = Waiting::new(&self.held_locks, key);
         let deadline = Instant::now() + self.fetch_lock;
-        while Instant::now() < deadline {
-            tokio::time::sleep(FETCH_POLL).await;
+        let mut woken = std::pin::pin!(waiting.woken.notified());
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Waited::GaveUp;
+            }
+            let _ = tokio::time::timeout(FALLBACK_POLL.min(left), woken.as_mut()).await;
+            // Listening again before looking: a wake meanwhile is not lost.
+            woken.set(waiting.woken.notified());
             if let Some(token) = self.held_locks.take(key) {
                 return Waited::Ours(token);
             }
@@ -234,6 +307,5 @@ impl Fleet {
                 };
             }
         }
-        Waited::GaveUp
     }
 }

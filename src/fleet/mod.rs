@@ -4,6 +4,10 @@
 //! seen, and the stored Seam sessions with the lock that makes one fetch serve the fleet
 //! (`fetch`).
 //!
+//! Each Svix delivery id and logout token is also claimed once for the fleet (`claims`; its
+//! `Claim`, the guard that forgets an id whose request did not complete, serves a single
+//! instance too, without Redis).
+//!
 //! A single instance has no `Fleet`: its owners hold `Option<Arc<Fleet>>`, `None` without
 //! `[cluster]`, and never call in here. What the others tell this replica is applied by
 //! `replicas`, which the cluster's listener calls.
@@ -14,6 +18,7 @@
 //! lock (`LockClaim`) until a handshake of its user fetches under it, or releases it when it
 //! ends without one (a refused login, a rate-limited handshake).
 
+mod claims;
 mod fetch;
 
 use std::sync::Arc;
@@ -21,6 +26,7 @@ use std::time::Duration;
 
 use crate::cluster::{Cluster, Event, Health, Lock, SeenLogin};
 
+pub(crate) use claims::Claim;
 pub(crate) use fetch::{FleetStart, Stored};
 use fetch::{HeldLocks, LockClaim};
 
@@ -58,7 +64,7 @@ pub(crate) struct FleetRecall {
     pub(crate) start: FleetStart,
 }
 
-fn sid_record(issuer: usize, sid: &str) -> String {
+fn issuer_record(issuer: usize, sid: &str) -> String {
     format!("{issuer}\u{0}{sid}")
 }
 
@@ -88,7 +94,7 @@ impl Fleet {
         fetch: bool,
         (login, keep): (&str, Option<Duration>),
     ) -> FleetRecall {
-        let sid = session.map(|(issuer, sid)| sid_record(issuer, sid));
+        let sid = session.map(|(issuer, sid)| issuer_record(issuer, sid));
         let mut asked = vec![(REVOKED, user_key), (SESSION, user_identifier_key)];
         if let Some(sid) = &sid {
             asked.push((SID_ENDED, sid));
@@ -150,7 +156,7 @@ impl Fleet {
 
     /// Tells the fleet that the logins carrying this identity-provider session are ended.
     pub(crate) async fn share_session_ended(&self, issuer: usize, sid: &str) {
-        let record = sid_record(issuer, sid);
+        let record = issuer_record(issuer, sid);
         (self.cluster)
             .put(SID_ENDED, &record, b"1", self.longest_login)
             .await;
@@ -194,6 +200,12 @@ impl Fleet {
     /// Tells the other replicas of a Seam event this one applied.
     pub(crate) async fn share(&self, event: &Event) {
         self.cluster.publish(event).await;
+    }
+
+    /// Another replica's fetch of this user's session ended: the handshakes waiting on it here
+    /// look for its result.
+    pub(crate) fn fetch_ended_elsewhere(&self, user_identifier_key: &str) {
+        self.held_locks.wake(user_identifier_key);
     }
 
     /// Whether Redis answers (`/readyz`).

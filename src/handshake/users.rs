@@ -8,10 +8,12 @@
 //! least useful users go first, with everything kept about them. moka's `sync` cache: nothing
 //! here waits, and its lookups add no future to every handshake's.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
+use prometheus::IntCounter;
 use time::OffsetDateTime;
 
 use super::accounts::AccountSet;
@@ -48,20 +50,51 @@ pub(crate) struct Lookup {
 
 pub(crate) struct Users {
     entries: Cache<Arc<str>, Arc<User>>,
+    /// The users whose Seam key is not their user key (`identity.key_hmac_secret`), by Seam
+    /// key: what a fleet event that names a Seam key finds its user by, without a scan. An
+    /// entry leaves with its user.
+    by_seam_key: Arc<SeamKeys>,
+    /// Entries looked at to find a user by Seam key.
+    visited: IntCounter,
+}
+
+#[derive(Default)]
+struct SeamKeys(Mutex<HashMap<Arc<str>, Weak<User>>>);
+
+impl SeamKeys {
+    fn entries(&self) -> MutexGuard<'_, HashMap<Arc<str>, Weak<User>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `user` left the cache: its Seam key leaves the index, unless a newer entry of the same
+    /// user holds it now.
+    fn left(&self, user: &Arc<User>) {
+        let mut entries = self.entries();
+        if (entries.get(&user.user_identifier_key))
+            .is_some_and(|held| std::ptr::eq(held.as_ptr(), Arc::as_ptr(user)))
+        {
+            entries.remove(&user.user_identifier_key);
+        }
+    }
 }
 
 impl Users {
     pub(crate) fn new(max_entries: u64, metrics: &Metrics) -> Self {
         let evictions = metrics.cache_evictions.with_label_values(&[CACHE_NAME]);
+        let by_seam_key = Arc::new(SeamKeys::default());
+        let index = by_seam_key.clone();
         Self {
             entries: Cache::builder()
                 .max_capacity(max_entries)
-                .eviction_listener(move |_, _, cause| {
+                .eviction_listener(move |_, user: Arc<User>, cause| {
+                    index.left(&user);
                     if cause == RemovalCause::Size {
                         evictions.inc();
                     }
                 })
                 .build(),
+            by_seam_key,
+            visited: metrics.cache_visits.with_label_values(&[CACHE_NAME]),
         }
     }
 
@@ -81,11 +114,10 @@ impl Users {
             return user;
         }
         let key: Arc<str> = user_key.into();
-        let user_identifier_key = match seam_key() {
-            Some(derived) => derived.into(),
-            None => key.clone(),
-        };
-        self.entries
+        let derived: Option<Arc<str>> = seam_key().map(Into::into);
+        let user_identifier_key = derived.clone().unwrap_or_else(|| key.clone());
+        let user = self
+            .entries
             .entry(key.clone())
             .or_insert_with(|| {
                 Arc::new(User {
@@ -98,7 +130,11 @@ impl Users {
                     session: Slot::new(),
                 })
             })
-            .into_value()
+            .into_value();
+        if let Some(derived) = derived {
+            (self.by_seam_key.entries()).insert(derived, Arc::downgrade(&user));
+        }
+        user
     }
 
     /// Drops the cached session of the user with this Seam key, if they are cached here.
@@ -108,12 +144,17 @@ impl Users {
         }
     }
 
-    /// The cached user whose Seam key this is. A scan: for the admin API, not the hot path.
+    /// The cached user whose Seam key this is: the user key itself, or found in the index.
     fn with_key(&self, user_identifier_key: &str) -> Option<Arc<User>> {
-        self.entries
-            .iter()
-            .find(|(_, user)| &*user.user_identifier_key == user_identifier_key)
-            .map(|(_, user)| user)
+        let found = (self.get(user_identifier_key))
+            .or_else(|| {
+                (self.by_seam_key.entries().get(user_identifier_key)).and_then(Weak::upgrade)
+            })
+            .filter(|user| &*user.user_identifier_key == user_identifier_key);
+        if found.is_some() {
+            self.visited.inc();
+        }
+        found
     }
 
     /// Drops a user as a full cache would.

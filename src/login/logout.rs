@@ -8,6 +8,7 @@ use super::revocations::SameSecond;
 use super::seen::Complete;
 use super::{Admission, Login, NoSuchUser};
 use crate::auth::LogoutClaims;
+use crate::fleet::Claim;
 use crate::handshake::User;
 use crate::seam::{SeamClient, SeamError};
 
@@ -78,43 +79,44 @@ impl Admission {
     /// as of the token's `iat` (bounded by now and the leeway, against a clock running ahead),
     /// where a login of that second never seen here is accepted only with a `sid` not ended
     /// (a new sign-in at the provider); with `sid`, every login carrying it is refused. Each
-    /// logout token is applied once.
+    /// logout token is applied once, in fleet mode once for the whole fleet (`fleet::Claim`).
     pub(crate) async fn backchannel_logout(
         &self,
         logout: LogoutClaims,
         seam: &SeamClient,
     ) -> Result<(), LogoutError> {
-        let issuer = logout.issuer;
-        if !self.revocations.first_logout(issuer, &logout.token_id)? {
+        let (issuer, jti) = (logout.issuer, logout.token_id.as_str());
+        if !self.revocations.first_logout(issuer, jti)? {
             return Err(LogoutError::Replayed);
         }
-        if let Some(sid) = &logout.session_id
-            && let Err(full) = self.end_identity_session(issuer, sid)
-        {
-            self.revocations.retry_logout(issuer, &logout.token_id);
-            return Err(full.into());
+        // Given back (here and in the fleet) unless the logout completed: the provider's retry
+        // of one that Seam failed, the full revocation store refused or
+        // `server.request_timeout_ms` cut off is applied.
+        let mut claim = Claim::new(|| self.revocations.retry_logout(issuer, jti));
+        if let Some(fleet) = &self.fleet {
+            let answer = fleet.claim_logout(issuer, jti).await;
+            claim.in_fleet(answer).map_err(|_| LogoutError::Replayed)?;
         }
         if let Some(sid) = &logout.session_id {
+            self.end_identity_session(issuer, sid)?;
             if let Some(fleet) = &self.fleet {
                 fleet.share_session_ended(issuer, sid).await;
             }
         }
         let Some(user_id) = &logout.user_id else {
+            claim.keep();
             return Ok(());
         };
         let at = (logout.issued_at).min(self.clock.unix_now().saturating_add(self.leeway));
         let namespace = self.identity.of_issuer(issuer);
         match (self.revoke_in(namespace, user_id, (at, SameSecond::NewSession), seam)).await {
             // An id that names no user here has no logins here.
-            Ok(_) | Err(RevokeError::User(_)) => Ok(()),
-            Err(RevokeError::Seam(error)) => {
-                self.revocations.retry_logout(issuer, &logout.token_id);
-                Err(LogoutError::Incomplete(error))
+            Ok(_) | Err(RevokeError::User(_)) => {
+                claim.keep();
+                Ok(())
             }
-            Err(RevokeError::Full(full)) => {
-                self.revocations.retry_logout(issuer, &logout.token_id);
-                Err(full.into())
-            }
+            Err(RevokeError::Seam(error)) => Err(LogoutError::Incomplete(error)),
+            Err(RevokeError::Full(full)) => Err(full.into()),
         }
     }
 

@@ -90,15 +90,20 @@ impl WebhookVerifier {
         }))
     }
 
+    /// How long a delivery id is remembered: as long as the delivery could pass the timestamp
+    /// check (the fleet's claim on it lasts as long).
+    pub(crate) const REMEMBERED_FOR: Duration = SEEN_FOR;
+
     /// Checks a delivery received at `now` (Unix seconds): a timestamp within the tolerance,
-    /// Seam's signature over it (compared in constant time), and an id not seen before. An id
-    /// is remembered only once its signature matched, so no one else can spend Seam's ids.
-    pub(crate) fn verify(
+    /// Seam's signature over it (compared in constant time), and an id not seen before; its
+    /// id when it passes. An id is remembered only once its signature matched, so no one else
+    /// can spend Seam's ids.
+    pub(crate) fn verify<'a>(
         &self,
-        delivery: &Delivery<'_>,
+        delivery: &Delivery<'a>,
         body: &[u8],
         now: u64,
-    ) -> Result<(), WebhookRefused> {
+    ) -> Result<&'a str, WebhookRefused> {
         let (Some(id), Some(timestamp), Some(signatures)) =
             (delivery.id, delivery.timestamp, delivery.signature)
         else {
@@ -125,11 +130,11 @@ impl WebhookVerifier {
         if !self.seen.entry(id.into()).or_insert(()).is_fresh() {
             return Err(WebhookRefused::Replayed);
         }
-        Ok(())
+        Ok(id)
     }
 
     /// Forgets a delivery id, so that Seam's retry of a delivery that could not be applied
-    /// is taken.
+    /// (or was claimed by another replica, which may give it back) is taken.
     pub(crate) fn forget(&self, id: &str) {
         self.seen.invalidate(id);
     }
@@ -236,7 +241,10 @@ mod tests {
             timestamp: Some("1614265330"),
             signature: Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
         };
-        assert_eq!(verifier.verify(&delivery, body, 1_614_265_330), Ok(()));
+        assert_eq!(
+            verifier.verify(&delivery, body, 1_614_265_330),
+            Ok("msg_p5jXN8AQM9LWM0D4loKWxJek")
+        );
         // The same delivery again is a replay; a changed body, a wrong key's signature.
         assert_eq!(
             verifier.verify(&delivery, body, 1_614_265_330),
@@ -264,7 +272,10 @@ mod tests {
             ),
         };
         let body = br#"{"test": 2432232314}"#;
-        assert_eq!(verifier.verify(&delivery, body, 1_614_265_330), Ok(()));
+        assert_eq!(
+            verifier.verify(&delivery, body, 1_614_265_330),
+            Ok("msg_p5jXN8AQM9LWM0D4loKWxJek")
+        );
     }
 
     #[test]
@@ -285,7 +296,7 @@ mod tests {
         // Refused ids are not remembered: inside the window the delivery still passes.
         assert_eq!(
             verifier.verify(&delivery, body, 1_614_265_330 + 300),
-            Ok(())
+            Ok("msg_p5jXN8AQM9LWM0D4loKWxJek")
         );
     }
 

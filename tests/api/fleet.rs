@@ -44,7 +44,7 @@ pub(crate) async fn joined(app: &TestApp) {
 }
 
 /// Redis calls the replica made so far, by `op`, from its `cluster_latency_seconds` counts.
-async fn redis_calls(app: &TestApp) -> HashMap<String, u64> {
+pub(crate) async fn redis_calls(app: &TestApp) -> HashMap<String, u64> {
     let metrics = app.metrics().await;
     metrics
         .lines()

@@ -9,6 +9,7 @@ mod differential;
 #[path = "../support/fake_seam.rs"]
 mod fake_seam;
 mod fleet;
+mod fleet_claims;
 mod handshake;
 mod health;
 mod helpers;
