@@ -14,6 +14,7 @@
 //! ones from `jwks`), `signature` checks a token against one key, `unverified` is the one
 //! reader of claims, and `error` says why a login was refused.
 
+mod discovery;
 mod error;
 mod issuer;
 mod jwks;
