@@ -4,7 +4,7 @@
 //! set and kept when a read fails; readiness waits for it; the config refuses discovery beside
 //! other keys, and `check-config` says which issuers use it.
 
-use seam_bff::config::Settings;
+use seam_bff::config::{IssuerSettings, Settings};
 use seam_stand_in::StandIn;
 use serde_json::{Value, json};
 use time::Duration;
@@ -23,6 +23,16 @@ fn document(idp: &Idp, issuer: &str, algorithms: &[&str]) -> Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algorithms,
     })
+}
+
+/// A provider on loopback with one RSA key, whose document names itself (its URL is the
+/// issuer) and RS256: the key, the provider and the issuer.
+async fn provider() -> (SigningKey, Idp, String) {
+    let rsa = SigningKey::rsa("rsa-1");
+    let idp = Idp::start(key_set(&[&rsa.public])).await;
+    let issuer = idp.url().to_owned();
+    idp.set_document(document(&idp, &issuer, &["RS256"]));
+    (rsa, idp, issuer)
 }
 
 /// The simple form's issuer is `issuer`, with discovery on and no keys or algorithms listed.
@@ -128,11 +138,8 @@ async fn the_document_narrows_the_algorithms_unless_they_are_listed() {
 
 #[actix_web::test]
 async fn the_document_is_read_again_with_the_key_set_and_kept_when_a_read_fails() {
-    let rsa = SigningKey::rsa("rsa-1");
-    let idp = Idp::start(key_set(&[&rsa.public])).await;
+    let (rsa, idp, issuer) = provider().await;
     idp.set_cache_control("public, max-age=60");
-    let issuer = idp.url().to_owned();
-    idp.set_document(document(&idp, &issuer, &["RS256"]));
     let app = spawn_app_with(discovering(issuer.clone())).await;
     assert_eq!(exchange(&app, &login(&rsa, &issuer, "alice")).await, 200);
 
@@ -152,12 +159,59 @@ async fn the_document_is_read_again_with_the_key_set_and_kept_when_a_read_fails(
     assert_eq!(app.get("/readyz").await.status, 200);
 }
 
+/// A provider that moves its key set says so in its document: the next read follows it.
+#[actix_web::test]
+async fn a_key_set_moved_by_the_document_is_followed_on_the_next_read() {
+    let old = SigningKey::rsa("old");
+    let new = SigningKey::ec("new");
+    let idp = Idp::start(key_set(&[&old.public])).await;
+    let moved = Idp::start(key_set(&[&new.public])).await;
+    idp.set_cache_control("public, max-age=60");
+    let issuer = idp.url().to_owned();
+    idp.set_document(document(&idp, &issuer, &["RS256", "ES256"]));
+    let app = spawn_app_with(discovering(issuer.clone())).await;
+    assert_eq!(exchange(&app, &login(&old, &issuer, "alice")).await, 200);
+
+    let mut document = document(&idp, &issuer, &["RS256", "ES256"]);
+    document["jwks_uri"] = moved.jwks_url().into();
+    idp.set_document(document);
+    app.clock.advance(Duration::seconds(61));
+    assert_eq!(exchange(&app, &login(&new, &issuer, "bob")).await, 200);
+    assert_eq!(exchange(&app, &login(&old, &issuer, "carol")).await, 401);
+    assert_eq!((idp.fetches(), moved.fetches()), (1, 1));
+}
+
+/// Each `[[auth.issuers]]` entry has its own `discovery`, beside issuers with other keys.
+#[actix_web::test]
+async fn a_listed_issuer_may_use_discovery_beside_a_fixed_key() {
+    let (rsa, idp, issuer) = provider().await;
+    let listed = issuer.clone();
+    let app = spawn_app_with(Options::default().with(move |s: &mut Settings| {
+        s.auth.issuers.push(IssuerSettings {
+            issuer: listed.clone(),
+            audience: Some(AUDIENCE.into()),
+            algorithms: Vec::new(),
+            hs256_secret: None,
+            hs256_secret_file: None,
+            public_key_file: None,
+            jwks_url: None,
+            discovery: true,
+            logout_audience: None,
+            key_prefix: Some("idp:".into()),
+            accounts_metadata_key: None,
+            accounts_static: None,
+        });
+    }))
+    .await;
+
+    assert_eq!(exchange(&app, &login(&rsa, &issuer, "alice")).await, 200);
+    assert_eq!(exchange(&app, &crate::helpers::login("alice")).await, 200);
+    assert_eq!(idp.document_fetches(), 1);
+}
+
 #[actix_web::test]
 async fn readyz_waits_for_the_first_document() {
-    let rsa = SigningKey::rsa("rsa-1");
-    let idp = Idp::start(key_set(&[&rsa.public])).await;
-    let issuer = idp.url().to_owned();
-    idp.set_document(document(&idp, &issuer, &["RS256"]));
+    let (rsa, idp, issuer) = provider().await;
     idp.set_document_failing(true);
     let app = spawn_app_with(discovering(issuer.clone())).await;
 
