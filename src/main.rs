@@ -64,6 +64,7 @@ async fn main() -> ExitCode {
                         eprintln!("seam-bff: warning: {warning}");
                     }
                     println!("configuration is valid");
+                    println!("issuers: {}", settings.issuers_summary());
                     ExitCode::SUCCESS
                 }
                 Err(error) => fail(&error),

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 
+use super::discovery::{self, Discovery};
 use super::error::AuthError;
-use super::jwks::{IdpClient, Jwks};
+use super::jwks::{IdpClient, Jwks, Source};
 use super::keys::{self, KeyTrust};
 use super::signature::{Purpose, decode_with};
 use crate::clock::Clock;
@@ -76,7 +77,13 @@ impl Issuer {
                 format!("must be at most {MAX_LEEWAY_SECS}; a few seconds to minutes is usual"),
             ));
         }
-        let algorithms = keys::algorithms(&spec.key("algorithms"), spec.algorithms)?;
+        // Unlisted: RS256, or with discovery whichever the provider's document names.
+        let listed = !spec.algorithms.is_empty();
+        let algorithms = match (listed, spec.discovery) {
+            (true, _) => keys::algorithms(&spec.key("algorithms"), spec.algorithms)?,
+            (false, true) => discovery::ASYMMETRIC.to_vec(),
+            (false, false) => vec![Algorithm::RS256],
+        };
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms.clone();
         // The times are judged by `rules` on the service's clock, before the signature and again
@@ -106,6 +113,12 @@ impl Issuer {
         }
         validation.set_required_spec_claims(&required);
         let keys = match spec.jwks_url {
+            _ if spec.discovery => {
+                let source = Source::Discovery(Discovery::new(spec, &algorithms, listed)?);
+                let template = validation.clone();
+                let jwks = Jwks::new(spec, source, algorithms, template, clock, metrics)?;
+                Keys::Jwks(Box::new(jwks))
+            }
             Some(url) => {
                 if spec.hs256_secret.is_some()
                     || spec.hs256_secret_file.is_some()
@@ -118,7 +131,7 @@ impl Issuer {
                 }
                 Keys::Jwks(Box::new(Jwks::new(
                     spec,
-                    url,
+                    Source::Url(url.to_owned()),
                     algorithms,
                     validation.clone(),
                     clock,
@@ -144,10 +157,14 @@ impl Issuer {
         self.audience.as_deref()
     }
 
-    /// Whether a token signed with `algorithm` may be checked at all (a JWKS key may narrow
-    /// this further).
+    /// Whether a token signed with `algorithm` may be checked at all (a discovery document
+    /// narrows this, and a JWKS key further).
     pub(super) fn accepts(&self, algorithm: Algorithm) -> bool {
         self.validation.algorithms.contains(&algorithm)
+            && match &self.keys {
+                Keys::Fixed(..) => true,
+                Keys::Jwks(jwks) => jwks.accepts(algorithm),
+            }
     }
 
     pub(super) fn logout_audience(&self) -> Option<&str> {

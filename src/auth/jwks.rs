@@ -9,6 +9,8 @@
 //!   verified are no longer recalled from memory and must verify again, which they cannot.
 //! - Each key verifies only the configured algorithms that also match its own type and, when
 //!   present, its `alg`; keys for encryption (`use: enc`) and symmetric keys are ignored.
+//! - With discovery (`discovery`), each fetch reads the issuer's document first: its `jwks_uri`
+//!   is where the set is, its algorithms narrow the configured ones.
 
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -16,6 +18,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use time::{Duration, OffsetDateTime};
 
+pub(super) use super::discovery::Source;
 use super::error::AuthError;
 use super::keys::KeyTrust;
 use super::signature::{Purpose, decode_with};
@@ -31,11 +34,11 @@ const MIN_AGE: Duration = Duration::minutes(1);
 const MAX_AGE: Duration = Duration::hours(24);
 /// Reuse time when the provider sends no `max-age`.
 const DEFAULT_AGE: Duration = Duration::minutes(15);
-/// Largest key set read; real ones are a few KiB.
-const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Largest key set or discovery document read; real ones are a few KiB.
+pub(super) const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The HTTP client that fetches key sets, one per worker like the Seam client.
-pub(crate) struct IdpClient(awc::Client);
+pub(crate) struct IdpClient(pub(super) awc::Client);
 
 impl IdpClient {
     pub(crate) fn new() -> Self {
@@ -73,7 +76,7 @@ struct State {
 }
 
 pub(super) struct Jwks {
-    url: String,
+    source: Source,
     template: Validation,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -85,13 +88,15 @@ pub(super) struct Jwks {
 impl Jwks {
     pub(super) fn new(
         spec: &IssuerEntry,
-        url: &str,
+        source: Source,
         algorithms: Vec<Algorithm>,
         template: Validation,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, ConfigError> {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
+        if let Source::Url(url) = &source
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
             return Err(ConfigError::new(
                 spec.key("jwks_url"),
                 "must be an http(s) URL, e.g. https://login.example.com/.well-known/jwks.json",
@@ -107,7 +112,7 @@ impl Jwks {
             ));
         }
         Ok(Self {
-            url: url.to_owned(),
+            source,
             template,
             clock,
             metrics,
@@ -166,6 +171,12 @@ impl Jwks {
         (self.current().map(drop)).ok_or_else(|| NotReady::new("login_keys_unavailable", cause()))
     }
 
+    /// Whether a token signed with `algorithm` may be checked, as far as the issuer's discovery
+    /// document says (the configured algorithms are checked by the issuer).
+    pub(super) fn accepts(&self, algorithm: Algorithm) -> bool {
+        self.source.accepts(algorithm)
+    }
+
     fn current(&self) -> Option<Arc<KeySet>> {
         self.state
             .read()
@@ -207,7 +218,7 @@ impl Jwks {
             .inc();
         match fetched {
             Ok(mut set) => {
-                tracing::info!(request_id = %crate::telemetry::CurrentRequest, url = %self.url, keys = set.keys.len(), max_age_secs = set.max_age.whole_seconds(), "login keys fetched");
+                tracing::info!(request_id = %crate::telemetry::CurrentRequest, url = %self.source.url(), keys = set.keys.len(), max_age_secs = set.max_age.whole_seconds(), "login keys fetched");
                 let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
                 if let Some(previous) = &state.set {
                     carry_trust(previous, &mut set);
@@ -216,7 +227,7 @@ impl Jwks {
                 state.last_failure = None;
             }
             Err((cause, reason)) => {
-                tracing::warn!(request_id = %crate::telemetry::CurrentRequest, url = %self.url, cause = cause.as_str(), reason, "login keys not fetched; keeping the last good set");
+                tracing::warn!(request_id = %crate::telemetry::CurrentRequest, url = %self.source.url(), cause = cause.as_str(), reason, "login keys not fetched; keeping the last good set");
                 let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
                 state.last_failure = Some(cause);
             }
@@ -228,8 +239,9 @@ impl Jwks {
         http: &IdpClient,
         now: OffsetDateTime,
     ) -> Result<KeySet, (Cause, String)> {
-        let mut response = (http.0.get(&self.url).send().await)
-            .map_err(|e| (Cause::of_send(&e), e.to_string()))?;
+        let (url, algorithms) = self.source.target(http, &self.template.algorithms).await?;
+        let mut response =
+            (http.0.get(&url).send().await).map_err(|e| (Cause::of_send(&e), e.to_string()))?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             return Err((Cause::Status, format!("status {status}")));
@@ -244,7 +256,11 @@ impl Jwks {
             .map_err(|e| (Cause::Body, e.to_string()))?;
         let set: JwkSet =
             serde_json::from_slice(&body).map_err(|_| (Cause::Body, "not a JWK set".to_owned()))?;
-        let keys: Vec<Key> = set.keys.iter().filter_map(|jwk| self.usable(jwk)).collect();
+        let keys: Vec<Key> = set
+            .keys
+            .iter()
+            .filter_map(|jwk| self.usable(jwk, &algorithms))
+            .collect();
         if keys.is_empty() {
             return Err((Cause::Body, "no usable signing key in the set".into()));
         }
@@ -255,7 +271,8 @@ impl Jwks {
         })
     }
 
-    fn usable(&self, jwk: &Jwk) -> Option<Key> {
+    /// The key `jwk` publishes, verifying those of `allowed` that fit it.
+    fn usable(&self, jwk: &Jwk, allowed: &[Algorithm]) -> Option<Key> {
         if matches!(
             jwk.common.public_key_use,
             Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
@@ -274,11 +291,7 @@ impl Jwks {
             Some(alg) => Some(Algorithm::try_from(alg).ok()?),
             None => None,
         };
-        let algorithms: Vec<Algorithm> = self
-            .template
-            .algorithms
-            .iter()
-            .copied()
+        let algorithms: Vec<Algorithm> = (allowed.iter().copied())
             .filter(|a| fits(&key, *a) && own.is_none_or(|own| own == *a))
             .collect();
         if algorithms.is_empty() {
@@ -366,6 +379,7 @@ mod tests {
             hs256_secret_file: None,
             public_key_file: None,
             jwks_url: None,
+            discovery: false,
             logout_audience: None,
             key_prefix: None,
             accounts_metadata_key: None,
@@ -376,7 +390,7 @@ mod tests {
         let algorithms = template.algorithms.clone();
         Jwks::new(
             &spec,
-            "https://idp.invalid/jwks",
+            Source::Url("https://idp.invalid/jwks".into()),
             algorithms,
             template,
             Arc::new(SystemClock),
@@ -394,7 +408,7 @@ mod tests {
         for vector in vectors() {
             let (message, signature) = vector.token.rsplit_once('.').expect("compact JWS");
             let tampered = format!("{}A", &signature[..signature.len() - 1]);
-            let key = match jwks.usable(&vector.jwk) {
+            let key = match jwks.usable(&vector.jwk, &jwks.template.algorithms) {
                 Some(key) => {
                     assert!(vector.alg.family() != jsonwebtoken::AlgorithmFamily::Hmac);
                     assert!(

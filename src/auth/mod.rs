@@ -11,9 +11,11 @@
 //!
 //! `Verifier` here holds the order of the checks; `rules` checks what needs no signature work,
 //! `issuer` holds each trusted issuer's `Validation` and keys (fixed ones from `keys`, fetched
-//! ones from `jwks`), `signature` checks a token against one key, `unverified` is the one
-//! reader of claims, and `error` says why a login was refused.
+//! ones from `jwks`, perhaps where the issuer's OpenID document read by `discovery` says),
+//! `signature` checks a token against one key, `unverified` is the one reader of claims, and
+//! `error` says why a login was refused.
 
+mod discovery;
 mod error;
 mod issuer;
 mod jwks;

@@ -22,6 +22,8 @@ pub(crate) struct IssuerEntry<'a> {
     pub(crate) hs256_secret_file: Option<&'a Path>,
     pub(crate) public_key_file: Option<&'a Path>,
     pub(crate) jwks_url: Option<&'a str>,
+    /// Keys found through the issuer's OpenID discovery document.
+    pub(crate) discovery: bool,
     pub(crate) logout_audience: Option<&'a str>,
     /// This issuer's own `key_prefix`, `accounts_metadata_key` and `accounts_static`; `None`
     /// for the simple form, which has only the `identity` and `accounts` sections' ones.
@@ -41,6 +43,7 @@ impl IssuerEntry<'_> {
             || self.hs256_secret_file.is_some()
             || self.public_key_file.is_some()
             || self.jwks_url.is_some()
+            || self.discovery
     }
 }
 
@@ -62,6 +65,7 @@ impl AuthSettings {
             hs256_secret_file: self.hs256_secret_file.as_deref(),
             public_key_file: self.public_key_file.as_deref(),
             jwks_url: filled(&self.jwks_url),
+            discovery: self.discovery,
             logout_audience: filled(&self.logout_audience),
             key_prefix: None,
             accounts_metadata_key: None,
@@ -76,6 +80,7 @@ impl AuthSettings {
             hs256_secret_file: s.hs256_secret_file.as_deref(),
             public_key_file: s.public_key_file.as_deref(),
             jwks_url: filled(&s.jwks_url),
+            discovery: s.discovery,
             logout_audience: filled(&s.logout_audience),
             key_prefix: s.key_prefix.as_deref(),
             accounts_metadata_key: filled(&s.accounts_metadata_key),

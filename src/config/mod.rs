@@ -38,20 +38,7 @@ impl Settings {
     /// What is in effect, for the start-up log: Seam's endpoint, the issuers and how their keys
     /// come, the accounts source, and the optional features that are on. Never a secret.
     pub fn summary(&self) -> String {
-        let issuers: Vec<String> = match self.auth.issuer_entries() {
-            Ok(entries) => entries
-                .iter()
-                .map(|entry| {
-                    let keys = match (entry.jwks_url, entry.public_key_file) {
-                        (Some(_), _) => "jwks",
-                        (None, Some(_)) => "public key file",
-                        (None, None) => "hmac secret",
-                    };
-                    format!("{} ({keys})", entry.issuer.unwrap_or("any issuer"))
-                })
-                .collect(),
-            Err(_) => vec!["(invalid)".into()],
-        };
+        let issuers = self.issuers_summary();
         let accounts = match (
             self.accounts.source,
             &self.accounts.metadata_key,
@@ -94,15 +81,34 @@ impl Settings {
         .filter_map(|(on, name)| on.then_some(name))
         .collect();
         format!(
-            "seam {}; issuers: {}; accounts: {accounts}; features: {}",
+            "seam {}; issuers: {issuers}; accounts: {accounts}; features: {}",
             self.seam.endpoint,
-            issuers.join(", "),
             if features.is_empty() {
                 "none".into()
             } else {
                 features.join(", ")
             }
         )
+    }
+
+    /// The trusted issuers and where each one's keys come from (`discovery` when found through
+    /// its OpenID discovery document), for the start-up log and `check-config`.
+    pub fn issuers_summary(&self) -> String {
+        let Ok(entries) = self.auth.issuer_entries() else {
+            return "(invalid)".into();
+        };
+        let issuers: Vec<String> = (entries.iter())
+            .map(|entry| {
+                let keys = match (entry.discovery, entry.jwks_url, entry.public_key_file) {
+                    (true, ..) => "discovery",
+                    (false, Some(_), _) => "jwks",
+                    (false, None, Some(_)) => "public key file",
+                    (false, None, None) => "hmac secret",
+                };
+                format!("{} ({keys})", entry.issuer.unwrap_or("any issuer"))
+            })
+            .collect();
+        issuers.join(", ")
     }
 }
 

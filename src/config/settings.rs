@@ -111,13 +111,17 @@ impl SeamSettings {
 pub struct AuthSettings {
     pub issuer: Option<String>,
     pub audience: Option<String>,
-    /// A TOML list, or a comma-separated string from the environment.
-    #[serde(deserialize_with = "list_or_comma_separated")]
+    /// A TOML list, or a comma-separated string from the environment. Unset (empty): RS256,
+    /// or with `discovery` the ones the provider's document names.
+    #[serde(default, deserialize_with = "list_or_comma_separated")]
     pub algorithms: Vec<String>,
     pub hs256_secret: Option<SecretString>,
     pub hs256_secret_file: Option<PathBuf>,
     pub public_key_file: Option<PathBuf>,
     pub jwks_url: Option<String>,
+    /// Find the key set (and, unless listed, the algorithms) through the issuer's OpenID
+    /// discovery document.
+    pub discovery: bool,
     pub leeway_secs: u64,
     /// Longest a login may live: `exp` at most this far from now, and from `iat`.
     pub max_token_lifetime_secs: u64,
@@ -152,15 +156,16 @@ impl AuthSettings {
 pub struct IssuerSettings {
     pub issuer: String,
     pub audience: Option<String>,
-    #[serde(
-        default = "default_algorithms",
-        deserialize_with = "list_or_comma_separated"
-    )]
+    /// As `AuthSettings::algorithms`.
+    #[serde(default, deserialize_with = "list_or_comma_separated")]
     pub algorithms: Vec<String>,
     pub hs256_secret: Option<SecretString>,
     pub hs256_secret_file: Option<PathBuf>,
     pub public_key_file: Option<PathBuf>,
     pub jwks_url: Option<String>,
+    /// As `AuthSettings::discovery`.
+    #[serde(default)]
+    pub discovery: bool,
     /// The `aud` of this issuer's logout tokens (its client id), when not `audience`.
     pub logout_audience: Option<String>,
     /// This issuer's users' key prefix (default `identity.key_prefix`): the same prefix as
@@ -171,10 +176,6 @@ pub struct IssuerSettings {
     pub accounts_metadata_key: Option<String>,
     /// For `accounts.source = "static"`: this issuer's users' accounts (default none).
     pub accounts_static: Option<HashMap<String, Vec<String>>>,
-}
-
-fn default_algorithms() -> Vec<String> {
-    vec!["RS256".into()]
 }
 
 #[derive(Debug, Deserialize)]

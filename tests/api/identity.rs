@@ -28,6 +28,7 @@ fn two_issuers() -> Options {
             hs256_secret_file: None,
             public_key_file: None,
             jwks_url: None,
+            discovery: false,
             logout_audience: None,
             key_prefix: Some("other:".into()),
             accounts_metadata_key: None,

@@ -1,5 +1,5 @@
 //! A stand-in identity provider: serves a JWKS whose keys, `Cache-Control` and failures the
-//! test controls, counts fetches, and counts any other request (which must never happen: a
+//! test controls, and an OpenID discovery document likewise, counts fetches, and counts any other request (which must never happen: a
 //! token's `jku` or `x5u` header points here).
 
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,10 @@ struct State {
     failing: bool,
     fetches: usize,
     other_requests: usize,
+    /// The discovery document, when one is served.
+    document: Option<Value>,
+    document_failing: bool,
+    document_fetches: usize,
 }
 
 pub struct Idp {
@@ -84,6 +88,10 @@ impl Idp {
             App::new()
                 .app_data(web::Data::from(shared.clone()))
                 .route("/jwks.json", web::get().to(jwks))
+                .route(
+                    "/.well-known/openid-configuration",
+                    web::get().to(discovery_document),
+                )
                 .default_service(web::to(other))
         })
         .workers(1)
@@ -95,6 +103,20 @@ impl Idp {
         Idp { url, state }
     }
 
+    /// The server's own URL, `http://127.0.0.1:PORT`: the issuer of a discovery test.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+    /// Serves `document` at `/.well-known/openid-configuration`.
+    pub fn set_document(&self, document: Value) {
+        self.lock().document = Some(document);
+    }
+    pub fn set_document_failing(&self, failing: bool) {
+        self.lock().document_failing = failing;
+    }
+    pub fn document_fetches(&self) -> usize {
+        self.lock().document_fetches
+    }
     pub fn jwks_url(&self) -> String {
         format!("{}/jwks.json", self.url)
     }
@@ -134,6 +156,16 @@ async fn jwks(state: web::Data<Mutex<State>>) -> HttpResponse {
         response.insert_header(("cache-control", value.as_str()));
     }
     response.json(&state.keys)
+}
+
+async fn discovery_document(state: web::Data<Mutex<State>>) -> HttpResponse {
+    let mut state = state.lock().expect("idp state");
+    state.document_fetches += 1;
+    match (&state.document, state.document_failing) {
+        (Some(document), false) => HttpResponse::Ok().json(document),
+        (Some(_), true) => HttpResponse::ServiceUnavailable().json(json!({"error": "down"})),
+        (None, _) => HttpResponse::NotFound().finish(),
+    }
 }
 
 async fn other(state: web::Data<Mutex<State>>) -> HttpResponse {

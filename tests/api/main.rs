@@ -6,6 +6,7 @@ mod browser;
 mod config;
 mod contract;
 mod differential;
+mod discovery;
 #[path = "../support/fake_seam.rs"]
 mod fake_seam;
 mod fleet;
