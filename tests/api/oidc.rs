@@ -10,13 +10,17 @@ use time::OffsetDateTime;
 use crate::helpers::{Options, TestApp, spawn_app_with};
 use crate::oidc_provider::OidcProvider;
 
-/// The service configured for the provider as the README's recipe says, and the provider's
-/// client registered with the service's back-channel logout endpoint.
+/// The service configured for the provider as the README's recipe says (by its issuer URL:
+/// the provider's own discovery document names its key set and algorithms), and the
+/// provider's client registered with the service's back-channel logout endpoint.
 async fn app_for(provider: &mut OidcProvider) -> TestApp {
     let (issuer, client_id) = (provider.issuer.clone(), provider.client_id.clone());
-    let app = spawn_app_with(Options::default().jwks(provider.jwks_url()).with(move |s| {
+    let app = spawn_app_with(Options::default().with(move |s| {
         s.auth.issuer = Some(issuer.clone());
         s.auth.audience = Some(client_id.clone());
+        s.auth.hs256_secret = None;
+        s.auth.algorithms = Vec::new();
+        s.auth.discovery = true;
         s.auth.backchannel_logout = true;
     }))
     .await;

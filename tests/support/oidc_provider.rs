@@ -76,10 +76,6 @@ impl OidcProvider {
         provider
     }
 
-    pub fn jwks_url(&self) -> String {
-        format!("{}/jwks", self.issuer)
-    }
-
     /// Registers the client with the service's back-channel logout URI (and loopback
     /// redirect URIs nobody listens on: the user agent reads the code from the redirect).
     pub async fn register(&mut self, service: &str) {
