@@ -19,6 +19,8 @@ mod idp;
 mod jwks;
 mod login;
 mod logs;
+#[path = "../support/node_package.rs"]
+mod node_package;
 mod oidc;
 #[path = "../support/oidc_provider.rs"]
 mod oidc_provider;

@@ -5,10 +5,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Once;
+use std::process::{Child, ChildStdin, Stdio};
 
 use serde::Deserialize;
+
+use crate::node_package;
 
 /// What `serve.mjs` seeded, as it prints it.
 #[derive(Debug, Deserialize)]
@@ -29,35 +30,19 @@ pub struct FakeSeam {
 }
 
 fn folder() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fake-seam")
+    node_package::folder("fake-seam")
 }
 
 fn ensure_installed() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let packages = ["@seamapi/fake-seam-connect", "@seamapi/webhook", "svix"];
-        if (packages.iter()).all(|p| folder().join("node_modules").join(p).is_dir()) {
-            return;
-        }
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(folder())
-            .status()
-            .expect("npm runs (Node.js and npm are needed for Seam's fake)");
-        assert!(status.success(), "npm ci in tests/fake-seam failed");
-    });
+    let packages = ["@seamapi/fake-seam-connect", "@seamapi/webhook", "svix"];
+    node_package::ensure_installed(&folder(), &packages);
 }
 
 /// `webhook.mjs` with `args` (see there), `body` on stdin: what it printed, or its error.
 pub fn webhook_tool(args: &[&str], body: &[u8]) -> Result<String, String> {
     ensure_installed();
-    let mut child = Command::new("node")
-        .arg("webhook.mjs")
+    let mut child = node_package::node(&folder(), "webhook.mjs", Stdio::piped())
         .args(args)
-        .current_dir(folder())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("node runs webhook.mjs");
     let mut stdin = child.stdin.take().expect("piped stdin");
@@ -75,12 +60,7 @@ pub fn webhook_tool(args: &[&str], body: &[u8]) -> Result<String, String> {
 impl FakeSeam {
     pub fn start() -> FakeSeam {
         ensure_installed();
-        let mut child = Command::new("node")
-            .arg("serve.mjs")
-            .current_dir(folder())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+        let mut child = node_package::node(&folder(), "serve.mjs", Stdio::inherit())
             .spawn()
             .expect("node starts Seam's fake");
         let stdin = child.stdin.take().expect("piped stdin");

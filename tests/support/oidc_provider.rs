@@ -9,14 +9,15 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Once;
+use std::process::{Child, ChildStdin, Stdio};
 
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
+use crate::node_package;
+
 pub struct OidcProvider {
-    /// The issuer: `auth.issuer`, and the base of `/jwks` for `auth.jwks_url`.
+    /// The issuer: `auth.issuer`, and where its discovery document is.
     pub issuer: String,
     /// The example app's client id: `auth.audience`.
     pub client_id: String,
@@ -26,33 +27,13 @@ pub struct OidcProvider {
 }
 
 fn folder() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc")
-}
-
-fn ensure_installed() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        if folder().join("node_modules/oidc-provider").is_dir() {
-            return;
-        }
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(folder())
-            .status()
-            .expect("npm runs (Node.js and npm are needed for the OpenID provider)");
-        assert!(status.success(), "npm ci in tests/oidc failed");
-    });
+    node_package::folder("oidc")
 }
 
 impl OidcProvider {
     pub async fn start() -> OidcProvider {
-        ensure_installed();
-        let mut child = Command::new("node")
-            .arg("serve.mjs")
-            .current_dir(folder())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+        node_package::ensure_installed(&folder(), &["oidc-provider"]);
+        let mut child = node_package::node(&folder(), "serve.mjs", Stdio::null())
             .spawn()
             .expect("node starts the OpenID provider");
         let stdin = child.stdin.take().expect("piped stdin");
