@@ -8,14 +8,15 @@
 //! 2. `middleware` (request log, JSON envelope, CORS, body and time bounds) around `routes`
 //!    (one file per endpoint, the login extractor and the application state).
 //! 3. The jobs the routes call, each owning its own state: `limits` (abuse budgets),
-//!    `login` (admission: remembered tokens, revocations, identity; the logouts), `events`
-//!    (Seam's webhook events applied to the caches) and `handshake` (the user cache, account
-//!    sources and whose webviews connected the accounts, the session policy and asking Seam
-//!    for sessions). `login` and `events` find
-//!    users in the handshake's user cache; the handshake imports neither.
+//!    `login` (admission: remembered tokens, revocations, logins seen lately, identity; the
+//!    logouts), `events` (Seam's webhook events applied to the caches) and `handshake` (the
+//!    user cache, account sources and whose webviews connected the accounts, the session
+//!    policy and asking Seam for sessions). `login` and `events` find users in the
+//!    handshake's user cache; the handshake imports neither.
 //! 4. `auth` (verifies logins: claims out), `fleet` (fleet sync over Redis; absent on a
 //!    single instance, whose owners hold `None` and never call it), `cluster` (Redis itself)
-//!    and `seam` (the upstream client).
+//!    and `seam` (the upstream client; with a pinned workspace, no call leaves before it is
+//!    confirmed).
 //!
 //! Shared by all: `config`, `metrics`, `clock` (the one clock every time judgement reads),
 //! `cache` (the single-flight slot), `error` (the JSON error answer) and `http_failure` (why

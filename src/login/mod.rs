@@ -1,7 +1,9 @@
 //! Login admission: from a login token to a `Login` the handshake can serve, and the logouts
 //! that end logins. It owns the tokens that verified once (`memo`, kept in the user's cache
 //! entry so that a repeat login costs no signature check), the revocations (`revocations`:
-//! logout, the admin API, back-channel logout) and who a user is (`identity`).
+//! logout, the admin API, back-channel logout, kept in `records`, a store that never drops a
+//! record silently), the logins admitted lately (`seen`, so that a sign-in in a logout's own
+//! second can be told from one seen before it) and who a user is (`identity`).
 //!
 //! Verifying a signature is `auth`'s; the route runs it between `recall` and `admit`, within
 //! the client's budget of failed checks (`limits`).
