@@ -19,8 +19,8 @@
 //!    confirmed).
 //!
 //! Shared by all: `config`, `metrics`, `clock` (the one clock every time judgement reads),
-//! `cache` (the single-flight slot), `error` (the JSON error answer) and `http_failure` (why
-//! an outbound call failed).
+//! `cache` (the single-flight slot), `error` (the JSON error answer), `http_failure` (why
+//! an outbound call failed) and `hex`.
 
 mod auth;
 mod cache;
@@ -31,6 +31,7 @@ mod error;
 mod events;
 mod fleet;
 mod handshake;
+mod hex;
 mod http_failure;
 mod limits;
 mod login;

@@ -38,6 +38,7 @@ const LAYERS: &[&[&str]] = &[
         "clock.rs",
         "cache.rs",
         "http_failure.rs",
+        "hex.rs",
         "telemetry/",
         "readyz_probe.rs",
     ],

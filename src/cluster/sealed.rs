@@ -6,8 +6,6 @@
 //! to name, so that neither use weakens the other. Each sealed value is bound to its key name
 //! (the AEAD's associated data): an entry copied under another user's name does not open.
 
-use std::fmt::Write;
-
 use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use aws_lc_rs::hmac;
 use secrecy::{ExposeSecret, SecretString};
@@ -45,9 +43,7 @@ impl Sealer {
     pub(crate) fn name(&self, what: &str) -> String {
         let tag = hmac::sign(&self.names, what.as_bytes());
         let mut name = String::with_capacity(32);
-        for byte in &tag.as_ref()[..16] {
-            let _ = write!(name, "{byte:02x}");
-        }
+        crate::hex::push(&mut name, &tag.as_ref()[..16]);
         name
     }
 

@@ -16,7 +16,6 @@
 //! user's session.
 
 use std::borrow::Cow;
-use std::fmt::Write;
 use std::sync::Arc;
 
 use aws_lc_rs::hmac;
@@ -259,9 +258,7 @@ impl Identity {
         let user_id = &user_key[self.user_id_at(namespace)..];
         let tag = hmac::sign(key, user_id.as_bytes());
         let mut derived = prefix.clone();
-        for byte in tag.as_ref() {
-            let _ = write!(derived, "{byte:02x}");
-        }
+        crate::hex::push(&mut derived, tag.as_ref());
         Some(derived)
     }
 }

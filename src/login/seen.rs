@@ -26,13 +26,9 @@ pub(crate) fn short(digest: &Digest) -> Short {
 
 /// A short digest in hex, as the fleet asks about it.
 pub(crate) fn hex(login: &Short) -> String {
-    use std::fmt::Write as _;
-    login
-        .iter()
-        .fold(String::with_capacity(32), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+    let mut hex = String::with_capacity(32);
+    crate::hex::push(&mut hex, login);
+    hex
 }
 
 /// How long after its `iat` a login is remembered here. A logout whose second is older than
